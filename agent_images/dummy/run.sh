@@ -1,0 +1,73 @@
+#!/bin/sh
+# The dummy agent: checks its sandbox, then submits the sample submission. Runs under busybox sh.
+
+SUBMISSION_DIR="${SUBMISSION_DIR:-/home/submission}"
+CODE_DIR="${CODE_DIR:-/home/code}"
+LOGS_DIR="${LOGS_DIR:-/home/logs}"
+DATA_DIR=/home/data
+
+echo "dummy-agent stdout: started as $(id 2>/dev/null), competition ${COMPETITION_ID:-unknown}"
+echo "dummy-agent stderr: started" >&2
+
+# shellcheck disable=SC2046  # word splitting is the point: one space between names
+echo "interfaces:" $(ls /sys/class/net 2>/dev/null)
+
+found=""
+for p in /home/data/../private/test.csv /home/private /private /home/data/private; do
+    if [ -e "$p" ]; then
+        found="$p"
+        break
+    fi
+done
+if [ -n "$found" ]; then
+    echo "answers: PRESENT $found"
+else
+    echo "answers: absent"
+fi
+
+probe="$DATA_DIR/.dummy-agent-write-probe"
+if (: >"$probe") 2>/dev/null; then
+    rm -f "$probe" 2>/dev/null
+    echo "data-write: allowed"
+else
+    echo "data-write: refused"
+fi
+
+echo "submission: copying $DATA_DIR/sample_submission.csv to $SUBMISSION_DIR/submission.csv"
+if ! cp "$DATA_DIR/sample_submission.csv" "$SUBMISSION_DIR/submission.csv"; then
+    echo "dummy-agent stderr: could not write $SUBMISSION_DIR/submission.csv" >&2
+fi
+
+echo "code: writing $CODE_DIR/solution.sh"
+if ! printf '#!/bin/sh\n# The dummy agent'"'"'s whole solution.\ncp /home/data/sample_submission.csv "${SUBMISSION_DIR:-/home/submission}/submission.csv"\n' \
+    >"$CODE_DIR/solution.sh"; then
+    echo "dummy-agent stderr: could not write $CODE_DIR/solution.sh" >&2
+fi
+
+echo "rollout: appending one event to $LOGS_DIR/rollout.jsonl"
+if ! printf '%s\n' '{"step": 1, "kind": "plan", "payload": {"text": "copy the sample submission"}}' \
+    >>"$LOGS_DIR/rollout.jsonl"; then
+    echo "dummy-agent stderr: could not write $LOGS_DIR/rollout.jsonl" >&2
+fi
+
+if [ -e /home/validate_submission.sh ]; then
+    out=$(sh /home/validate_submission.sh "$SUBMISSION_DIR/submission.csv")
+    rc=$?
+    echo "validation: $out"
+    echo "validation-exit: $rc"
+else
+    echo "validation: unavailable"
+fi
+
+if [ -n "${DUMMY_SLEEP:-}" ]; then
+    # Lets tests hold a run in RUNNING (cancel, time limit).
+    echo "sleeping ${DUMMY_SLEEP}s"
+    sleep "$DUMMY_SLEEP"
+fi
+if [ -n "${DUMMY_EXIT:-}" ]; then
+    echo "dummy-agent stdout: exiting with ${DUMMY_EXIT}"
+    exit "$DUMMY_EXIT"
+fi
+
+echo "dummy-agent stdout: done"
+exit 0

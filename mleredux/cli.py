@@ -1,0 +1,378 @@
+"""The `mleredux` command.
+
+Client commands (`run`, `tail`, `runs`, `cancel`, `artifacts`) talk to the gateway; registry, image
+and preparation commands run in-process; `serve` and `up` run the services. Errors print one clear
+line and exit 2 (1 for a run that did not succeed); never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mleredux.config import DEFAULT_GATEWAY, Home, gateway_address
+from mleredux.errors import MleReduxError
+from mleredux.v1 import common_pb2
+
+EXIT_RUN_FAILED = 1
+EXIT_ERROR = 2
+
+
+def _add_gateway(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gateway", help=f"gateway address (default: from `mleredux up`, else {DEFAULT_GATEWAY})")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mleredux", description="MLE-Bench Redux: evaluate ML agents.")
+    parser.add_argument("--home", help="state directory of the embedded service (default: $MLEREDUX_HOME, ~/.mleredux)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run one service in the foreground")
+    serve.add_argument("service", choices=["preparer", "runner", "grader", "gateway"])
+    serve.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
+    serve.add_argument("--data-dir", type=Path, help="prepared competitions (preparer, grader)")
+    serve.add_argument("--store", help="artifact store URL: file:///DIR or s3://BUCKET?endpoint=http://HOST:PORT")
+    serve.add_argument("--work-dir", type=Path, help="runner: where run work dirs live")
+    serve.add_argument("--db", type=Path, help="gateway: SQLite database path")
+    serve.add_argument("--preparer", help="gateway: preparer address")
+    serve.add_argument("--runner", help="gateway: runner address")
+    serve.add_argument("--grader", help="gateway and runner: grader address")
+    serve.add_argument("--max-concurrent", type=int, default=4, help="runner/gateway: concurrent runs")
+
+    up = sub.add_parser("up", help="start the four services on loopback (the embedded default)")
+    up.add_argument("--listen", default=DEFAULT_GATEWAY, help="gateway HOST:PORT")
+
+    demo = sub.add_parser("demo", help="build the images, start the services, run the dummy agent on demo-digits")
+    demo.add_argument("--agent", default="dummy")
+    demo.add_argument("--competition", default="demo-digits")
+
+    run = sub.add_parser("run", help="run an agent on a competition through the gateway, streaming live")
+    run.add_argument("--competition", "-c", required=True)
+    run.add_argument("--agent", "-a", required=True, help="a name under agent_images/ or an image NAME:TAG")
+    run.add_argument("--task", default="", help="a technique task id")
+    run.add_argument("--cpus", type=float, default=0.0)
+    run.add_argument("--memory", type=int, default=0, help="memory limit in MiB")
+    run.add_argument("--gpus", type=int, default=0)
+    run.add_argument("--time-limit", type=int, default=0, help="wall-clock limit in seconds")
+    run.add_argument("--detach", action="store_true", help="print the run id and return")
+    _add_gateway(run)
+
+    tail = sub.add_parser("tail", help="replay a run's events, then follow it live")
+    tail.add_argument("run_id")
+    tail.add_argument("--from-seq", type=int, default=1)
+    tail.add_argument("--no-follow", action="store_true")
+    _add_gateway(tail)
+
+    runs = sub.add_parser("runs", help="list runs or show one")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    runs_list = runs_sub.add_parser("list")
+    runs_list.add_argument("--limit", type=int, default=20)
+    _add_gateway(runs_list)
+    runs_get = runs_sub.add_parser("get")
+    runs_get.add_argument("run_id")
+    _add_gateway(runs_get)
+
+    cancel = sub.add_parser("cancel", help="cancel a run")
+    cancel.add_argument("run_id")
+    _add_gateway(cancel)
+
+    artifacts = sub.add_parser("artifacts", help="a run's stored artifacts")
+    art_sub = artifacts.add_subparsers(dest="artifacts_command", required=True)
+    art_list = art_sub.add_parser("list")
+    art_list.add_argument("run_id")
+    _add_gateway(art_list)
+    art_get = art_sub.add_parser("get")
+    art_get.add_argument("run_id")
+    art_get.add_argument("name")
+    art_get.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+    _add_gateway(art_get)
+
+    sub.add_parser("competitions", help="list the competition registry")
+
+    prepare = sub.add_parser("prepare", help="prepare a competition into the data dir (in-process)")
+    prepare.add_argument("-c", "--competition", required=True)
+    prepare.add_argument("--data-dir", type=Path)
+    prepare.add_argument("--raw", type=Path, help="the competition's Kaggle zip or extracted folder")
+
+    images = sub.add_parser("images", help="agent images built locally")
+    img_sub = images.add_subparsers(dest="images_command", required=True)
+    img_build = img_sub.add_parser("build", help="build every image under agent_images/ (skips built ones)")
+    img_build.add_argument("names", nargs="*")
+    img_build.add_argument("--force", action="store_true")
+    img_sub.add_parser("list")
+    return parser
+
+
+# -- services ----------------------------------------------------------------------------------------
+
+
+def _require(args: argparse.Namespace, *names: str) -> None:
+    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) in (None, "")]
+    if missing:
+        raise MleReduxError(f"`serve {args.service}` needs {', '.join(missing)}")
+
+
+def cmd_serve(args: argparse.Namespace, home: Home) -> int:
+    from services.server import Hosted, serve
+
+    store = args.store or home.store_url
+    hosted: Hosted
+    if args.service == "grader":
+        from services.grader.servicer import GraderSettings, hosted_grader
+
+        hosted = hosted_grader(GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+    elif args.service == "preparer":
+        from services.preparer.servicer import PreparerSettings, hosted_preparer
+
+        hosted = hosted_preparer(PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+    elif args.service == "runner":
+        from services.runner.servicer import RunnerSettings, hosted_runner
+
+        _require(args, "grader")
+        hosted = hosted_runner(
+            RunnerSettings(
+                work_root=args.work_dir or home.runner_work_dir,
+                store_url=store,
+                grader_address=args.grader,
+                max_concurrent=args.max_concurrent,
+            )
+        )
+    else:
+        from services.gateway.servicer import GatewaySettings, hosted_gateway
+
+        _require(args, "preparer", "runner", "grader")
+        hosted = hosted_gateway(
+            GatewaySettings(
+                db_path=args.db or home.db_path,
+                store_url=store,
+                preparer_address=args.preparer,
+                runner_address=args.runner,
+                grader_address=args.grader,
+                max_concurrent_runs=args.max_concurrent,
+            )
+        )
+    asyncio.run(serve(hosted, args.listen))
+    return 0
+
+
+def _wait_for_signal(stack_dead: Callable[[], list[str]]) -> str:
+    """Blocks until SIGINT/SIGTERM or a service dies; returns why."""
+    stop = threading.Event()
+    why: list[str] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        why.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop.wait(0.5):
+        dead = stack_dead()
+        if dead:
+            return f"service(s) exited: {', '.join(dead)}"
+    return why[0] if why else "stopped"
+
+
+def cmd_up(args: argparse.Namespace, home: Home) -> int:
+    from mleredux.embedded import EmbeddedStack
+
+    stack = EmbeddedStack(home, gateway_listen=args.listen)
+    stack.start()
+    try:
+        for service in stack.services.values():
+            print(f"{service.name:>8}: {service.address} (pid {service.process.pid}, log {service.log_path})")
+        print(f"gateway listening on {stack.gateway_address}", flush=True)
+        print(f"home {home.root}; Ctrl-C stops every service", flush=True)
+        why = _wait_for_signal(stack.dead)
+        print(f"stopping ({why})", flush=True)
+        return 0 if why in ("SIGINT", "SIGTERM") else EXIT_ERROR
+    finally:
+        stack.stop()
+
+
+# -- client commands ---------------------------------------------------------------------------------
+
+
+async def _follow(address: str, run_id: str, from_seq: int, follow: bool) -> common_pb2.GradeReport | None:
+    from mleredux.client import GatewayClient
+    from mleredux.rendering import format_event
+
+    report = None
+    async with GatewayClient(address) as client:
+        async for event in client.watch(run_id, from_seq=from_seq, follow=follow):
+            print(format_event(event), flush=True)
+            if event.HasField("report"):
+                report = event.report
+    return report
+
+
+async def _run(args: argparse.Namespace, address: str) -> int:
+    from mleredux.client import GatewayClient
+    from mleredux.rendering import print_report, reason_name, state_name
+
+    compute = common_pb2.ComputeProfile(
+        cpus=args.cpus, memory_bytes=args.memory * (1 << 20), gpus=args.gpus, time_limit_seconds=args.time_limit
+    )
+    async with GatewayClient(address) as client:
+        run = await client.create_run(args.competition, args.agent, task=args.task, compute=compute)
+        print(f"run {run.run_id}: {run.agent} ({run.image}) on {run.competition_id}", flush=True)
+        if args.detach:
+            return 0
+        report = await _follow(address, run.run_id, 1, True)
+        final = await client.get_run(run.run_id)
+    if report is not None:
+        print_report(report, sys.stdout)
+    reason = f" ({reason_name(final.failure_reason)})" if final.failure_reason else ""
+    print(f"run {final.run_id} {state_name(final.state)}{reason}: {final.message}", flush=True)
+    return 0 if final.state == common_pb2.RunState.RUN_STATE_SUCCEEDED else EXIT_RUN_FAILED
+
+
+def cmd_run(args: argparse.Namespace, home: Home) -> int:
+    return asyncio.run(_run(args, gateway_address(args.gateway, home)))
+
+
+def cmd_tail(args: argparse.Namespace, home: Home) -> int:
+    asyncio.run(_follow(gateway_address(args.gateway, home), args.run_id, args.from_seq, not args.no_follow))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace, home: Home) -> int:
+    from google.protobuf import json_format
+
+    from mleredux.client import SyncGatewayClient
+    from mleredux.rendering import reason_name, state_name
+
+    with SyncGatewayClient(gateway_address(args.gateway, home)) as client:
+        if args.runs_command == "get":
+            print(json_format.MessageToJson(client.get_run(args.run_id), preserving_proto_field_name=True))
+            return 0
+        for run in client.list_runs(page_size=args.limit).runs:
+            reason = f" ({reason_name(run.failure_reason)})" if run.failure_reason else ""
+            created = run.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+            print(f"{run.run_id}  {created}  {state_name(run.state)}{reason:<22}  {run.competition_id}  {run.agent}")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace, home: Home) -> int:
+    from mleredux.client import SyncGatewayClient
+    from mleredux.rendering import state_name
+
+    with SyncGatewayClient(gateway_address(args.gateway, home)) as client:
+        run = client.cancel_run(args.run_id)
+    print(f"run {run.run_id}: {state_name(run.state)}: {run.message}")
+    return 0
+
+
+def cmd_artifacts(args: argparse.Namespace, home: Home) -> int:
+    from mleredux.client import SyncGatewayClient
+
+    with SyncGatewayClient(gateway_address(args.gateway, home)) as client:
+        if args.artifacts_command == "list":
+            for artifact in client.list_artifacts(args.run_id):
+                print(f"{artifact.size_bytes:>12}  {artifact.name}")
+            return 0
+        data = client.get_artifact(args.run_id, args.name)
+    if args.output:
+        args.output.write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+# -- in-process commands -----------------------------------------------------------------------------
+
+
+def cmd_competitions(args: argparse.Namespace, home: Home) -> int:
+    from mleredux.competitions import list_competitions
+
+    for info in sorted(list_competitions(), key=lambda i: i.id):
+        direction = "lower" if info.is_lower_better else "higher"
+        status = "supported" if info.supported else "listed only"
+        print(f"{info.id:<50} {info.category:<8} {info.metric} ({direction} is better), {status}")
+    return 0
+
+
+def cmd_prepare(args: argparse.Namespace, home: Home) -> int:
+    from services.preparer.preparation import PrepareProgress, prepare_competition
+
+    def show(progress: PrepareProgress) -> None:
+        count = f" {progress.files_done}/{progress.files_total} files" if progress.files_total else ""
+        print(f"{progress.stage:>9}:{count} {progress.message}", flush=True)
+
+    dataset = prepare_competition(args.competition, args.data_dir or home.data_dir, raw=args.raw, progress=show)
+    print(f"{dataset.competition_id}: public {dataset.public_dir} (content hash {dataset.content_hash[:12]})")
+    return 0
+
+
+def cmd_images(args: argparse.Namespace, home: Home) -> int:
+    from mleredux import images
+
+    if args.images_command == "list":
+        for name in images.list_images():
+            print(f"{name:<12} {images.image_tag(name)}")
+        return 0
+    names = args.names or images.list_images()
+    for name in names:
+        result = images.build_image(name, force=args.force, on_output=lambda line: print(f"  {line}", flush=True))
+        verb = f"built in {result.seconds:.1f}s" if result.built else "up to date"
+        print(f"{name}: {result.tag} {verb}", flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, home: Home) -> int:
+    from mleredux import images
+    from mleredux.embedded import EmbeddedStack
+
+    if args.agent in images.list_images():
+        result = images.build_image(args.agent)
+        print(f"image {result.tag} {'built' if result.built else 'up to date'}", flush=True)
+    with EmbeddedStack(home) as stack:
+        print(f"services up; gateway at {stack.gateway_address}", flush=True)
+        run_args = argparse.Namespace(
+            competition=args.competition,
+            agent=args.agent,
+            task="",
+            cpus=0.0,
+            memory=0,
+            gpus=0,
+            time_limit=0,
+            detach=False,
+        )
+        return asyncio.run(_run(run_args, stack.gateway_address))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
+    "serve": cmd_serve,
+    "up": cmd_up,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "tail": cmd_tail,
+    "runs": cmd_runs,
+    "cancel": cmd_cancel,
+    "artifacts": cmd_artifacts,
+    "competitions": cmd_competitions,
+    "prepare": cmd_prepare,
+    "images": cmd_images,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _build_parser().parse_args(argv)
+    home = Home.from_env(args.home)
+    try:
+        return COMMANDS[args.command](args, home)
+    except MleReduxError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

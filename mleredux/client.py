@@ -1,0 +1,195 @@
+"""The Python SDK: an async client of the gateway, and a small sync wrapper.
+
+    async with GatewayClient("127.0.0.1:50051") as client:
+        run = await client.create_run("demo-digits", "dummy")
+        async for event in client.watch(run.run_id):
+            print(event)
+
+Errors from the service arrive as `GatewayError` with the gRPC status code and the service's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from types import TracebackType
+from typing import TypeVar
+
+import grpc
+
+from mleredux.errors import MleReduxError
+from mleredux.v1 import (
+    common_pb2,
+    competitions_pb2,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    preparer_pb2,
+)
+
+T = TypeVar("T")
+
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+class GatewayError(MleReduxError):
+    """The gateway answered with an error, or could not be reached."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.grpc_code = code.name
+
+
+def _wrap(exc: grpc.aio.AioRpcError, address: str) -> GatewayError:
+    if exc.code() == grpc.StatusCode.UNAVAILABLE:
+        return GatewayError(
+            exc.code(), f"cannot reach the gateway at {address} (start it with `mleredux up`): {exc.details()}"
+        )
+    return GatewayError(exc.code(), exc.details() or exc.code().name)
+
+
+class GatewayClient:
+    """Async client of the gateway's gRPC API."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self._channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        self._stub = gateway_pb2_grpc.GatewayServiceStub(self._channel)
+
+    async def __aenter__(self) -> GatewayClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close(None)
+
+    async def _call(self, call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except grpc.aio.AioRpcError as exc:
+            raise _wrap(exc, self.address) from None
+
+    async def create_run(
+        self,
+        competition_id: str,
+        agent: str,
+        *,
+        task: str = "",
+        compute: common_pb2.ComputeProfile | None = None,
+        env: dict[str, str] | None = None,
+    ) -> gateway_pb2.Run:
+        request = gateway_pb2.CreateRunRequest(
+            competition_id=competition_id, agent=agent, task=task, compute=compute, env=env or {}
+        )
+        return await self._call(self._stub.CreateRun(request, timeout=60))
+
+    async def get_run(self, run_id: str) -> gateway_pb2.Run:
+        return await self._call(self._stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), timeout=30))
+
+    async def list_runs(self, *, page_size: int = 50, page_token: str = "") -> gateway_pb2.ListRunsResponse:
+        request = gateway_pb2.ListRunsRequest(page_size=page_size, page_token=page_token)
+        return await self._call(self._stub.ListRuns(request, timeout=30))
+
+    async def cancel_run(self, run_id: str) -> gateway_pb2.Run:
+        return await self._call(self._stub.CancelRun(gateway_pb2.CancelRunRequest(run_id=run_id), timeout=120))
+
+    async def watch(self, run_id: str, *, from_seq: int = 1, follow: bool = True) -> AsyncIterator[common_pb2.RunEvent]:
+        """Every event from `from_seq`, then live ones until the run ends (with `follow`)."""
+        request = gateway_pb2.WatchRunRequest(run_id=run_id, from_seq=from_seq, no_follow=not follow)
+        try:
+            async for batch in self._stub.WatchRun(request):
+                for event in batch.events:
+                    yield event
+        except grpc.aio.AioRpcError as exc:
+            raise _wrap(exc, self.address) from None
+
+    async def list_artifacts(self, run_id: str) -> list[gateway_pb2.Artifact]:
+        response = await self._call(
+            self._stub.ListArtifacts(gateway_pb2.ListArtifactsRequest(run_id=run_id), timeout=60)
+        )
+        return list(response.artifacts)
+
+    async def get_artifact(self, run_id: str, name: str) -> bytes:
+        chunks = []
+        try:
+            async for chunk in self._stub.GetArtifact(gateway_pb2.GetArtifactRequest(run_id=run_id, name=name)):
+                chunks.append(chunk.data)
+        except grpc.aio.AioRpcError as exc:
+            raise _wrap(exc, self.address) from None
+        return b"".join(chunks)
+
+    async def list_competitions(self) -> list[competitions_pb2.Competition]:
+        found: list[competitions_pb2.Competition] = []
+        token = ""
+        while True:
+            response = await self._call(
+                self._stub.ListCompetitions(preparer_pb2.ListCompetitionsRequest(page_token=token), timeout=30)
+            )
+            found += response.competitions
+            token = response.next_page_token
+            if not token:
+                return found
+
+    async def prepare(self, competition_id: str) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
+        request = preparer_pb2.PrepareCompetitionRequest(competition_id=competition_id)
+        try:
+            async for progress in self._stub.PrepareCompetition(request):
+                yield progress
+        except grpc.aio.AioRpcError as exc:
+            raise _wrap(exc, self.address) from None
+
+
+class SyncGatewayClient:
+    """The same calls, blocking, for scripts and notebooks without an event loop of their own."""
+
+    def __init__(self, address: str) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = self._loop.run_until_complete(self._make(address))
+
+    @staticmethod
+    async def _make(address: str) -> GatewayClient:
+        return GatewayClient(address)
+
+    def __enter__(self) -> SyncGatewayClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.close())
+        self._loop.close()
+
+    def create_run(self, competition_id: str, agent: str, **kwargs: object) -> gateway_pb2.Run:
+        return self._loop.run_until_complete(self._client.create_run(competition_id, agent, **kwargs))  # type: ignore[arg-type]
+
+    def get_run(self, run_id: str) -> gateway_pb2.Run:
+        return self._loop.run_until_complete(self._client.get_run(run_id))
+
+    def list_runs(self, **kwargs: object) -> gateway_pb2.ListRunsResponse:
+        return self._loop.run_until_complete(self._client.list_runs(**kwargs))  # type: ignore[arg-type]
+
+    def cancel_run(self, run_id: str) -> gateway_pb2.Run:
+        return self._loop.run_until_complete(self._client.cancel_run(run_id))
+
+    def events(self, run_id: str, *, from_seq: int = 1) -> list[common_pb2.RunEvent]:
+        """The run's events so far (no following)."""
+
+        async def collect() -> list[common_pb2.RunEvent]:
+            return [e async for e in self._client.watch(run_id, from_seq=from_seq, follow=False)]
+
+        return self._loop.run_until_complete(collect())
+
+    def list_artifacts(self, run_id: str) -> list[gateway_pb2.Artifact]:
+        return self._loop.run_until_complete(self._client.list_artifacts(run_id))
+
+    def get_artifact(self, run_id: str, name: str) -> bytes:
+        return self._loop.run_until_complete(self._client.get_artifact(run_id, name))

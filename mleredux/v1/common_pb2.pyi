@@ -1,0 +1,206 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class RunState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    RUN_STATE_UNSPECIFIED: _ClassVar[RunState]
+    RUN_STATE_QUEUED: _ClassVar[RunState]
+    RUN_STATE_PREPARING: _ClassVar[RunState]
+    RUN_STATE_RUNNING: _ClassVar[RunState]
+    RUN_STATE_GRADING: _ClassVar[RunState]
+    RUN_STATE_SUCCEEDED: _ClassVar[RunState]
+    RUN_STATE_FAILED: _ClassVar[RunState]
+    RUN_STATE_CANCELLED: _ClassVar[RunState]
+    RUN_STATE_TIMED_OUT: _ClassVar[RunState]
+    RUN_STATE_LOST: _ClassVar[RunState]
+
+class FailureReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FAILURE_REASON_UNSPECIFIED: _ClassVar[FailureReason]
+    FAILURE_REASON_NO_SUBMISSION: _ClassVar[FailureReason]
+    FAILURE_REASON_INVALID_SUBMISSION: _ClassVar[FailureReason]
+    FAILURE_REASON_OUT_OF_MEMORY: _ClassVar[FailureReason]
+    FAILURE_REASON_TIME_LIMIT: _ClassVar[FailureReason]
+    FAILURE_REASON_AGENT_ERROR: _ClassVar[FailureReason]
+    FAILURE_REASON_IMAGE_MISSING: _ClassVar[FailureReason]
+    FAILURE_REASON_STORE_UNAVAILABLE: _ClassVar[FailureReason]
+    FAILURE_REASON_RUNNER_LOST: _ClassVar[FailureReason]
+    FAILURE_REASON_PREPARE_FAILED: _ClassVar[FailureReason]
+    FAILURE_REASON_GRADER_ERROR: _ClassVar[FailureReason]
+    FAILURE_REASON_INTERNAL: _ClassVar[FailureReason]
+    FAILURE_REASON_CANCELLED: _ClassVar[FailureReason]
+
+class LogStream(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LOG_STREAM_UNSPECIFIED: _ClassVar[LogStream]
+    LOG_STREAM_STDOUT: _ClassVar[LogStream]
+    LOG_STREAM_STDERR: _ClassVar[LogStream]
+RUN_STATE_UNSPECIFIED: RunState
+RUN_STATE_QUEUED: RunState
+RUN_STATE_PREPARING: RunState
+RUN_STATE_RUNNING: RunState
+RUN_STATE_GRADING: RunState
+RUN_STATE_SUCCEEDED: RunState
+RUN_STATE_FAILED: RunState
+RUN_STATE_CANCELLED: RunState
+RUN_STATE_TIMED_OUT: RunState
+RUN_STATE_LOST: RunState
+FAILURE_REASON_UNSPECIFIED: FailureReason
+FAILURE_REASON_NO_SUBMISSION: FailureReason
+FAILURE_REASON_INVALID_SUBMISSION: FailureReason
+FAILURE_REASON_OUT_OF_MEMORY: FailureReason
+FAILURE_REASON_TIME_LIMIT: FailureReason
+FAILURE_REASON_AGENT_ERROR: FailureReason
+FAILURE_REASON_IMAGE_MISSING: FailureReason
+FAILURE_REASON_STORE_UNAVAILABLE: FailureReason
+FAILURE_REASON_RUNNER_LOST: FailureReason
+FAILURE_REASON_PREPARE_FAILED: FailureReason
+FAILURE_REASON_GRADER_ERROR: FailureReason
+FAILURE_REASON_INTERNAL: FailureReason
+FAILURE_REASON_CANCELLED: FailureReason
+LOG_STREAM_UNSPECIFIED: LogStream
+LOG_STREAM_STDOUT: LogStream
+LOG_STREAM_STDERR: LogStream
+
+class ComputeProfile(_message.Message):
+    __slots__ = ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes")
+    CPUS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    SHM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    cpus: float
+    memory_bytes: int
+    gpus: int
+    time_limit_seconds: int
+    pids_limit: int
+    shm_bytes: int
+    def __init__(self, cpus: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ..., time_limit_seconds: _Optional[int] = ..., pids_limit: _Optional[int] = ..., shm_bytes: _Optional[int] = ...) -> None: ...
+
+class LogLine(_message.Message):
+    __slots__ = ("stream", "text", "partial")
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    stream: LogStream
+    text: str
+    partial: bool
+    def __init__(self, stream: _Optional[_Union[LogStream, str]] = ..., text: _Optional[str] = ..., partial: _Optional[bool] = ...) -> None: ...
+
+class RolloutEvent(_message.Message):
+    __slots__ = ("step", "kind", "payload_json")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    kind: str
+    payload_json: str
+    def __init__(self, step: _Optional[int] = ..., kind: _Optional[str] = ..., payload_json: _Optional[str] = ...) -> None: ...
+
+class StatusChange(_message.Message):
+    __slots__ = ("state", "reason", "message", "exit_code")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    state: RunState
+    reason: FailureReason
+    message: str
+    exit_code: int
+    def __init__(self, state: _Optional[_Union[RunState, str]] = ..., reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., exit_code: _Optional[int] = ...) -> None: ...
+
+class ArtifactStored(_message.Message):
+    __slots__ = ("name", "key", "size_bytes", "sha256")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    key: str
+    size_bytes: int
+    sha256: str
+    def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
+
+class GradeReport(_message.Message):
+    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details_json")
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    GOLD_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    SILVER_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    BRONZE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    ANY_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    GOLD_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    SILVER_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    BRONZE_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    ABOVE_MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    VALID_SUBMISSION_FIELD_NUMBER: _ClassVar[int]
+    IS_LOWER_BETTER_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_PATH_FIELD_NUMBER: _ClassVar[int]
+    INVALID_REASON_FIELD_NUMBER: _ClassVar[int]
+    GRADER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_SHA256_FIELD_NUMBER: _ClassVar[int]
+    ANSWERS_SHA256_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_PROFILE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    score: float
+    gold_threshold: float
+    silver_threshold: float
+    bronze_threshold: float
+    median_threshold: float
+    any_medal: bool
+    gold_medal: bool
+    silver_medal: bool
+    bronze_medal: bool
+    above_median: bool
+    submission_exists: bool
+    valid_submission: bool
+    is_lower_better: bool
+    created_at: _timestamp_pb2.Timestamp
+    submission_path: str
+    invalid_reason: str
+    grader_version: str
+    submission_sha256: str
+    answers_sha256: str
+    compute_profile: ComputeProfile
+    details_json: str
+    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details_json: _Optional[str] = ...) -> None: ...
+
+class RunEvent(_message.Message):
+    __slots__ = ("run_id", "seq", "time", "log_line", "rollout", "status_change", "artifact_stored", "report")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    LOG_LINE_FIELD_NUMBER: _ClassVar[int]
+    ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CHANGE_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_STORED_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    seq: int
+    time: _timestamp_pb2.Timestamp
+    log_line: LogLine
+    rollout: RolloutEvent
+    status_change: StatusChange
+    artifact_stored: ArtifactStored
+    report: GradeReport
+    def __init__(self, run_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., log_line: _Optional[_Union[LogLine, _Mapping]] = ..., rollout: _Optional[_Union[RolloutEvent, _Mapping]] = ..., status_change: _Optional[_Union[StatusChange, _Mapping]] = ..., artifact_stored: _Optional[_Union[ArtifactStored, _Mapping]] = ..., report: _Optional[_Union[GradeReport, _Mapping]] = ...) -> None: ...
+
+class RunEventBatch(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[RunEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ...) -> None: ...

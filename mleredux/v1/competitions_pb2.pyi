@@ -1,0 +1,76 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MetricDirection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    METRIC_DIRECTION_UNSPECIFIED: _ClassVar[MetricDirection]
+    METRIC_DIRECTION_HIGHER_IS_BETTER: _ClassVar[MetricDirection]
+    METRIC_DIRECTION_LOWER_IS_BETTER: _ClassVar[MetricDirection]
+
+class Complexity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    COMPLEXITY_UNSPECIFIED: _ClassVar[Complexity]
+    COMPLEXITY_LOW: _ClassVar[Complexity]
+    COMPLEXITY_MEDIUM: _ClassVar[Complexity]
+    COMPLEXITY_HIGH: _ClassVar[Complexity]
+METRIC_DIRECTION_UNSPECIFIED: MetricDirection
+METRIC_DIRECTION_HIGHER_IS_BETTER: MetricDirection
+METRIC_DIRECTION_LOWER_IS_BETTER: MetricDirection
+COMPLEXITY_UNSPECIFIED: Complexity
+COMPLEXITY_LOW: Complexity
+COMPLEXITY_MEDIUM: Complexity
+COMPLEXITY_HIGH: Complexity
+
+class Competition(_message.Message):
+    __slots__ = ("id", "name", "category", "metric", "direction", "complexity", "approx_size_bytes", "supported", "offline", "summary")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    METRIC_FIELD_NUMBER: _ClassVar[int]
+    DIRECTION_FIELD_NUMBER: _ClassVar[int]
+    COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    APPROX_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_FIELD_NUMBER: _ClassVar[int]
+    OFFLINE_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    category: str
+    metric: str
+    direction: MetricDirection
+    complexity: Complexity
+    approx_size_bytes: int
+    supported: bool
+    offline: bool
+    summary: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., metric: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., complexity: _Optional[_Union[Complexity, str]] = ..., approx_size_bytes: _Optional[int] = ..., supported: _Optional[bool] = ..., offline: _Optional[bool] = ..., summary: _Optional[str] = ...) -> None: ...
+
+class FileChecksum(_message.Message):
+    __slots__ = ("path", "sha256", "size_bytes")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    sha256: str
+    size_bytes: int
+    def __init__(self, path: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class Dataset(_message.Message):
+    __slots__ = ("competition_id", "content_hash", "local_public_dir", "store_prefix", "files")
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_PUBLIC_DIR_FIELD_NUMBER: _ClassVar[int]
+    STORE_PREFIX_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    content_hash: str
+    local_public_dir: str
+    store_prefix: str
+    files: _containers.RepeatedCompositeFieldContainer[FileChecksum]
+    def __init__(self, competition_id: _Optional[str] = ..., content_hash: _Optional[str] = ..., local_public_dir: _Optional[str] = ..., store_prefix: _Optional[str] = ..., files: _Optional[_Iterable[_Union[FileChecksum, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,84 @@
+from mleredux.v1 import common_pb2 as _common_pb2
+from mleredux.v1 import competitions_pb2 as _competitions_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ExecuteRunRequest(_message.Message):
+    __slots__ = ("run_id", "image", "competition_id", "dataset", "compute", "first_seq", "task", "instructions", "env")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    image: str
+    competition_id: str
+    dataset: _competitions_pb2.Dataset
+    compute: _common_pb2.ComputeProfile
+    first_seq: int
+    task: str
+    instructions: str
+    env: _containers.ScalarMap[str, str]
+    def __init__(self, run_id: _Optional[str] = ..., image: _Optional[str] = ..., competition_id: _Optional[str] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., first_seq: _Optional[int] = ..., task: _Optional[str] = ..., instructions: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class AttachRunRequest(_message.Message):
+    __slots__ = ("run_id", "from_seq")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    from_seq: int
+    def __init__(self, run_id: _Optional[str] = ..., from_seq: _Optional[int] = ...) -> None: ...
+
+class RunnerCancelRunRequest(_message.Message):
+    __slots__ = ("run_id", "reason")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    reason: str
+    def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class RunnerCancelRunResponse(_message.Message):
+    __slots__ = ("found",)
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    def __init__(self, found: _Optional[bool] = ...) -> None: ...
+
+class GetCapacityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Capacity(_message.Message):
+    __slots__ = ("cpus_total", "cpus_used", "memory_bytes_total", "memory_bytes_used", "gpus_total", "gpus_used", "running", "max_concurrent")
+    CPUS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    CPUS_USED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_USED_FIELD_NUMBER: _ClassVar[int]
+    GPUS_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    GPUS_USED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    MAX_CONCURRENT_FIELD_NUMBER: _ClassVar[int]
+    cpus_total: float
+    cpus_used: float
+    memory_bytes_total: int
+    memory_bytes_used: int
+    gpus_total: int
+    gpus_used: int
+    running: int
+    max_concurrent: int
+    def __init__(self, cpus_total: _Optional[float] = ..., cpus_used: _Optional[float] = ..., memory_bytes_total: _Optional[int] = ..., memory_bytes_used: _Optional[int] = ..., gpus_total: _Optional[int] = ..., gpus_used: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent: _Optional[int] = ...) -> None: ...

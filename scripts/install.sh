@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything MLE-Bench Redux needs on a fresh Debian machine (run as root), idempotently:
+# the Docker engine (started if it does not answer) and image-build tools, then a venv in .venv with
+# the project and its test extras. Safe to run again; skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure_docker.sh
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.mleredux-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+    touch "$stamp"
+fi
+echo "install: $(.venv/bin/mleredux --help >/dev/null && echo 'mleredux ready in .venv')"

@@ -1,0 +1,1 @@
+"""The four gRPC services: preparer, runner, grader and gateway."""

@@ -1,0 +1,333 @@
+"""Driving a run through the services: QUEUED → PREPARING → RUNNING → GRADING → a terminal state.
+
+The gateway owns each run's event log: it persists every event (its own and the runner's) before
+anyone can watch it, and it writes `events.jsonl` and `report.json` to the store before the run is
+reported finished. Every run is one task owned by `RunOrchestrator`, which cancels them all on
+shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from collections.abc import Callable
+
+import grpc
+from google.protobuf import json_format
+
+from mleredux.store import ArtifactStore
+from mleredux.v1 import (
+    common_pb2,
+    gateway_pb2,
+    grader_pb2,
+    grader_pb2_grpc,
+    preparer_pb2,
+    preparer_pb2_grpc,
+    runner_pb2,
+    runner_pb2_grpc,
+)
+from services.gateway.state import RunDatabase, is_terminal
+from services.runner.capture import now_timestamp
+
+RunState = common_pb2.RunState
+FailureReason = common_pb2.FailureReason
+
+
+class EventHub:
+    """Wakes the watchers of a run when its log grows or its state changes."""
+
+    def __init__(self) -> None:
+        self._events: dict[str, asyncio.Event] = {}
+
+    def notify(self, run_id: str) -> None:
+        event = self._events.pop(run_id, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, run_id: str, seconds: float) -> None:
+        """Returns on the next notify, or after `seconds` at the latest."""
+        event = self._events.setdefault(run_id, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+
+
+class _Finished(Exception):
+    """Raised inside a run's task once its terminal state is decided."""
+
+
+class RunOrchestrator:
+    """Owns the task of every run in flight."""
+
+    def __init__(
+        self,
+        db: RunDatabase,
+        hub: EventHub,
+        store: ArtifactStore,
+        *,
+        preparer: preparer_pb2_grpc.PreparerServiceStub,
+        runner: runner_pb2_grpc.RunnerServiceStub,
+        grader: grader_pb2_grpc.GraderServiceStub,
+        max_concurrent: int = 4,
+    ) -> None:
+        self.db = db
+        self.hub = hub
+        self.store = store
+        self.preparer = preparer
+        self.runner = runner
+        self.grader = grader
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancel_requested: dict[str, str] = {}
+        self._shutting_down = False
+
+    # -- the log -----------------------------------------------------------------------------------
+
+    def _apply_status(self, run: gateway_pb2.Run, change: common_pb2.StatusChange) -> None:
+        """A status change updates the run, except a terminal one, which `_finish` applies once the
+        run's files are durable."""
+        if is_terminal(change.state):
+            return
+        run.state = change.state
+        run.message = change.message
+        if change.state == RunState.RUN_STATE_RUNNING and not run.HasField("start_time"):
+            run.start_time.CopyFrom(now_timestamp())
+
+    def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        for event in events:
+            if event.HasField("status_change"):
+                self._apply_status(run, event.status_change)
+            elif event.HasField("report"):
+                run.report.CopyFrom(event.report)
+        self.db.append_events(run, events)
+        self.hub.notify(run.run_id)
+
+    def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
+        event = common_pb2.RunEvent(run_id=run.run_id, seq=run.last_seq + 1, time=now_timestamp(), **payload)  # type: ignore[arg-type]
+        self._persist(run, [event])
+        return event
+
+    def _status(self, run: gateway_pb2.Run, state: int, message: str, reason: int = 0) -> None:
+        self._emit(run, status_change=common_pb2.StatusChange(state=state, reason=reason, message=message))  # type: ignore[arg-type]
+
+    # -- run lifecycle -----------------------------------------------------------------------------
+
+    def submit(self, run: gateway_pb2.Run) -> None:
+        self.db.create_run(run)
+        self._status(run, RunState.RUN_STATE_QUEUED, "queued")
+        self._start_task(run.run_id)
+
+    def _start_task(self, run_id: str) -> None:
+        task = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
+        self._tasks[run_id] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
+
+    async def cancel(self, run_id: str, reason: str = "cancelled by the user") -> gateway_pb2.Run:
+        run = self.db.get_run(run_id)
+        if is_terminal(run.state):
+            return run
+        self._cancel_requested[run_id] = reason
+        if run.state == RunState.RUN_STATE_RUNNING:
+            # The runner kills the container and ends its stream with CANCELLED.
+            with contextlib.suppress(grpc.aio.AioRpcError):
+                await self.runner.CancelRun(runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason), timeout=30)
+        else:
+            task = self._tasks.get(run_id)
+            if task is not None:
+                task.cancel()
+        task = self._tasks.get(run_id)
+        if task is not None:
+            await asyncio.wait({task}, timeout=60)
+        return self.db.get_run(run_id)
+
+    async def recover(self) -> None:
+        """At start-up: queued runs are queued again; runs that were in flight are marked LOST."""
+        for run in self.db.unfinished_runs():
+            if run.state == RunState.RUN_STATE_QUEUED:
+                self._start_task(run.run_id)
+            else:
+                self._status(
+                    run,
+                    RunState.RUN_STATE_LOST,
+                    "the gateway restarted while the run was in flight",
+                    FailureReason.FAILURE_REASON_RUNNER_LOST,
+                )
+                self._finish(
+                    run,
+                    RunState.RUN_STATE_LOST,
+                    FailureReason.FAILURE_REASON_RUNNER_LOST,
+                    "the gateway restarted while the run was in flight",
+                    emit=False,
+                )
+
+    async def shutdown(self) -> None:
+        self._shutting_down = True
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _finish(self, run: gateway_pb2.Run, state: int, reason: int, message: str, *, emit: bool = True) -> None:
+        """Ends the run: terminal event, then its files in the store, then the visible state."""
+        if emit:
+            self._status(run, state, message, reason)
+        self._store_run_files(run)
+        run.state = state  # type: ignore[assignment]
+        run.failure_reason = reason  # type: ignore[assignment]
+        run.message = message
+        run.end_time.CopyFrom(now_timestamp())
+        self.db.save_run(run)
+        self.hub.notify(run.run_id)
+        self._cancel_requested.pop(run.run_id, None)
+
+    def _store_run_files(self, run: gateway_pb2.Run) -> None:
+        lines = []
+        seq = 1
+        while True:
+            events = self.db.events_from(run.run_id, seq)
+            if not events:
+                break
+            lines += [json_format.MessageToJson(e, indent=None) for e in events]
+            seq = events[-1].seq + 1
+        try:
+            self.store.put_bytes(f"runs/{run.run_id}/events.jsonl", ("\n".join(lines) + "\n").encode())
+            if run.HasField("report"):
+                report = json_format.MessageToDict(
+                    run.report, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+                )
+                self.store.put_bytes(f"runs/{run.run_id}/report.json", json.dumps(report, indent=2).encode())
+        except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
+            print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
+
+    async def _drive(self, run_id: str) -> None:
+        run = self.db.get_run(run_id)
+        try:
+            async with self._slots:
+                dataset = await self._prepare(run)
+                verdict = await self._execute(run, dataset)
+                if verdict.state != RunState.RUN_STATE_GRADING:
+                    self._finish(run, verdict.state, verdict.reason, verdict.message, emit=False)
+                    return
+                await self._grade(run, verdict)
+        except _Finished:
+            return
+        except asyncio.CancelledError:
+            reason = self._cancel_requested.get(run_id)
+            if reason is None and self._shutting_down:
+                reason = "the gateway shut down while the run was in flight"
+            self._finish(
+                run, RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, reason or "cancelled"
+            )
+            if reason is None:
+                raise
+        except Exception as exc:
+            print(f"run {run_id}: internal error: {exc!r}", file=sys.stderr, flush=True)
+            self._finish(
+                run,
+                RunState.RUN_STATE_FAILED,
+                FailureReason.FAILURE_REASON_INTERNAL,
+                f"gateway error: {type(exc).__name__}: {exc}",
+            )
+
+    def _fail_on_rpc(self, run: gateway_pb2.Run, what: str, reason: int) -> Callable[[grpc.aio.AioRpcError], None]:
+        def fail(exc: grpc.aio.AioRpcError) -> None:
+            self._finish(run, RunState.RUN_STATE_FAILED, reason, f"{what}: {exc.details() or exc.code().name}")
+            raise _Finished
+
+        return fail
+
+    async def _prepare(self, run: gateway_pb2.Run) -> common_pb2.Dataset:  # type: ignore[name-defined]
+        self._status(run, RunState.RUN_STATE_PREPARING, f"preparing {run.competition_id}")
+        dataset = None
+        try:
+            call = self.preparer.PrepareCompetition(
+                preparer_pb2.PrepareCompetitionRequest(competition_id=run.competition_id)
+            )
+            async for progress in call:
+                if progress.stage == preparer_pb2.PrepareStage.PREPARE_STAGE_DONE:
+                    dataset = progress.dataset
+        except grpc.aio.AioRpcError as exc:
+            self._fail_on_rpc(run, "prepare failed", FailureReason.FAILURE_REASON_PREPARE_FAILED)(exc)
+        if dataset is None:
+            self._finish(
+                run,
+                RunState.RUN_STATE_FAILED,
+                FailureReason.FAILURE_REASON_PREPARE_FAILED,
+                "prepare failed: the preparer ended without a dataset",
+            )
+            raise _Finished
+        return dataset
+
+    async def _execute(self, run: gateway_pb2.Run, dataset: object) -> common_pb2.StatusChange:
+        request = runner_pb2.ExecuteRunRequest(
+            run_id=run.run_id,
+            image=run.image,
+            competition_id=run.competition_id,
+            dataset=dataset,  # type: ignore[arg-type]
+            compute=run.compute,
+            first_seq=run.last_seq + 1,
+            task=run.task,
+            env=dict(run.env),
+        )
+        last_status: common_pb2.StatusChange | None = None
+        try:
+            async for batch in self.runner.ExecuteRun(request):
+                events = list(batch.events)
+                self._persist(run, events)
+                for event in events:
+                    if event.HasField("status_change"):
+                        last_status = event.status_change
+        except grpc.aio.AioRpcError as exc:
+            self._fail_on_rpc(run, "runner failed", FailureReason.FAILURE_REASON_RUNNER_LOST)(exc)
+        if last_status is None or not (
+            is_terminal(last_status.state) or last_status.state == RunState.RUN_STATE_GRADING
+        ):
+            self._finish(
+                run,
+                RunState.RUN_STATE_LOST,
+                FailureReason.FAILURE_REASON_RUNNER_LOST,
+                "the runner's stream ended before the run did",
+            )
+            raise _Finished
+        return last_status
+
+    async def _grade(self, run: gateway_pb2.Run, verdict: common_pb2.StatusChange) -> None:
+        key = f"runs/{run.run_id}/submission/submission.csv"
+        try:
+            report = await self.grader.GradeSubmission(
+                grader_pb2.GradeSubmissionRequest(
+                    competition_id=run.competition_id,
+                    submission=grader_pb2.SubmissionSource(store_key=key),
+                    compute_profile=run.compute,
+                ),
+                timeout=600,
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._fail_on_rpc(run, "grading failed", FailureReason.FAILURE_REASON_GRADER_ERROR)(exc)
+            return
+        self._emit(run, report=report)
+        if not report.submission_exists:
+            if verdict.HasField("exit_code") and verdict.exit_code != 0:
+                self._finish(
+                    run,
+                    RunState.RUN_STATE_FAILED,
+                    FailureReason.FAILURE_REASON_AGENT_ERROR,
+                    f"the agent exited with code {verdict.exit_code} and wrote no submission",
+                )
+            else:
+                self._finish(
+                    run,
+                    RunState.RUN_STATE_FAILED,
+                    FailureReason.FAILURE_REASON_NO_SUBMISSION,
+                    "the agent wrote no /home/submission/submission.csv",
+                )
+        elif not report.valid_submission:
+            self._finish(
+                run,
+                RunState.RUN_STATE_FAILED,
+                FailureReason.FAILURE_REASON_INVALID_SUBMISSION,
+                f"invalid submission: {report.invalid_reason}",
+            )
+        else:
+            self._finish(run, RunState.RUN_STATE_SUCCEEDED, 0, f"graded: score {report.score:.6g}")

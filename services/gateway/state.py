@@ -1,0 +1,154 @@
+"""Durable run state: runs and their event logs in SQLite (WAL).
+
+A run is stored as its `Run` protobuf plus the columns lists filter and order by; each event is a row
+keyed by (run_id, seq), written in the same transaction that advances the run's `last_seq`, so a
+crash can never leave a gap or a duplicate in a run's log.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+
+from mleredux.errors import InvalidArgumentError, RunNotFoundError
+from mleredux.v1 import common_pb2, gateway_pb2
+
+TERMINAL_STATES = frozenset(
+    {
+        common_pb2.RunState.RUN_STATE_SUCCEEDED,
+        common_pb2.RunState.RUN_STATE_FAILED,
+        common_pb2.RunState.RUN_STATE_CANCELLED,
+        common_pb2.RunState.RUN_STATE_TIMED_OUT,
+        common_pb2.RunState.RUN_STATE_LOST,
+    }
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    competition_id TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_ns DESC, run_id DESC);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+def is_terminal(state: int) -> bool:
+    return state in TERMINAL_STATES
+
+
+class RunDatabase:
+    """All reads and writes of run state. Used from one event loop thread; each call is short."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def create_run(self, run: gateway_pb2.Run) -> None:
+        self._db.execute(
+            "INSERT INTO runs (run_id, owner, competition_id, state, created_ns, data) VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                run.run_id,
+                run.owner,
+                run.competition_id,
+                run.state,
+                run.create_time.ToNanoseconds(),
+                run.SerializeToString(),
+            ),
+        )
+
+    def get_run(self, run_id: str) -> gateway_pb2.Run:
+        row = self._db.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return gateway_pb2.Run.FromString(row[0])
+
+    def save_run(self, run: gateway_pb2.Run) -> None:
+        self._db.execute(
+            "UPDATE runs SET state = ?, data = ? WHERE run_id = ?",
+            (run.state, run.SerializeToString(), run.run_id),
+        )
+
+    def list_runs(
+        self, *, page_size: int, page_token: str, state: int = 0, competition_id: str = ""
+    ) -> tuple[list[gateway_pb2.Run], str]:
+        """Newest first; the token is the position after the last run returned."""
+        if page_size < 0:
+            raise InvalidArgumentError("page_size must not be negative")
+        page_size = min(page_size or 50, 1000)
+        where, params = ["1=1"], []
+        if page_token:
+            try:
+                created_text, after_id = base64.urlsafe_b64decode(page_token.encode()).decode().split(":", 1)
+                created = int(created_text)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidArgumentError("page_token is not a token this server issued") from exc
+            where.append("(created_ns < ? OR (created_ns = ? AND run_id < ?))")
+            params += [created, created, after_id]
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        if competition_id:
+            where.append("competition_id = ?")
+            params.append(competition_id)
+        rows = self._db.execute(
+            f"SELECT created_ns, run_id, data FROM runs WHERE {' AND '.join(where)} "
+            "ORDER BY created_ns DESC, run_id DESC LIMIT ?",
+            (*params, page_size + 1),
+        ).fetchall()
+        runs = [gateway_pb2.Run.FromString(r[2]) for r in rows[:page_size]]
+        token = ""
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            token = base64.urlsafe_b64encode(f"{last[0]}:{last[1]}".encode()).decode()
+        return runs, token
+
+    def unfinished_runs(self) -> list[gateway_pb2.Run]:
+        placeholders = ",".join("?" * len(TERMINAL_STATES))
+        rows = self._db.execute(
+            f"SELECT data FROM runs WHERE state NOT IN ({placeholders}) ORDER BY created_ns",
+            tuple(TERMINAL_STATES),
+        ).fetchall()
+        return [gateway_pb2.Run.FromString(r[0]) for r in rows]
+
+    def append_events(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        """Persists events (which must continue the run's log gap-free) and the run, atomically."""
+        expected = run.last_seq + 1
+        for event in events:
+            if event.seq != expected:
+                raise ValueError(f"run {run.run_id}: event seq {event.seq} does not follow {expected - 1}")
+            expected += 1
+        run.last_seq = expected - 1
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
+                [(run.run_id, e.seq, e.SerializeToString()) for e in events],
+            )
+            self._db.execute(
+                "UPDATE runs SET state = ?, data = ? WHERE run_id = ?",
+                (run.state, run.SerializeToString(), run.run_id),
+            )
+
+    def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
+        rows = self._db.execute(
+            "SELECT data FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            (run_id, from_seq, limit),
+        ).fetchall()
+        return [common_pb2.RunEvent.FromString(r[0]) for r in rows]

@@ -1,0 +1,194 @@
+"""The preparer's gRPC servicer: the registry and prepared datasets, over `services.preparer.preparation`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from mleredux.competitions.base import CompetitionInfo
+
+from mleredux.competitions import get_competition, list_competitions
+from mleredux.errors import InvalidArgumentError
+from mleredux.store import ArtifactStore, open_store
+from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
+from services.preparer.preparation import (
+    PreparedDataset,
+    PrepareProgress,
+    load_prepared,
+    prepare_competition,
+    publish_dataset,
+)
+from services.server import Hosted
+from services.status import grpc_errors
+
+_STAGES = {
+    "verify": preparer_pb2.PrepareStage.PREPARE_STAGE_VERIFY,
+    "download": preparer_pb2.PrepareStage.PREPARE_STAGE_DOWNLOAD,
+    "extract": preparer_pb2.PrepareStage.PREPARE_STAGE_EXTRACT,
+    "split": preparer_pb2.PrepareStage.PREPARE_STAGE_SPLIT,
+    "checksum": preparer_pb2.PrepareStage.PREPARE_STAGE_CHECKSUM,
+    "publish": preparer_pb2.PrepareStage.PREPARE_STAGE_PUBLISH,
+    "done": preparer_pb2.PrepareStage.PREPARE_STAGE_DONE,
+}
+
+_COMPLEXITY = {
+    "low": competitions_pb2.Complexity.COMPLEXITY_LOW,
+    "medium": competitions_pb2.Complexity.COMPLEXITY_MEDIUM,
+    "high": competitions_pb2.Complexity.COMPLEXITY_HIGH,
+}
+
+
+@dataclass(frozen=True)
+class PreparerSettings:
+    """Where prepared data lives and where datasets are published."""
+
+    data_dir: Path
+    store_url: str
+
+
+def competition_to_proto(info: CompetitionInfo) -> competitions_pb2.Competition:
+    return competitions_pb2.Competition(
+        id=info.id,
+        name=info.name,
+        category=info.category,
+        metric=info.metric,
+        direction=(
+            competitions_pb2.MetricDirection.METRIC_DIRECTION_LOWER_IS_BETTER
+            if info.is_lower_better
+            else competitions_pb2.MetricDirection.METRIC_DIRECTION_HIGHER_IS_BETTER
+        ),
+        complexity=_COMPLEXITY.get(info.complexity, competitions_pb2.Complexity.COMPLEXITY_UNSPECIFIED),
+        approx_size_bytes=info.approx_size_bytes,
+        supported=info.supported,
+        offline=info.offline,
+        summary=info.summary,
+    )
+
+
+def dataset_to_proto(dataset: PreparedDataset, store_prefix: str) -> competitions_pb2.Dataset:
+    return competitions_pb2.Dataset(
+        competition_id=dataset.competition_id,
+        content_hash=dataset.content_hash,
+        local_public_dir=str(dataset.public_dir),
+        store_prefix=store_prefix,
+        files=[competitions_pb2.FileChecksum(path=f.path, sha256=f.sha256, size_bytes=f.size) for f in dataset.files],
+    )
+
+
+def _progress_message(progress: PrepareProgress) -> preparer_pb2.PrepareCompetitionResponse:
+    return preparer_pb2.PrepareCompetitionResponse(
+        stage=_STAGES.get(progress.stage, preparer_pb2.PrepareStage.PREPARE_STAGE_UNSPECIFIED),
+        message=progress.message,
+        files_done=progress.files_done,
+        files_total=progress.files_total,
+        bytes_done=progress.bytes_done,
+        bytes_total=progress.bytes_total,
+    )
+
+
+class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
+    def __init__(self, settings: PreparerSettings, store: ArtifactStore) -> None:
+        self.settings = settings
+        self.store = store
+        # One preparation per competition at a time; a second caller waits and then reuses it.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @grpc_errors
+    async def ListCompetitions(
+        self, request: preparer_pb2.ListCompetitionsRequest, context: grpc.aio.ServicerContext
+    ) -> preparer_pb2.ListCompetitionsResponse:
+        if request.page_size < 0:
+            raise InvalidArgumentError("page_size must not be negative")
+        infos = sorted(list_competitions(), key=lambda i: i.id)
+        if request.supported_only:
+            infos = [i for i in infos if i.supported]
+        if request.page_token:
+            infos = [i for i in infos if i.id > request.page_token]
+        size = request.page_size or 100
+        page = infos[:size]
+        token = page[-1].id if len(infos) > size else ""
+        return preparer_pb2.ListCompetitionsResponse(
+            competitions=[competition_to_proto(i) for i in page], next_page_token=token
+        )
+
+    @grpc_errors
+    async def GetCompetition(
+        self, request: preparer_pb2.GetCompetitionRequest, context: grpc.aio.ServicerContext
+    ) -> competitions_pb2.Competition:
+        if not request.competition_id:
+            raise InvalidArgumentError("competition_id is required")
+        return competition_to_proto(get_competition(request.competition_id).info)
+
+    @grpc_errors
+    async def PrepareCompetition(
+        self, request: preparer_pb2.PrepareCompetitionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
+        if not request.competition_id:
+            raise InvalidArgumentError("competition_id is required")
+        get_competition(request.competition_id)  # unknown ids fail before any work
+        loop = asyncio.get_running_loop()
+        updates: asyncio.Queue[PrepareProgress] = asyncio.Queue()
+
+        def report(progress: PrepareProgress) -> None:
+            loop.call_soon_threadsafe(updates.put_nowait, progress)
+
+        lock = self._locks.setdefault(request.competition_id, asyncio.Lock())
+        async with lock:
+            work = asyncio.ensure_future(
+                asyncio.to_thread(
+                    prepare_competition,
+                    request.competition_id,
+                    self.settings.data_dir,
+                    raw=Path(request.raw_path) if request.raw_path else None,
+                    progress=report,
+                )
+            )
+            try:
+                while not work.done() or not updates.empty():
+                    getter = asyncio.ensure_future(updates.get())
+                    await asyncio.wait({getter, work}, return_when=asyncio.FIRST_COMPLETED)
+                    if getter.done():
+                        update = getter.result()
+                        if update.stage != "done":
+                            yield _progress_message(update)
+                    else:
+                        getter.cancel()
+                dataset = work.result()
+            finally:
+                # The thread cannot be interrupted; wait so its temp files are cleaned before we go.
+                if not work.done():
+                    await asyncio.wait({work})
+            yield preparer_pb2.PrepareCompetitionResponse(
+                stage=preparer_pb2.PrepareStage.PREPARE_STAGE_PUBLISH, message=f"publishing to {self.store.url}"
+            )
+            prefix = await asyncio.to_thread(publish_dataset, dataset, self.store)
+        yield preparer_pb2.PrepareCompetitionResponse(
+            stage=preparer_pb2.PrepareStage.PREPARE_STAGE_DONE,
+            message="reused the existing preparation" if dataset.reused else "prepared",
+            dataset=dataset_to_proto(dataset, prefix),
+            reused=dataset.reused,
+        )
+
+    @grpc_errors
+    async def GetDataset(
+        self, request: preparer_pb2.GetDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> competitions_pb2.Dataset:
+        if not request.competition_id:
+            raise InvalidArgumentError("competition_id is required")
+        dataset = await asyncio.to_thread(load_prepared, request.competition_id, self.settings.data_dir)
+        prefix = f"datasets/{dataset.competition_id}/{dataset.content_hash}/"
+        return dataset_to_proto(dataset, prefix)
+
+
+def hosted_preparer(settings: PreparerSettings) -> Hosted:
+    store = open_store(settings.store_url)
+    store.check()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    servicer = PreparerServicer(settings, store)
+    return Hosted(
+        register=lambda server: preparer_pb2_grpc.add_PreparerServiceServicer_to_server(servicer, server),
+        service_names=[preparer_pb2.DESCRIPTOR.services_by_name["PreparerService"].full_name],
+    )

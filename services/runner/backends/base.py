@@ -1,0 +1,83 @@
+"""The ContainerBackend protocol: what the runner needs of a container engine.
+
+Limits every implementation states: containers never get a network (the agent talks to the outside
+only through the unix sockets the runner mounts), images are never pulled (a missing image is
+`ImageMissingError`), and `remove` is safe to call on any path, any number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A host path bind-mounted into the container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything needed to create one agent container."""
+
+    name: str
+    image: str
+    env: dict[str, str]
+    mounts: list[Mount]
+    labels: dict[str, str]
+    user: str = "65534:65534"
+    cpus: float = 1.0
+    memory_bytes: int = 2 << 30
+    pids_limit: int = 512
+    shm_bytes: int = 64 << 20
+    gpus: int = 0
+    command: list[str] | None = None
+    working_dir: str = "/home"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    """How a container ended."""
+
+    exit_code: int
+    oom_killed: bool
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """Bytes the container wrote to one of its streams, in the order the engine delivered them."""
+
+    stream: Literal["stdout", "stderr"]
+    data: bytes
+
+
+class ContainerBackend(Protocol):
+    """A container engine. Raises `ImageMissingError` for an absent image and `MleReduxError`
+    subclasses with a clear message for an engine that does not answer."""
+
+    async def start(self, spec: ContainerSpec) -> str:
+        """Creates and starts a container; returns its id. Removes it again if start fails."""
+
+    def output(self, container_id: str) -> AsyncIterator[OutputChunk]:
+        """Follows stdout and stderr from the container's start until it ends (nothing is lost)."""
+
+    async def wait(self, container_id: str) -> ContainerExit:
+        """Waits for the container to end."""
+
+    async def kill(self, container_id: str) -> None:
+        """Kills the container; no error if it has already ended."""
+
+    async def remove(self, container_id: str) -> None:
+        """Force-removes the container; no error if it is already gone."""
+
+    async def find(self, labels: dict[str, str]) -> list[str]:
+        """Ids of containers (running or not) carrying all these labels."""
+
+    async def close(self) -> None:
+        """Releases the connection to the engine."""

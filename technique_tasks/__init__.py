@@ -1,0 +1,1 @@
+"""Technique tasks: focused probes of ML craft (filled in by the technique-tasks issue)."""
