@@ -14,9 +14,13 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mleredux.config import DEFAULT_GATEWAY, Home, gateway_address
 from mleredux.errors import MleReduxError
+
+if TYPE_CHECKING:
+    from services.server import Hosted
 from mleredux.v1 import common_pb2
 
 EXIT_RUN_FAILED = 1
@@ -117,24 +121,21 @@ def _require(args: argparse.Namespace, *names: str) -> None:
         raise MleReduxError(f"`serve {args.service}` needs {', '.join(missing)}")
 
 
-def cmd_serve(args: argparse.Namespace, home: Home) -> int:
-    from services.server import Hosted, serve
-
+def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
     store = args.store or home.store_url
-    hosted: Hosted
     if args.service == "grader":
         from services.grader.servicer import GraderSettings, hosted_grader
 
-        hosted = hosted_grader(GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
-    elif args.service == "preparer":
+        return hosted_grader(GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+    if args.service == "preparer":
         from services.preparer.servicer import PreparerSettings, hosted_preparer
 
-        hosted = hosted_preparer(PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
-    elif args.service == "runner":
+        return hosted_preparer(PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+    if args.service == "runner":
         from services.runner.servicer import RunnerSettings, hosted_runner
 
         _require(args, "grader")
-        hosted = hosted_runner(
+        return hosted_runner(
             RunnerSettings(
                 work_root=args.work_dir or home.runner_work_dir,
                 store_url=store,
@@ -142,21 +143,30 @@ def cmd_serve(args: argparse.Namespace, home: Home) -> int:
                 max_concurrent=args.max_concurrent,
             )
         )
-    else:
-        from services.gateway.servicer import GatewaySettings, hosted_gateway
+    from services.gateway.servicer import GatewaySettings, hosted_gateway
 
-        _require(args, "preparer", "runner", "grader")
-        hosted = hosted_gateway(
-            GatewaySettings(
-                db_path=args.db or home.db_path,
-                store_url=store,
-                preparer_address=args.preparer,
-                runner_address=args.runner,
-                grader_address=args.grader,
-                max_concurrent_runs=args.max_concurrent,
-            )
+    _require(args, "preparer", "runner", "grader")
+    return hosted_gateway(
+        GatewaySettings(
+            db_path=args.db or home.db_path,
+            store_url=store,
+            preparer_address=args.preparer,
+            runner_address=args.runner,
+            grader_address=args.grader,
+            max_concurrent_runs=args.max_concurrent,
         )
-    asyncio.run(serve(hosted, args.listen))
+    )
+
+
+def cmd_serve(args: argparse.Namespace, home: Home) -> int:
+    from services.server import serve
+
+    async def main() -> None:
+        # Built inside the running loop: grpc.aio channels and asyncio primitives bind to the loop
+        # that exists when they are created.
+        await serve(_hosted(args, home), args.listen)
+
+    asyncio.run(main())
     return 0
 
 

@@ -151,7 +151,8 @@ int main(int argc, char **argv) {
     }
     close(fd);
     if (!send_failed && sent != st.st_size) return fail("%s shrank while being sent", file, 0);
-    if (!send_failed) shutdown(s, SHUT_WR);
+    /* No shutdown(SHUT_WR): some HTTP servers (aiohttp) drop the response on a half-closed socket.
+       Content-Length and "Connection: close" tell the server where the request ends. */
 
     /* Read the whole response (the server closes the connection). */
     size_t cap = CHUNK, len = 0;

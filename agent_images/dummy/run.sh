@@ -33,9 +33,14 @@ else
     echo "data-write: refused"
 fi
 
-echo "submission: copying $DATA_DIR/sample_submission.csv to $SUBMISSION_DIR/submission.csv"
-if ! cp "$DATA_DIR/sample_submission.csv" "$SUBMISSION_DIR/submission.csv"; then
-    echo "dummy-agent stderr: could not write $SUBMISSION_DIR/submission.csv" >&2
+if [ -n "${DUMMY_SKIP_SUBMISSION:-}" ]; then
+    # Lets tests see a run without a submission.
+    echo "submission: skipped"
+else
+    echo "submission: copying $DATA_DIR/sample_submission.csv to $SUBMISSION_DIR/submission.csv"
+    if ! cp "$DATA_DIR/sample_submission.csv" "$SUBMISSION_DIR/submission.csv"; then
+        echo "dummy-agent stderr: could not write $SUBMISSION_DIR/submission.csv" >&2
+    fi
 fi
 
 echo "code: writing $CODE_DIR/solution.sh"
@@ -50,7 +55,7 @@ if ! printf '%s\n' '{"step": 1, "kind": "plan", "payload": {"text": "copy the sa
     echo "dummy-agent stderr: could not write $LOGS_DIR/rollout.jsonl" >&2
 fi
 
-if [ -e /home/validate_submission.sh ]; then
+if [ -e /home/validate_submission.sh ] && [ -z "${DUMMY_SKIP_SUBMISSION:-}" ]; then
     out=$(sh /home/validate_submission.sh "$SUBMISSION_DIR/submission.csv")
     rc=$?
     echo "validation: $out"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
-from mleredux.competitions.base import CompetitionInfo
 
 from mleredux.competitions import get_competition, list_competitions
+from mleredux.competitions.base import CompetitionInfo
 from mleredux.errors import InvalidArgumentError
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc

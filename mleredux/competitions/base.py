@@ -1,0 +1,75 @@
+"""What a competition is to the rest of the system: metadata, a prepare step and a metric.
+
+A competition module subclasses `Competition` and registers an instance (see `registry.register`).
+The preparer calls `prepare` to turn raw files into the MLE-bench layout; the grader reads
+`answers_file` from the private dir and calls `score` on rows already matched by id.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pandas as pd
+
+Complexity = Literal["low", "medium", "high"]
+
+
+@dataclass(frozen=True)
+class CompetitionInfo:
+    """Registry metadata, shown by `mleredux competitions` and `ListCompetitions`."""
+
+    id: str
+    name: str
+    category: str
+    metric: str
+    is_lower_better: bool
+    complexity: Complexity
+    approx_size_bytes: int
+    #: False for competitions that are listed but cannot be prepared or graded yet.
+    supported: bool
+    #: True when the competition prepares with no network and no raw files (built from bundled data).
+    offline: bool
+    summary: str
+
+
+class Competition(ABC):
+    """One competition: how its raw data becomes public/private, and how a submission is scored."""
+
+    info: ClassVar[CompetitionInfo]
+    #: The column that identifies a row in the submission and the answers.
+    id_column: ClassVar[str]
+    #: The columns a submission must predict, in the sample submission's order.
+    target_columns: ClassVar[tuple[str, ...]]
+    #: The answers file inside `prepared/private/`.
+    answers_file: ClassVar[str] = "test.csv"
+    #: The format reference inside `prepared/public/`.
+    sample_submission_file: ClassVar[str] = "sample_submission.csv"
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    @abstractmethod
+    def prepare(self, raw: Path | None, public: Path, private: Path) -> None:
+        """Write the public files (train, unlabeled test, sample_submission.csv, description.md) and the answers.
+
+        `raw` is the extracted Kaggle download, or None for offline competitions built from bundled data.
+        """
+
+    @abstractmethod
+    def score(self, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
+        """The metric on a submission whose rows are already matched to `answers` by id, in the same order."""
+
+    def check_values(self, submission: pd.DataFrame) -> None:
+        """Competition-specific value rules (e.g. probabilities in [0, 1]); raise InvalidSubmissionError.
+
+        Called after the generic checks (ids, columns, NaN, numeric dtypes) have passed.
+        """
+        return None
+
+    def leaderboard(self) -> pd.DataFrame | None:
+        """A leaderboard to write beside the data when none is downloaded (offline competitions), else None."""
+        return None

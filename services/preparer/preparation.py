@@ -1,0 +1,283 @@
+"""Preparing a competition into the MLE-bench layout, with a checksum manifest, and publishing it.
+
+Layout: `<data-dir>/<id>/prepared/{public,private}/`, `<data-dir>/<id>/prepared/manifest.json` and
+`<data-dir>/<id>/leaderboard.csv`. A preparation is built in a temp dir beside its target and renamed
+into place only when complete, so a crash never leaves a partial tree that looks prepared. A
+preparation found on disk is reused only after every file matches its manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mleredux.competitions import Competition, get_competition
+from mleredux.errors import ChecksumMismatchError, CompetitionNotSupportedError, NotPreparedError
+from mleredux.store import ArtifactStore, sha256_file
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PrepareProgress:
+    """One progress update; `stage` is verify, download, extract, split, checksum, publish or done."""
+
+    stage: str
+    message: str
+    files_done: int = 0
+    files_total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+
+@dataclass(frozen=True)
+class FileChecksum:
+    """A prepared file, relative to `prepared/` (so it starts with public/ or private/)."""
+
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PreparedDataset:
+    """A prepared competition on this host."""
+
+    competition_id: str
+    public_dir: Path
+    private_dir: Path
+    #: sha256 over the manifest's (path, sha256) lines: names the dataset in the store.
+    content_hash: str
+    files: tuple[FileChecksum, ...]
+    #: True when an existing, verified preparation was reused.
+    reused: bool
+
+    @property
+    def public_files(self) -> tuple[FileChecksum, ...]:
+        return tuple(f for f in self.files if f.path.startswith("public/"))
+
+
+ProgressCallback = Callable[[PrepareProgress], None]
+
+
+def _quiet(_: PrepareProgress) -> None:
+    return None
+
+
+def prepared_dir(competition_id: str, data_dir: Path) -> Path:
+    return data_dir / competition_id / "prepared"
+
+
+def checksum_tree(root: Path, progress: ProgressCallback = _quiet) -> tuple[FileChecksum, ...]:
+    """Checksums of every file under root/public and root/private (media included), sorted by path."""
+    paths = sorted(
+        p for part in ("public", "private") if (root / part).is_dir() for p in (root / part).rglob("*") if p.is_file()
+    )
+    total = sum(p.stat().st_size for p in paths)
+    done = 0
+    out = []
+    for index, path in enumerate(paths, 1):
+        size = path.stat().st_size
+        out.append(FileChecksum(path.relative_to(root).as_posix(), sha256_file(path), size))
+        done += size
+        progress(PrepareProgress("checksum", path.name, index, len(paths), done, total))
+    return tuple(out)
+
+
+def content_hash(files: tuple[FileChecksum, ...]) -> str:
+    digest = hashlib.sha256()
+    for item in files:
+        digest.update(f"{item.path}\0{item.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def _write_manifest(root: Path, competition_id: str, files: tuple[FileChecksum, ...]) -> None:
+    body = {
+        "version": MANIFEST_VERSION,
+        "competition_id": competition_id,
+        "content_hash": content_hash(files),
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+    }
+    (root / MANIFEST).write_text(json.dumps(body, indent=2) + "\n")
+
+
+def _read_manifest(root: Path) -> tuple[FileChecksum, ...]:
+    try:
+        body = json.loads((root / MANIFEST).read_text())
+        return tuple(FileChecksum(f["path"], f["sha256"], int(f["size"])) for f in body["files"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ChecksumMismatchError(f"the manifest {root / MANIFEST} is unreadable: {exc}") from exc
+
+
+def verify_prepared(
+    competition_id: str, data_dir: Path, progress: ProgressCallback = _quiet
+) -> tuple[FileChecksum, ...]:
+    """Check every file against the manifest; ChecksumMismatchError names the files that differ.
+
+    A prepared dir without a manifest (for instance one made by MLE-bench) gets one written now.
+    """
+    root = prepared_dir(competition_id, data_dir)
+    actual = checksum_tree(root, progress)
+    if not (root / MANIFEST).is_file():
+        _write_manifest(root, competition_id, actual)
+        return actual
+    recorded = {f.path: f for f in _read_manifest(root)}
+    found = {f.path: f for f in actual}
+    changed = sorted(p for p in recorded.keys() & found.keys() if recorded[p].sha256 != found[p].sha256)
+    missing = sorted(recorded.keys() - found.keys())
+    added = sorted(found.keys() - recorded.keys())
+    if changed or missing or added:
+        parts = []
+        for label, names in (("changed", changed), ("missing", missing), ("not in the manifest", added)):
+            if names:
+                shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+                parts.append(f"{label}: {shown}")
+        raise ChecksumMismatchError(
+            f"prepared files of {competition_id} in {root} differ from the manifest ({'; '.join(parts)}); "
+            "prepare again with --overwrite (or --overwrite-checksums to accept the files as they are)"
+        )
+    return tuple(recorded[p] for p in sorted(recorded))
+
+
+def _dataset(competition_id: str, data_dir: Path, files: tuple[FileChecksum, ...], reused: bool) -> PreparedDataset:
+    root = prepared_dir(competition_id, data_dir)
+    return PreparedDataset(
+        competition_id=competition_id,
+        public_dir=root / "public",
+        private_dir=root / "private",
+        content_hash=content_hash(files),
+        files=files,
+        reused=reused,
+    )
+
+
+def _is_prepared(root: Path) -> bool:
+    return (root / "public").is_dir() and (root / "private").is_dir()
+
+
+def _supported(competition_id: str) -> Competition:
+    competition = get_competition(competition_id)
+    if not competition.info.supported:
+        raise CompetitionNotSupportedError(
+            f"competition {competition_id!r} is listed but preparing it is not supported yet"
+        )
+    return competition
+
+
+def prepare_competition(
+    competition_id: str,
+    data_dir: Path,
+    *,
+    raw: Path | None = None,
+    progress: ProgressCallback | None = None,
+    overwrite: bool = False,
+    overwrite_checksums: bool = False,
+) -> PreparedDataset:
+    """Prepare (or verify and reuse) a competition in `data_dir`."""
+    report = progress or _quiet
+    competition = _supported(competition_id)
+    root = prepared_dir(competition_id, data_dir)
+    if _is_prepared(root) and not overwrite:
+        report(PrepareProgress("verify", f"verifying the existing preparation in {root}"))
+        if overwrite_checksums:
+            files = checksum_tree(root, report)
+            _write_manifest(root, competition_id, files)
+        else:
+            files = verify_prepared(competition_id, data_dir, report)
+        _ensure_leaderboard(competition, data_dir)
+        report(PrepareProgress("done", "reused", len(files), len(files)))
+        return _dataset(competition_id, data_dir, files, reused=True)
+    if raw is None and not competition.info.offline:
+        raise NotPreparedError(
+            f"{competition_id} needs its raw Kaggle files: pass --raw PATH (the zip or extracted folder)"
+        )
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".prepared-", dir=root.parent))
+    try:
+        (staging / "public").mkdir()
+        (staging / "private").mkdir()
+        report(PrepareProgress("split", f"splitting {competition_id} into public and private"))
+        competition.prepare(raw, staging / "public", staging / "private")
+        files = checksum_tree(staging, report)
+        _write_manifest(staging, competition_id, files)
+        if root.exists():
+            # Move the old tree aside first so the rename below is atomic; remove it after.
+            old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
+            root.rename(old / "prepared")
+            staging.rename(root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _ensure_leaderboard(competition, data_dir)
+    report(PrepareProgress("done", "prepared", len(files), len(files)))
+    return _dataset(competition_id, data_dir, files, reused=False)
+
+
+def _ensure_leaderboard(competition: Competition, data_dir: Path) -> None:
+    path = data_dir / competition.id / "leaderboard.csv"
+    if path.is_file():
+        return
+    board = competition.leaderboard()
+    if board is not None:
+        temp = path.with_suffix(".csv.tmp")
+        board.to_csv(temp, index=False)
+        temp.replace(path)
+
+
+def load_prepared(competition_id: str, data_dir: Path) -> PreparedDataset:
+    """The prepared dataset on this host, from its manifest (not re-hashed: see `verify_prepared`)."""
+    get_competition(competition_id)
+    root = prepared_dir(competition_id, data_dir)
+    if not _is_prepared(root):
+        raise NotPreparedError(
+            f"{competition_id} is not prepared in {data_dir} (run `mleredux prepare -c {competition_id}`)"
+        )
+    if not (root / MANIFEST).is_file():
+        return _dataset(competition_id, data_dir, verify_prepared(competition_id, data_dir), reused=True)
+    return _dataset(competition_id, data_dir, _read_manifest(root), reused=True)
+
+
+def dataset_prefix(dataset: PreparedDataset) -> str:
+    return f"datasets/{dataset.competition_id}/{dataset.content_hash}/"
+
+
+def publish_dataset(dataset: PreparedDataset, store: ArtifactStore, progress: ProgressCallback | None = None) -> str:
+    """Upload the public files under `datasets/<id>/<hash>/public/` and return the prefix.
+
+    Answers never leave this host through the store: runners need only the public files. Keys that
+    already exist are skipped (a content-addressed prefix never changes), and the manifest is written
+    last so a reader that sees it knows every file is there.
+    """
+    report = progress or _quiet
+    prefix = dataset_prefix(dataset)
+    marker = prefix + MANIFEST
+    if store.exists(marker):
+        return prefix
+    present = {item.key for item in store.list(prefix)}
+    root = dataset.public_dir.parent
+    files = dataset.public_files
+    total = sum(f.size for f in files)
+    done = 0
+    for index, item in enumerate(files, 1):
+        key = prefix + item.path
+        if key not in present:
+            store.put_file(key, root / item.path)
+        done += item.size
+        report(PrepareProgress("publish", item.path, index, len(files), done, total))
+    manifest = {
+        "competition_id": dataset.competition_id,
+        "content_hash": dataset.content_hash,
+        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+    }
+    store.put_bytes(marker, json.dumps(manifest, indent=2).encode())
+    return prefix

@@ -1,0 +1,86 @@
+"""Shared fixtures: the real Docker engine, the dummy image, and one embedded stack per session.
+
+The stack is the four services as separate processes on loopback (what `mleredux up` starts), with
+a fresh home in a temp dir. At the end of the session no container labelled by the project may remain.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mleredux.config import Home
+from mleredux.embedded import EmbeddedStack
+
+
+def project_containers() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "label=mleredux.run_id"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+def containers_of(run_id: str) -> list[str]:
+    command = ["docker", "ps", "-aq", "--filter", f"label=mleredux.run_id={run_id}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    result = subprocess.run(["docker", "info"], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"no Docker engine answers (run scripts/ensure_docker.sh): {result.stderr.strip()}")
+
+
+@pytest.fixture(scope="session")
+def dummy_image(docker_engine: None) -> str:
+    from mleredux.images import build_image
+
+    return build_image("dummy").tag
+
+
+@pytest.fixture(scope="session")
+def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    return Home(tmp_path_factory.mktemp("mleredux-home"))
+
+
+@pytest.fixture(scope="session")
+def stack(stack_home: Home, dummy_image: str) -> Iterator[EmbeddedStack]:
+    embedded = EmbeddedStack(stack_home)
+    embedded.start()
+    try:
+        yield embedded
+    finally:
+        embedded.stop()
+        leftover = project_containers()
+        assert not leftover, f"containers left behind by the tests: {leftover}"
+
+
+@pytest.fixture
+def data_dir(stack_home: Home) -> Path:
+    return stack_home.data_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-protocol server (moto's threaded server) on 127.0.0.1, one per test session."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop()
