@@ -10,9 +10,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
+
+from mleredux.competitions.raw import RawData
 
 Complexity = Literal["low", "medium", "high"]
 
@@ -41,10 +43,14 @@ class Competition(ABC):
     info: ClassVar[CompetitionInfo]
     #: The column that identifies a row in the submission and the answers.
     id_column: ClassVar[str]
-    #: The columns a submission must predict, in the sample submission's order.
-    target_columns: ClassVar[tuple[str, ...]]
+    #: The columns a submission must predict; empty means "the sample submission's other columns".
+    target_columns: ClassVar[tuple[str, ...]] = ()
     #: The answers file inside `prepared/private/`.
     answers_file: ClassVar[str] = "test.csv"
+    #: The id column of the answers file when it differs from the submission's.
+    answers_id_column: ClassVar[str | None] = None
+    #: Extra `pandas.read_csv` options for submissions and answers alike (e.g. text where "NA" is a word).
+    read_csv_options: ClassVar[dict[str, Any]] = {}
     #: The format reference inside `prepared/public/`.
     sample_submission_file: ClassVar[str] = "sample_submission.csv"
 
@@ -53,10 +59,11 @@ class Competition(ABC):
         return self.info.id
 
     @abstractmethod
-    def prepare(self, raw: Path | None, public: Path, private: Path) -> None:
+    def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
         """Write the public files (train, unlabeled test, sample_submission.csv, description.md) and the answers.
 
-        `raw` is the extracted Kaggle download, or None for offline competitions built from bundled data.
+        `raw` gives the Kaggle download's files (extracting archives as needed), or is None for
+        offline competitions built from bundled data.
         """
 
     @abstractmethod

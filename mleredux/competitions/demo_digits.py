@@ -14,6 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
 
 SPLIT_SEED = 0
@@ -58,7 +59,7 @@ class DemoDigits(Competition):
     id_column = "id"
     target_columns = ("label",)
 
-    def prepare(self, raw: Path | None, public: Path, private: Path) -> None:
+    def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
         digits = load_digits()
         pixels = pd.DataFrame(digits.data.astype(np.int64), columns=[f"pixel_{i}" for i in range(64)])
         pixels.insert(0, "id", [f"img_{i:05d}" for i in range(len(pixels))])

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import importlib
+import pkgutil
 
 from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.errors import UnknownCompetitionError
@@ -18,9 +20,19 @@ def register(competition: Competition) -> Competition:
     return competition
 
 
+_loaded = False
+
+
 def _load_builtin() -> None:
-    # Importing a competition module registers it; kept here so importing the registry is enough.
-    from mleredux.competitions import demo_digits  # noqa: F401
+    # Importing a competition module registers it; every module of the `lite` package is one.
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from mleredux.competitions import demo_digits, lite  # noqa: F401
+
+    for module in pkgutil.iter_modules(lite.__path__):
+        importlib.import_module(f"{lite.__name__}.{module.name}")
 
 
 def get_competition(competition_id: str) -> Competition:

@@ -51,10 +51,16 @@ def _examples(values: Iterable[Any]) -> str:
     return shown + (f", … ({len(items) - SHOWN_IDS} more)" if len(items) > SHOWN_IDS else "")
 
 
+def _read_options(competition: Competition, id_column: str) -> dict[str, Any]:
+    options: dict[str, Any] = dict(competition.read_csv_options)
+    options["dtype"] = {**dict(options.get("dtype", {})), id_column: str}
+    return options
+
+
 def load_submission(source: Path | IO[bytes], competition: Competition) -> pd.DataFrame:
     """Read a submission CSV with ids as text; a file pandas cannot parse is an invalid submission."""
     try:
-        frame = pd.read_csv(source, dtype={competition.id_column: str}, keep_default_na=True)
+        frame = pd.read_csv(source, **_read_options(competition, competition.id_column))
     except pd.errors.EmptyDataError:
         raise InvalidSubmissionError("the submission is empty (no header and no rows)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -63,15 +69,20 @@ def load_submission(source: Path | IO[bytes], competition: Competition) -> pd.Da
 
 
 def read_answers(path: Path, competition: Competition) -> pd.DataFrame:
-    return pd.read_csv(path, dtype={competition.id_column: str})
+    """The answers (or the public sample), ids as text, read the way submissions are read."""
+    return pd.read_csv(path, **_read_options(competition, competition.answers_id_column or competition.id_column))
 
 
-def format_from(reference: pd.DataFrame, competition: Competition) -> SubmissionFormat:
-    """The expected format, taken from a reference table (the public sample, or the answers)."""
-    columns = tuple(c for c in reference.columns if c != competition.id_column)
-    targets = tuple(c for c in competition.target_columns if c in columns) or columns
-    numeric = frozenset(c for c in targets if pd.api.types.is_numeric_dtype(reference[c]))
-    return SubmissionFormat(competition.id_column, reference[competition.id_column], targets, numeric)
+def read_sample(path: Path, competition: Competition) -> pd.DataFrame:
+    return pd.read_csv(path, **_read_options(competition, competition.id_column))
+
+
+def format_from(reference: pd.DataFrame, competition: Competition, ids: pd.Series | None = None) -> SubmissionFormat:
+    """The expected format: columns from a reference table (the public sample, or the answers), and ids."""
+    columns = competition.target_columns or tuple(c for c in reference.columns if c != competition.id_column)
+    numeric = frozenset(c for c in columns if c in reference.columns and pd.api.types.is_numeric_dtype(reference[c]))
+    expected_ids = ids if ids is not None else reference[competition.id_column]
+    return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), tuple(columns), numeric)
 
 
 def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> None:
@@ -161,7 +172,7 @@ def grade_submission(
 ) -> GradeReport:
     """Grade the submission at `path` (None or a missing file: "no submission") against the prepared answers."""
     competition = _supported(competition_id)
-    answers_path, _, leaderboard_path = prepared_paths(competition, data_dir)
+    answers_path, sample_path, leaderboard_path = prepared_paths(competition, data_dir)
     if not answers_path.is_file():
         raise NotPreparedError(
             f"{competition_id} is not prepared in {data_dir}: {answers_path} is missing "
@@ -200,7 +211,9 @@ def grade_submission(
     report.submission_sha256 = sha256_file(path)
     try:
         answers = read_answers(answers_path, competition)
-        expected = format_from(answers, competition)
+        answer_ids = answers[competition.answers_id_column or competition.id_column]
+        reference = read_sample(sample_path, competition) if sample_path.is_file() else answers
+        expected = format_from(reference, competition, ids=answer_ids)
     except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the answers of {competition_id} at {answers_path} are unreadable: {exc}") from exc
     try:
@@ -236,7 +249,7 @@ def validate_submission(content: bytes, competition_id: str, data_dir: Path) -> 
     _, sample_path, _ = prepared_paths(competition, data_dir)
     if not sample_path.is_file():
         raise NotPreparedError(f"{competition_id} is not prepared in {data_dir}: {sample_path} is missing")
-    expected = format_from(read_answers(sample_path, competition), competition)
+    expected = format_from(read_sample(sample_path, competition), competition)
     try:
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)

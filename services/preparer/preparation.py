@@ -16,7 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from mleredux.competitions import Competition, get_competition
+from mleredux.competitions.raw import RawData, RawFileMissingError, safe_extract
 from mleredux.errors import ChecksumMismatchError, CompetitionNotSupportedError, NotPreparedError
 from mleredux.store import ArtifactStore, sha256_file
 
@@ -178,6 +181,7 @@ def prepare_competition(
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
     overwrite_checksums: bool = False,
+    keep_raw: bool = False,
 ) -> PreparedDataset:
     """Prepare (or verify and reuse) a competition in `data_dir`."""
     report = progress or _quiet
@@ -200,11 +204,16 @@ def prepare_competition(
 
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepared-", dir=root.parent))
+    scratch = root.parent / "raw" if keep_raw else staging / "raw"
     try:
         (staging / "public").mkdir()
         (staging / "private").mkdir()
+        raw_data = _open_raw(raw, scratch, report) if raw is not None else None
         report(PrepareProgress("split", f"splitting {competition_id} into public and private"))
-        competition.prepare(raw, staging / "public", staging / "private")
+        competition.prepare(raw_data, staging / "public", staging / "private")
+        if raw_data is not None:
+            _leaderboard_from_raw(raw_data, competition, data_dir)
+        shutil.rmtree(staging / "raw", ignore_errors=True)
         files = checksum_tree(staging, report)
         _write_manifest(staging, competition_id, files)
         if root.exists():
@@ -221,6 +230,33 @@ def prepare_competition(
     _ensure_leaderboard(competition, data_dir)
     report(PrepareProgress("done", "prepared", len(files), len(files)))
     return _dataset(competition_id, data_dir, files, reused=False)
+
+
+def _open_raw(raw: Path, scratch: Path, report: ProgressCallback) -> RawData:
+    """The raw files: a folder as it is, or the competition's Kaggle zip extracted into `scratch`."""
+    if not raw.exists():
+        raise RawFileMissingError(f"raw data not found: {raw}")
+    if raw.is_dir():
+        return RawData(raw, scratch)
+    report(PrepareProgress("extract", f"extracting {raw.name}", bytes_total=raw.stat().st_size))
+    target = scratch / "download"
+    safe_extract(raw, target)
+    return RawData(target, scratch / "inner")
+
+
+def _leaderboard_from_raw(raw: RawData, competition: Competition, data_dir: Path) -> None:
+    """Copy a leaderboard shipped with the raw files (Kaggle's `<id>-*leaderboard.csv`) beside the data."""
+    candidates = [p for p in raw.find("*leaderboard*.csv") if p.is_file()]
+    if not candidates:
+        return
+    board = pd.read_csv(candidates[0])
+    board.columns = [c[:1].lower() + c[1:] for c in board.columns]
+    if "score" not in board.columns:
+        raise RawFileMissingError(f"the leaderboard {candidates[0].name} has no Score column")
+    path = data_dir / competition.id / "leaderboard.csv"
+    temp = path.with_suffix(".csv.tmp")
+    board.to_csv(temp, index=False)
+    temp.replace(path)
 
 
 def _ensure_leaderboard(competition: Competition, data_dir: Path) -> None:
