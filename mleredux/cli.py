@@ -98,10 +98,35 @@ def _build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("competitions", help="list the competition registry")
 
-    prepare = sub.add_parser("prepare", help="prepare a competition into the data dir (in-process)")
-    prepare.add_argument("-c", "--competition", required=True)
-    prepare.add_argument("--data-dir", type=Path)
-    prepare.add_argument("--raw", type=Path, help="the competition's Kaggle zip or extracted folder")
+    prepare = sub.add_parser("prepare", help="prepare competitions into the data dir (in-process)")
+    which = prepare.add_mutually_exclusive_group(required=True)
+    which.add_argument("-c", "--competition", help="one competition id")
+    which.add_argument("--lite", action="store_true", help="the 22 MLE-bench Lite competitions")
+    which.add_argument("--all", action="store_true", help="every supported competition")
+    which.add_argument("--list", type=Path, help="a file of competition ids, one per line")
+    prepare.add_argument("--data-dir", type=Path, help="default: <home>/data")
+    prepare.add_argument(
+        "--raw",
+        type=Path,
+        help="offline: the competition's Kaggle zip or extracted folder (with -c), or a folder "
+        "holding one <id>.zip or <id>/ per competition",
+    )
+    prepare.add_argument("--keep-raw", action="store_true", help="keep the extracted raw files in <data>/<id>/raw")
+    prepare.add_argument("--overwrite", action="store_true", help="prepare again even if already prepared")
+    prepare.add_argument(
+        "--overwrite-checksums", action="store_true", help="accept the prepared files as they are; rewrite the manifest"
+    )
+    prepare.add_argument("--check", action="store_true", help="report what preparing would need; change nothing")
+
+    grade = sub.add_parser("grade", help="grade a JSONL of submissions (in-process, like MLE-bench's grade)")
+    grade.add_argument("--submission", type=Path, required=True, help='JSONL: {"competition_id", "submission_path"}')
+    grade.add_argument("--output-dir", type=Path, required=True)
+    grade.add_argument("--data-dir", type=Path, help="default: <home>/data")
+
+    grade_sample = sub.add_parser("grade-sample", help="grade one CSV for one competition and print the report")
+    grade_sample.add_argument("submission", type=Path)
+    grade_sample.add_argument("competition_id")
+    grade_sample.add_argument("--data-dir", type=Path, help="default: <home>/data")
 
     images = sub.add_parser("images", help="agent images built locally")
     img_sub = images.add_subparsers(dest="images_command", required=True)
@@ -307,16 +332,104 @@ def cmd_competitions(args: argparse.Namespace, home: Home) -> int:
     return 0
 
 
+def _prepare_targets(args: argparse.Namespace) -> list[str]:
+    from mleredux.competitions import get_competition, list_competitions
+
+    if args.competition:
+        return [args.competition]
+    if args.list:
+        if not args.list.is_file():
+            raise MleReduxError(f"competition list not found: {args.list}")
+        ids = [line.strip() for line in args.list.read_text().splitlines() if line.strip() and not line.startswith("#")]
+        for competition_id in ids:
+            get_competition(competition_id)  # an unknown id fails before any work
+        return ids
+    infos = [i for i in list_competitions() if i.supported and not i.offline]
+    if args.lite:
+        from mleredux.competitions.catalog import LITE_COMPETITIONS
+
+        return sorted(i.id for i in infos if i.id in LITE_COMPETITIONS)
+    return sorted(i.id for i in list_competitions() if i.supported)
+
+
+def _raw_for(args: argparse.Namespace, competition_id: str, many: bool) -> Path | None:
+    if args.raw is None:
+        return None
+    if not many:
+        return Path(args.raw)
+    for candidate in (args.raw / f"{competition_id}.zip", args.raw / competition_id):
+        if candidate.exists():
+            return Path(candidate)
+    return None
+
+
 def cmd_prepare(args: argparse.Namespace, home: Home) -> int:
-    from services.preparer.preparation import PrepareProgress, prepare_competition
+    from mleredux.progress import ProgressBar
+    from services.preparer.preparation import prepare_competition
 
-    def show(progress: PrepareProgress) -> None:
-        count = f" {progress.files_done}/{progress.files_total} files" if progress.files_total else ""
-        print(f"{progress.stage:>9}:{count} {progress.message}", flush=True)
+    data_dir = args.data_dir or home.data_dir
+    targets = _prepare_targets(args)
+    if args.check:
+        from services.preparer.checks import check_preparation
 
-    dataset = prepare_competition(args.competition, args.data_dir or home.data_dir, raw=args.raw, progress=show)
-    print(f"{dataset.competition_id}: public {dataset.public_dir} (content hash {dataset.content_hash[:12]})")
+        ok = True
+        for competition_id in targets:
+            check = check_preparation(competition_id, data_dir, raw=_raw_for(args, competition_id, len(targets) > 1))
+            ok = ok and check.ready
+            print(check.render(), flush=True)
+        return 0 if ok else EXIT_RUN_FAILED
+    failures = []
+    for competition_id in targets:
+        bar = ProgressBar(competition_id, sys.stderr)
+        try:
+            dataset = prepare_competition(
+                competition_id,
+                data_dir,
+                raw=_raw_for(args, competition_id, len(targets) > 1),
+                progress=bar.update,
+                overwrite=args.overwrite,
+                overwrite_checksums=args.overwrite_checksums,
+                keep_raw=args.keep_raw,
+            )
+        except MleReduxError as exc:
+            bar.close()
+            print(f"{competition_id}: {exc}", file=sys.stderr, flush=True)
+            failures.append(competition_id)
+            continue
+        bar.close()
+        verb = "verified (already prepared)" if dataset.reused else "prepared"
+        print(f"{competition_id}: {verb} in {dataset.public_dir.parent} (content hash {dataset.content_hash[:12]})")
+    if failures:
+        print(f"{len(failures)} of {len(targets)} failed: {', '.join(failures)}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     return 0
+
+
+def cmd_grade(args: argparse.Namespace, home: Home) -> int:
+    import json
+
+    from services.grader.batch import grade_jsonl, write_batch_report
+
+    summary, errors = grade_jsonl(args.submission, args.data_dir or home.data_dir)
+    for error in errors:
+        print(f"not graded: {error}", file=sys.stderr)
+    target = write_batch_report(summary, args.output_dir)
+    brief = {k: v for k, v in summary.items() if k != "competition_reports"}
+    print(json.dumps(brief, indent=2))
+    print(f"report written to {target}")
+    return EXIT_RUN_FAILED if errors else 0
+
+
+def cmd_grade_sample(args: argparse.Namespace, home: Home) -> int:
+    import json
+
+    from services.grader.grading import grade_submission
+
+    if not args.submission.is_file():
+        raise MleReduxError(f"submission not found: {args.submission}")
+    report = grade_submission(args.submission, args.competition_id, args.data_dir or home.data_dir)
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0 if report.valid_submission else EXIT_RUN_FAILED
 
 
 def cmd_images(args: argparse.Namespace, home: Home) -> int:
@@ -367,6 +480,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
     "artifacts": cmd_artifacts,
     "competitions": cmd_competitions,
     "prepare": cmd_prepare,
+    "grade": cmd_grade,
+    "grade-sample": cmd_grade_sample,
     "images": cmd_images,
 }
 
