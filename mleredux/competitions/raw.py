@@ -107,6 +107,23 @@ class RawData:
         found = [p for base in (self.root, self.scratch) if base.is_dir() for p in sorted(base.rglob("*.zip"))]
         return [p for p in found if p not in self._extracted]
 
+    def _extraction_dir(self, archive: Path) -> Path:
+        # `train.zip` holding bare images extracts to `scratch/train`, so `path("train")` is that
+        # folder; one holding a `train/` folder extracts beside it, so the folder is not nested in
+        # another `train`; `labels.csv.zip` must not become a folder named `labels.csv` that would
+        # shadow the file inside it.
+        stem = archive.stem
+        if PurePosixPath(stem).suffix:
+            return self.scratch / f"{archive.name}.d"
+        try:
+            with zipfile.ZipFile(archive) as opened:
+                tops = {PurePosixPath(n.replace("\\", "/")).parts[0] for n in opened.namelist() if n.strip("/")}
+        except (OSError, zipfile.BadZipFile):
+            tops = set()  # safe_extract reports the bad archive
+        if tops == {stem}:
+            return self.scratch / f"{archive.name}.d"
+        return self.scratch / stem
+
     def path(self, name: str) -> Path:
         """The extracted path of `name` (a file or folder, relative to the competition's root)."""
         found = self._find(name)
@@ -123,7 +140,7 @@ class RawData:
             archives.sort(key=lambda p: (p.name not in preferred, p.as_posix()))
             archive = archives[0]
             self._extracted.add(archive)
-            safe_extract(archive, self.scratch / archive.stem, max_bytes=self.max_bytes)
+            safe_extract(archive, self._extraction_dir(archive), max_bytes=self.max_bytes)
             found = self._find(name)
             if found is not None:
                 return found

@@ -1,20 +1,50 @@
-"""The registry of competitions by id."""
+"""The registry of competitions by id.
+
+Every competition of MLE-bench's catalog is listed; the ones with a module (which registers a
+`Competition` on import) are supported, the rest answer as `ListedCompetition`, whose prepare and
+score say clearly that the competition is listed but not supported yet.
+"""
 
 from __future__ import annotations
 
 import difflib
 import importlib
 import pkgutil
+from pathlib import Path
+
+import pandas as pd
 
 from mleredux.competitions.base import Competition, CompetitionInfo
-from mleredux.errors import UnknownCompetitionError
+from mleredux.competitions.raw import RawData
+from mleredux.errors import CompetitionNotSupportedError, UnknownCompetitionError
 
 _REGISTRY: dict[str, Competition] = {}
 
 
+class ListedCompetition(Competition):
+    """A catalog entry with no module yet: its metadata only."""
+
+    id_column = "id"
+
+    def __init__(self, info: CompetitionInfo) -> None:
+        self.info = info  # type: ignore[misc]  # per-instance metadata for catalog-only entries
+
+    def _unsupported(self) -> CompetitionNotSupportedError:
+        return CompetitionNotSupportedError(
+            f"competition {self.id!r} is listed (MLE-bench, {self.info.complexity} complexity) but not supported yet: "
+            "it has no preparation or grader module. docs/competitions.md shows how to add one."
+        )
+
+    def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
+        raise self._unsupported()
+
+    def score(self, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
+        raise self._unsupported()
+
+
 def register(competition: Competition) -> Competition:
     """Add a competition; ids are unique."""
-    if competition.id in _REGISTRY:
+    if competition.id in _REGISTRY and not isinstance(_REGISTRY[competition.id], ListedCompetition):
         raise ValueError(f"competition {competition.id!r} is registered twice")
     _REGISTRY[competition.id] = competition
     return competition
@@ -32,7 +62,13 @@ def _load_builtin() -> None:
     from mleredux.competitions import demo_digits, lite  # noqa: F401
 
     for module in pkgutil.iter_modules(lite.__path__):
-        importlib.import_module(f"{lite.__name__}.{module.name}")
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{lite.__name__}.{module.name}")
+    from mleredux.competitions.catalog import CATALOG
+
+    for info in CATALOG:
+        if info.id not in _REGISTRY:
+            _REGISTRY[info.id] = ListedCompetition(info)
 
 
 def get_competition(competition_id: str) -> Competition:
@@ -50,6 +86,6 @@ def get_competition(competition_id: str) -> Competition:
 
 
 def list_competitions() -> list[CompetitionInfo]:
-    """Metadata of every registered competition, by id."""
+    """Metadata of every competition, supported or listed only, by id."""
     _load_builtin()
     return [_REGISTRY[key].info for key in sorted(_REGISTRY)]

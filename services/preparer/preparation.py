@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -182,8 +183,13 @@ def prepare_competition(
     overwrite: bool = False,
     overwrite_checksums: bool = False,
     keep_raw: bool = False,
+    kaggle_api: Any = None,
 ) -> PreparedDataset:
-    """Prepare (or verify and reuse) a competition in `data_dir`."""
+    """Prepare (or verify and reuse) a competition in `data_dir`.
+
+    With no `raw` files, a competition that is not built in is downloaded from Kaggle (through
+    `kaggle_api` when given: the boundary tests fake).
+    """
     report = progress or _quiet
     competition = _supported(competition_id)
     root = prepared_dir(competition_id, data_dir)
@@ -198,9 +204,15 @@ def prepare_competition(
         report(PrepareProgress("done", "reused", len(files), len(files)))
         return _dataset(competition_id, data_dir, files, reused=True)
     if raw is None and not competition.info.offline:
-        raise NotPreparedError(
-            f"{competition_id} needs its raw Kaggle files: pass --raw PATH (the zip or extracted folder)"
-        )
+        # Lazy: the kaggle package is only needed (and only imported) when something is downloaded.
+        from services.preparer.kaggle_source import download_competition, download_leaderboard
+
+        downloads = root.parent / "download"
+        report(PrepareProgress("download", f"downloading {competition_id} from Kaggle"))
+        raw = download_competition(competition_id, downloads, progress=report, api=kaggle_api)
+        leaderboard = root.parent / "leaderboard.csv"
+        if not leaderboard.is_file():
+            download_leaderboard(competition_id, leaderboard, api=kaggle_api)
 
     root.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".prepared-", dir=root.parent))
@@ -227,6 +239,8 @@ def prepare_competition(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if not keep_raw:
+        shutil.rmtree(root.parent / "download", ignore_errors=True)
     _ensure_leaderboard(competition, data_dir)
     report(PrepareProgress("done", "prepared", len(files), len(files)))
     return _dataset(competition_id, data_dir, files, reused=False)
@@ -249,11 +263,19 @@ def _leaderboard_from_raw(raw: RawData, competition: Competition, data_dir: Path
     candidates = [p for p in raw.find("*leaderboard*.csv") if p.is_file()]
     if not candidates:
         return
-    board = pd.read_csv(candidates[0])
+    write_leaderboard(candidates[0], data_dir / competition.id / "leaderboard.csv")
+
+
+def write_leaderboard(source: Path, path: Path) -> None:
+    """Write Kaggle's leaderboard CSV (`TeamId,TeamName,SubmissionDate,Score`) as `path`, columns camelCased."""
+    try:
+        board = pd.read_csv(source)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise RawFileMissingError(f"the leaderboard {source.name} is unreadable: {exc}") from exc
     board.columns = [c[:1].lower() + c[1:] for c in board.columns]
     if "score" not in board.columns:
-        raise RawFileMissingError(f"the leaderboard {candidates[0].name} has no Score column")
-    path = data_dir / competition.id / "leaderboard.csv"
+        raise RawFileMissingError(f"the leaderboard {source.name} has no Score column")
+    path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(".csv.tmp")
     board.to_csv(temp, index=False)
     temp.replace(path)

@@ -14,11 +14,12 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
-Frame = pd.DataFrame
+Frame: TypeAlias = pd.DataFrame
 
 
 @dataclass(frozen=True)
