@@ -12,8 +12,10 @@ import pandas as pd
 import pytest
 
 from mleredux.competitions import get_competition
+from mleredux.published_datasets import fetch_published_dataset
+from mleredux.store import S3Store, sha256_file
 from services.grader.grading import grade_submission, read_answers, read_sample, validate_submission
-from services.preparer.preparation import PreparedDataset, prepare_competition
+from services.preparer.preparation import PreparedDataset, prepare_competition, publish_dataset
 from tests.lite import LiteSpec, all_specs
 
 SPECS = all_specs()
@@ -27,6 +29,13 @@ def prepared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     data_dir = tmp_path_factory.mktemp("data")
     dataset = prepare_competition(spec.competition_id, data_dir, raw=raw)
     return spec, data_dir, dataset
+
+
+@pytest.fixture(scope="module")
+def s3_store(s3_endpoint: str) -> S3Store:
+    store = S3Store("lite-datasets", s3_endpoint, access_key="k", secret_key="s")
+    store.check()
+    return store
 
 
 def _frames(spec: LiteSpec, dataset: PreparedDataset) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -117,3 +126,14 @@ def test_metric_specific_checks(prepared) -> None:  # type: ignore[no-untyped-de
     spec, data_dir, _ = prepared
     for check in spec.extra_checks:
         check(data_dir)
+
+
+def test_published_to_s3_and_fetched_back_verified_without_answers(prepared, s3_store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spec, _, dataset = prepared
+    prefix = publish_dataset(dataset, s3_store)
+    assert prefix == f"datasets/{spec.competition_id}/{dataset.content_hash}/"
+    assert not [o.key for o in s3_store.list(prefix) if o.key[len(prefix) :].startswith("private/")]
+    fetched = fetch_published_dataset(s3_store, prefix, tmp_path / "public")
+    got = {p.relative_to(fetched).as_posix(): sha256_file(p) for p in fetched.rglob("*") if p.is_file()}
+    want = {f.path.removeprefix("public/"): f.sha256 for f in dataset.public_files}
+    assert got == want

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from mleredux.competitions import get_competition, list_competitions
-from mleredux.errors import ChecksumMismatchError, UnknownCompetitionError
+from mleredux.errors import ChecksumMismatchError, StoreError, UnknownCompetitionError
+from mleredux.published_datasets import fetch_published_dataset
 from mleredux.store import LocalStore, S3Store
 from services.preparer.preparation import PrepareProgress, prepare_competition, publish_dataset
 
@@ -100,3 +101,21 @@ def test_registry_lists_demo_digits_and_suggests_on_typos() -> None:
     assert "demo-digits" in ids
     with pytest.raises(UnknownCompetitionError, match="Did you mean 'demo-digits'"):
         get_competition("demo-digts")
+
+
+def test_a_fetch_trusts_only_a_complete_and_intact_publication(tmp_path: Path) -> None:
+    dataset = prepare_competition("demo-digits", tmp_path / "data")
+    store = LocalStore(tmp_path / "store")
+    prefix = f"datasets/demo-digits/{dataset.content_hash}/"
+    store.put_file(prefix + "public/train.csv", dataset.public_dir / "train.csv")  # publishing cut short
+    with pytest.raises(StoreError, match=r"manifest\.json is missing"):
+        fetch_published_dataset(store, prefix, tmp_path / "host-b")
+    assert publish_dataset(dataset, store) == prefix
+    store.put_bytes(prefix + "public/train.csv", b"tampered\n")
+    with pytest.raises(ChecksumMismatchError, match=r"public/train\.csv"):
+        fetch_published_dataset(store, prefix, tmp_path / "host-b")
+    assert not (tmp_path / "host-b").exists() and not list(tmp_path.glob(".fetch-*"))
+    store.put_file(prefix + "public/train.csv", dataset.public_dir / "train.csv")
+    fetched = fetch_published_dataset(store, prefix, tmp_path / "host-b")
+    sample = "sample_submission.csv"
+    assert (fetched / sample).read_bytes() == (dataset.public_dir / sample).read_bytes()

@@ -11,12 +11,12 @@ import asyncio
 import contextlib
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mleredux.errors import ImageMissingError, MleReduxError, StoreError
+from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
+from mleredux.published_datasets import fetch_published_dataset
 from mleredux.store import ArtifactStore, sha256_file
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerSpec, Mount
@@ -168,7 +168,7 @@ class RunExecution:
                 raise
         except ImageMissingError as exc:
             self._status(Verdict(RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_IMAGE_MISSING, str(exc)))
-        except StoreError as exc:
+        except (StoreError, ChecksumMismatchError) as exc:
             self._status(
                 Verdict(
                     RunState.RUN_STATE_FAILED,
@@ -224,24 +224,7 @@ class RunExecution:
                 "nor in the store (no store prefix given)"
             )
         target = self.datasets_dir / request.store_prefix.strip("/") / "public"
-        if target.is_dir():
-            return target
-        await asyncio.to_thread(self._fetch_dataset, request.store_prefix.rstrip("/") + "/public/", target)
-        return target
-
-    def _fetch_dataset(self, prefix: str, target: Path) -> None:
-        objects = self.store.list(prefix)
-        if not objects:
-            raise StoreError(f"no dataset files under {prefix!r} in the store {self.store.url}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".fetch-"))
-        try:
-            for obj in objects:
-                self.store.get_file(obj.key, staging / obj.key[len(prefix) :])
-            os.chmod(staging, 0o755)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        return await asyncio.to_thread(fetch_published_dataset, self.store, request.store_prefix, target)
 
     def _spec(self, public_dir: Path) -> ContainerSpec:
         request = self.request
