@@ -5,6 +5,7 @@ Each competition's raw generator lives in `tests/lite/`; the checks here are the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,15 @@ def test_published_to_s3_and_fetched_back_verified_without_answers(prepared, s3_
     got = {p.relative_to(fetched).as_posix(): sha256_file(p) for p in fetched.rglob("*") if p.is_file()}
     want = {f.path.removeprefix("public/"): f.sha256 for f in dataset.public_files}
     assert got == want
+
+
+def test_grade_sample_command_prints_the_constant_prediction_score(prepared, capsys, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from mleredux.cli import main
+
+    spec, data_dir, dataset = prepared
+    answers, sample = _frames(spec, dataset)
+    path = dataset.public_dir / get_competition(spec.competition_id).sample_submission_file
+    code = main(["--home", str(tmp_path), "grade-sample", str(path), spec.competition_id, "--data-dir", str(data_dir)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["valid_submission"] and report["competition_id"] == spec.competition_id
+    assert report["score"] == pytest.approx(spec.sample_score(answers, sample), abs=1e-9)

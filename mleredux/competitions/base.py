@@ -47,6 +47,9 @@ class Competition(ABC):
     target_columns: ClassVar[tuple[str, ...]] = ()
     #: The answers file inside `prepared/private/`.
     answers_file: ClassVar[str] = "test.csv"
+    #: The answers' columns the metric reads besides the id; None reads them all. Worth setting when
+    #: the answers keep the whole test table (features included), as some MLE-bench splits do.
+    answer_columns: ClassVar[tuple[str, ...] | None] = None
     #: The id column of the answers file when it differs from the submission's.
     answers_id_column: ClassVar[str | None] = None
     #: Extra `pandas.read_csv` options for submissions and answers alike (e.g. text where "NA" is a word).

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from sklearn import metrics as skm
 
 from mleredux.errors import InvalidSubmissionError
@@ -22,6 +23,12 @@ def accuracy(y_true: Array, y_pred: Array) -> float:
     """Share of exact matches (labels compared as given: numbers with numbers, text with text)."""
     truth, pred = np.asarray(y_true), np.asarray(y_pred)
     return float((truth == pred).mean())
+
+
+def text_accuracy(truth: pd.Series, predicted: pd.Series) -> float:
+    """Share of exact text matches, compared as text columns (no per-row Python strings are made)."""
+    same = truth.astype("str").reset_index(drop=True) == predicted.astype("str").reset_index(drop=True)
+    return float(same.mean())
 
 
 def roc_auc(y_true: Array, y_score: Array) -> float:

@@ -78,6 +78,7 @@ class RanzcrClipCatheterLineClassification(Competition):
     )
     id_column = "StudyInstanceUID"
     target_columns = CLASSES
+    answer_columns = CLASSES
 
     def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
         assert raw is not None
