@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mleredux.config import DEFAULT_GATEWAY, Home, gateway_address
+from mleredux.config import DEFAULT_GATEWAY, Home, gateway_address, gateway_token, save_credentials
 from mleredux.errors import MleReduxError
 
 if TYPE_CHECKING:
+    from mleredux.client import SyncGatewayClient
     from services.server import Hosted
 from mleredux.v1 import common_pb2
 
@@ -29,6 +30,10 @@ EXIT_ERROR = 2
 
 def _add_gateway(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gateway", help=f"gateway address (default: from `mleredux up`, else {DEFAULT_GATEWAY})")
+    parser.add_argument(
+        "--token",
+        help="API token (default: MLEREDUX_TOKEN, then `mleredux login`'s, then the local `mleredux up` admin token)",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -95,6 +100,24 @@ def _build_parser() -> argparse.ArgumentParser:
     art_get.add_argument("name")
     art_get.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
     _add_gateway(art_get)
+
+    login = sub.add_parser("login", help="check an API token against the gateway and save it for this address")
+    login.add_argument("--token", required=True, help="the token (mlx_...) an admin created for you")
+    login.add_argument("--gateway", help=f"gateway address (default: from `mleredux up`, else {DEFAULT_GATEWAY})")
+
+    tokens = sub.add_parser("tokens", help="API tokens: create, list, revoke")
+    tok_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    tok_create = tok_sub.add_parser("create", help="create a token (for another user: admins only)")
+    tok_create.add_argument("--user", default="", help="the user (default: yourself); created if new")
+    tok_create.add_argument("--name", default="", help="a label, e.g. laptop or ci")
+    tok_create.add_argument("--admin", action="store_true", help="make the user an admin (admins only)")
+    _add_gateway(tok_create)
+    tok_list = tok_sub.add_parser("list", help="your tokens (admins: --user NAME, or --user '*' for all)")
+    tok_list.add_argument("--user", default="")
+    _add_gateway(tok_list)
+    tok_revoke = tok_sub.add_parser("revoke", help="revoke a token by id")
+    tok_revoke.add_argument("token_id")
+    _add_gateway(tok_revoke)
 
     sub.add_parser("competitions", help="list the competition registry")
 
@@ -233,12 +256,27 @@ def cmd_up(args: argparse.Namespace, home: Home) -> int:
 # -- client commands ---------------------------------------------------------------------------------
 
 
-async def _follow(address: str, run_id: str, from_seq: int, follow: bool) -> common_pb2.GradeReport | None:
+def _endpoint(args: argparse.Namespace, home: Home) -> tuple[str, str | None]:
+    """The gateway address and the API token to use."""
+    address = gateway_address(args.gateway, home)
+    return address, gateway_token(getattr(args, "token", None), address, home)
+
+
+def _sync_client(args: argparse.Namespace, home: Home) -> SyncGatewayClient:
+    from mleredux.client import SyncGatewayClient
+
+    address, token = _endpoint(args, home)
+    return SyncGatewayClient(address, token)
+
+
+async def _follow(
+    address: str, token: str | None, run_id: str, from_seq: int, follow: bool
+) -> common_pb2.GradeReport | None:
     from mleredux.client import GatewayClient
     from mleredux.rendering import format_event
 
     report = None
-    async with GatewayClient(address) as client:
+    async with GatewayClient(address, token) as client:
         async for event in client.watch(run_id, from_seq=from_seq, follow=follow):
             print(format_event(event), flush=True)
             if event.HasField("report"):
@@ -246,19 +284,19 @@ async def _follow(address: str, run_id: str, from_seq: int, follow: bool) -> com
     return report
 
 
-async def _run(args: argparse.Namespace, address: str) -> int:
+async def _run(args: argparse.Namespace, address: str, token: str | None) -> int:
     from mleredux.client import GatewayClient
     from mleredux.rendering import print_report, reason_name, state_name
 
     compute = common_pb2.ComputeProfile(
         cpus=args.cpus, memory_bytes=args.memory * (1 << 20), gpus=args.gpus, time_limit_seconds=args.time_limit
     )
-    async with GatewayClient(address) as client:
+    async with GatewayClient(address, token) as client:
         run = await client.create_run(args.competition, args.agent, task=args.task, compute=compute)
         print(f"run {run.run_id}: {run.agent} ({run.image}) on {run.competition_id}", flush=True)
         if args.detach:
             return 0
-        report = await _follow(address, run.run_id, 1, True)
+        report = await _follow(address, token, run.run_id, 1, True)
         final = await client.get_run(run.run_id)
     if report is not None:
         print_report(report, sys.stdout)
@@ -268,21 +306,20 @@ async def _run(args: argparse.Namespace, address: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace, home: Home) -> int:
-    return asyncio.run(_run(args, gateway_address(args.gateway, home)))
+    return asyncio.run(_run(args, *_endpoint(args, home)))
 
 
 def cmd_tail(args: argparse.Namespace, home: Home) -> int:
-    asyncio.run(_follow(gateway_address(args.gateway, home), args.run_id, args.from_seq, not args.no_follow))
+    asyncio.run(_follow(*_endpoint(args, home), args.run_id, args.from_seq, not args.no_follow))
     return 0
 
 
 def cmd_runs(args: argparse.Namespace, home: Home) -> int:
     from google.protobuf import json_format
 
-    from mleredux.client import SyncGatewayClient
     from mleredux.rendering import reason_name, state_name
 
-    with SyncGatewayClient(gateway_address(args.gateway, home)) as client:
+    with _sync_client(args, home) as client:
         if args.runs_command == "get":
             print(json_format.MessageToJson(client.get_run(args.run_id), preserving_proto_field_name=True))
             return 0
@@ -294,19 +331,47 @@ def cmd_runs(args: argparse.Namespace, home: Home) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace, home: Home) -> int:
-    from mleredux.client import SyncGatewayClient
     from mleredux.rendering import state_name
 
-    with SyncGatewayClient(gateway_address(args.gateway, home)) as client:
+    with _sync_client(args, home) as client:
         run = client.cancel_run(args.run_id)
     print(f"run {run.run_id}: {state_name(run.state)}: {run.message}")
     return 0
 
 
-def cmd_artifacts(args: argparse.Namespace, home: Home) -> int:
-    from mleredux.client import SyncGatewayClient
+def cmd_login(args: argparse.Namespace, home: Home) -> int:
+    address = gateway_address(args.gateway, home)
+    with _sync_client(args, home) as client:
+        caller = client.whoami()
+    path = save_credentials(address, args.token, home)
+    role = " (admin)" if caller.admin else ""
+    print(f"logged in to {address} as {caller.user}{role}; token saved in {path}")
+    return 0
 
-    with SyncGatewayClient(gateway_address(args.gateway, home)) as client:
+
+def cmd_tokens(args: argparse.Namespace, home: Home) -> int:
+    with _sync_client(args, home) as client:
+        if args.tokens_command == "create":
+            created = client.create_token(args.user, args.name, admin=args.admin)
+            record = created.api_token
+            print(f"token {record.token_id} for {record.user}{' (admin)' if record.admin else ''}:")
+            print(created.token)
+            print("it is shown only this once; give it to its user (`mleredux login --token ...`)", file=sys.stderr)
+            return 0
+        if args.tokens_command == "revoke":
+            record = client.revoke_token(args.token_id)
+            print(f"token {record.token_id} of {record.user} revoked")
+            return 0
+        for record in client.list_tokens(args.user):
+            created_at = record.create_time.ToDatetime().strftime("%Y-%m-%d %H:%M:%S")
+            state = "revoked" if record.HasField("revoke_time") else "valid"
+            role = "admin" if record.admin else "user"
+            print(f"{record.token_id}  {created_at}  {state:<7}  {record.user} ({role})  {record.name}")
+    return 0
+
+
+def cmd_artifacts(args: argparse.Namespace, home: Home) -> int:
+    with _sync_client(args, home) as client:
         if args.artifacts_command == "list":
             for artifact in client.list_artifacts(args.run_id):
                 print(f"{artifact.size_bytes:>12}  {artifact.name}")
@@ -466,7 +531,7 @@ def cmd_demo(args: argparse.Namespace, home: Home) -> int:
             time_limit=0,
             detach=False,
         )
-        return asyncio.run(_run(run_args, stack.gateway_address))
+        return asyncio.run(_run(run_args, stack.gateway_address, stack.admin_token))
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
@@ -478,6 +543,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
     "runs": cmd_runs,
     "cancel": cmd_cancel,
     "artifacts": cmd_artifacts,
+    "login": cmd_login,
+    "tokens": cmd_tokens,
     "competitions": cmd_competitions,
     "prepare": cmd_prepare,
     "grade": cmd_grade,

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import grpc
 
+from mleredux.config import gateway_token
 from mleredux.errors import MleReduxError
 from mleredux.v1 import (
     common_pb2,
@@ -49,10 +50,15 @@ def _wrap(exc: grpc.aio.AioRpcError, address: str) -> GatewayError:
 
 
 class GatewayClient:
-    """Async client of the gateway's gRPC API."""
+    """Async client of the gateway's gRPC API.
 
-    def __init__(self, address: str) -> None:
+    `token` defaults to MLEREDUX_TOKEN, then what `mleredux login` saved for this address, then the
+    admin token of a gateway started from this machine's home (see `mleredux.config.gateway_token`).
+    """
+
+    def __init__(self, address: str, token: str | None = None) -> None:
         self.address = address
+        self.token = token or gateway_token(address=address)
         self._channel = grpc.aio.insecure_channel(
             address,
             options=[
@@ -61,6 +67,8 @@ class GatewayClient:
             ],
         )
         self._stub = gateway_pb2_grpc.GatewayServiceStub(self._channel)
+        #: Sent with every call.
+        self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {self.token}"),) if self.token else ()
 
     async def __aenter__(self) -> GatewayClient:
         return self
@@ -89,23 +97,27 @@ class GatewayClient:
         request = gateway_pb2.CreateRunRequest(
             competition_id=competition_id, agent=agent, task=task, compute=compute, env=env or {}
         )
-        return await self._call(self._stub.CreateRun(request, timeout=60))
+        return await self._call(self._stub.CreateRun(request, timeout=60, metadata=self._metadata))
 
     async def get_run(self, run_id: str) -> gateway_pb2.Run:
-        return await self._call(self._stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), timeout=30))
+        return await self._call(
+            self._stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), timeout=30, metadata=self._metadata)
+        )
 
     async def list_runs(self, *, page_size: int = 50, page_token: str = "") -> gateway_pb2.ListRunsResponse:
         request = gateway_pb2.ListRunsRequest(page_size=page_size, page_token=page_token)
-        return await self._call(self._stub.ListRuns(request, timeout=30))
+        return await self._call(self._stub.ListRuns(request, timeout=30, metadata=self._metadata))
 
     async def cancel_run(self, run_id: str) -> gateway_pb2.Run:
-        return await self._call(self._stub.CancelRun(gateway_pb2.CancelRunRequest(run_id=run_id), timeout=120))
+        return await self._call(
+            self._stub.CancelRun(gateway_pb2.CancelRunRequest(run_id=run_id), timeout=120, metadata=self._metadata)
+        )
 
     async def watch(self, run_id: str, *, from_seq: int = 1, follow: bool = True) -> AsyncIterator[common_pb2.RunEvent]:
         """Every event from `from_seq`, then live ones until the run ends (with `follow`)."""
         request = gateway_pb2.WatchRunRequest(run_id=run_id, from_seq=from_seq, no_follow=not follow)
         try:
-            async for batch in self._stub.WatchRun(request):
+            async for batch in self._stub.WatchRun(request, metadata=self._metadata):
                 for event in batch.events:
                     yield event
         except grpc.aio.AioRpcError as exc:
@@ -113,14 +125,18 @@ class GatewayClient:
 
     async def list_artifacts(self, run_id: str) -> list[gateway_pb2.Artifact]:
         response = await self._call(
-            self._stub.ListArtifacts(gateway_pb2.ListArtifactsRequest(run_id=run_id), timeout=60)
+            self._stub.ListArtifacts(
+                gateway_pb2.ListArtifactsRequest(run_id=run_id), timeout=60, metadata=self._metadata
+            )
         )
         return list(response.artifacts)
 
     async def get_artifact(self, run_id: str, name: str) -> bytes:
         chunks = []
         try:
-            async for chunk in self._stub.GetArtifact(gateway_pb2.GetArtifactRequest(run_id=run_id, name=name)):
+            async for chunk in self._stub.GetArtifact(
+                gateway_pb2.GetArtifactRequest(run_id=run_id, name=name), metadata=self._metadata
+            ):
                 chunks.append(chunk.data)
         except grpc.aio.AioRpcError as exc:
             raise _wrap(exc, self.address) from None
@@ -131,17 +147,43 @@ class GatewayClient:
         token = ""
         while True:
             response = await self._call(
-                self._stub.ListCompetitions(preparer_pb2.ListCompetitionsRequest(page_token=token), timeout=30)
+                self._stub.ListCompetitions(
+                    preparer_pb2.ListCompetitionsRequest(page_token=token), timeout=30, metadata=self._metadata
+                )
             )
             found += response.competitions
             token = response.next_page_token
             if not token:
                 return found
 
+    async def create_token(
+        self, user: str = "", name: str = "", *, admin: bool = False
+    ) -> gateway_pb2.CreateTokenResponse:
+        request = gateway_pb2.CreateTokenRequest(user=user, name=name, admin=admin)
+        return await self._call(self._stub.CreateToken(request, timeout=30, metadata=self._metadata))
+
+    async def list_tokens(self, user: str = "") -> list[gateway_pb2.ApiToken]:
+        response = await self._call(
+            self._stub.ListTokens(gateway_pb2.ListTokensRequest(user=user), timeout=30, metadata=self._metadata)
+        )
+        return list(response.tokens)
+
+    async def revoke_token(self, token_id: str) -> gateway_pb2.ApiToken:
+        return await self._call(
+            self._stub.RevokeToken(
+                gateway_pb2.RevokeTokenRequest(token_id=token_id), timeout=30, metadata=self._metadata
+            )
+        )
+
+    async def whoami(self) -> gateway_pb2.Caller:
+        return await self._call(
+            self._stub.GetCaller(gateway_pb2.GetCallerRequest(), timeout=30, metadata=self._metadata)
+        )
+
     async def prepare(self, competition_id: str) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
         request = preparer_pb2.PrepareCompetitionRequest(competition_id=competition_id)
         try:
-            async for progress in self._stub.PrepareCompetition(request):
+            async for progress in self._stub.PrepareCompetition(request, metadata=self._metadata):
                 yield progress
         except grpc.aio.AioRpcError as exc:
             raise _wrap(exc, self.address) from None
@@ -150,13 +192,13 @@ class GatewayClient:
 class SyncGatewayClient:
     """The same calls, blocking, for scripts and notebooks without an event loop of their own."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, token: str | None = None) -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = self._loop.run_until_complete(self._make(address))
+        self._client = self._loop.run_until_complete(self._make(address, token))
 
     @staticmethod
-    async def _make(address: str) -> GatewayClient:
-        return GatewayClient(address)
+    async def _make(address: str, token: str | None) -> GatewayClient:
+        return GatewayClient(address, token)
 
     def __enter__(self) -> SyncGatewayClient:
         return self
@@ -193,3 +235,15 @@ class SyncGatewayClient:
 
     def get_artifact(self, run_id: str, name: str) -> bytes:
         return self._loop.run_until_complete(self._client.get_artifact(run_id, name))
+
+    def create_token(self, user: str = "", name: str = "", *, admin: bool = False) -> gateway_pb2.CreateTokenResponse:
+        return self._loop.run_until_complete(self._client.create_token(user, name, admin=admin))
+
+    def list_tokens(self, user: str = "") -> list[gateway_pb2.ApiToken]:
+        return self._loop.run_until_complete(self._client.list_tokens(user))
+
+    def revoke_token(self, token_id: str) -> gateway_pb2.ApiToken:
+        return self._loop.run_until_complete(self._client.revoke_token(token_id))
+
+    def whoami(self) -> gateway_pb2.Caller:
+        return self._loop.run_until_complete(self._client.whoami())

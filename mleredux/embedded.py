@@ -59,6 +59,14 @@ class EmbeddedStack:
     def gateway_address(self) -> str:
         return self.services["gateway"].address
 
+    @property
+    def admin_token(self) -> str:
+        """The admin token the gateway wrote into this home when it first started."""
+        try:
+            return self.home.admin_token_file.read_text().strip()
+        except OSError as exc:
+            raise MleReduxError(f"the gateway wrote no admin token at {self.home.admin_token_file}: {exc}") from None
+
     def _command(self, name: str) -> list[str]:
         home = self.home
         base = [sys.executable, "-m", "mleredux", "serve", name]

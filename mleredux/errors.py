@@ -77,3 +77,15 @@ class InvalidArgumentError(MleReduxError):
     """A request field is missing or malformed; the message names the field."""
 
     grpc_code = "INVALID_ARGUMENT"
+
+
+class UnauthenticatedError(MleReduxError):
+    """No API token, or one the gateway does not accept."""
+
+    grpc_code = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(MleReduxError):
+    """The caller is authenticated but not allowed to do this (admin-only actions)."""
+
+    grpc_code = "PERMISSION_DENIED"

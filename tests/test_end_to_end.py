@@ -27,7 +27,7 @@ STDERR = common_pb2.LogStream.LOG_STREAM_STDERR
 
 @pytest.fixture
 async def client(stack: EmbeddedStack) -> AsyncIterator[GatewayClient]:
-    async with GatewayClient(stack.gateway_address) as gateway:
+    async with GatewayClient(stack.gateway_address, stack.admin_token) as gateway:
         yield gateway
 
 
@@ -45,7 +45,7 @@ def lines(events: list[common_pb2.RunEvent], stream: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 async def demo_run(stack: EmbeddedStack) -> tuple[gateway_pb2.Run, list[common_pb2.RunEvent]]:
-    async with GatewayClient(stack.gateway_address) as gateway:
+    async with GatewayClient(stack.gateway_address, stack.admin_token) as gateway:
         return await run_to_end(gateway)
 
 
@@ -154,7 +154,8 @@ async def test_watch_resumes_from_seq_without_gaps_or_duplicates(demo_run, clien
 def test_tail_cli_replays_from_seq(demo_run, stack: EmbeddedStack) -> None:  # type: ignore[no-untyped-def]
     run, events = demo_run
     result = subprocess.run(
-        [sys.executable, "-m", "mleredux", "tail", run.run_id, "--from-seq", "3", "--gateway", stack.gateway_address],
+        [sys.executable, "-m", "mleredux", "tail", run.run_id, "--from-seq", "3", "--gateway", stack.gateway_address]
+        + ["--token", stack.admin_token],
         capture_output=True,
         text=True,
         timeout=60,
@@ -181,7 +182,8 @@ def test_run_cli_streams_live_and_prints_the_report(stack: EmbeddedStack) -> Non
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # The token from the environment, as a script in CI would pass it.
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "MLEREDUX_TOKEN": stack.admin_token},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "stdout | dummy-agent stdout:" in result.stdout

@@ -88,6 +88,26 @@ class GatewayServiceStub:
                 request_serializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.FromString,
                 _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/mleredux.v1.GatewayService/CreateToken',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/mleredux.v1.GatewayService/ListTokens',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/mleredux.v1.GatewayService/RevokeToken',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ApiToken.FromString,
+                _registered_method=True)
+        self.GetCaller = channel.unary_unary(
+                '/mleredux.v1.GatewayService/GetCaller',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.Caller.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -164,6 +184,34 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateToken(self, request, context):
+        """Issues an API token: for yourself, or (admins only) for any user, creating the user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Lists tokens (never their secrets): your own, or (admins only) another user's or everyone's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """Revokes a token: one of your own, or (admins only) anyone's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCaller(self, request, context):
+        """Who the calling token belongs to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -216,6 +264,26 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.PrepareCompetition,
                     request_deserializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateTokenRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListTokensRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ApiToken.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.Caller.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -489,6 +557,114 @@ class GatewayService:
             '/mleredux.v1.GatewayService/PrepareCompetition',
             mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.SerializeToString,
             mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/CreateToken',
+            mleredux_dot_v1_dot_gateway__pb2.CreateTokenRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/ListTokens',
+            mleredux_dot_v1_dot_gateway__pb2.ListTokensRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/RevokeToken',
+            mleredux_dot_v1_dot_gateway__pb2.RevokeTokenRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ApiToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/GetCaller',
+            mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.Caller.FromString,
             options,
             channel_credentials,
             insecure,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import grpc
 
-from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
+from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, MleReduxError, RunNotFoundError
 from mleredux.images import resolve_agent_image
 from mleredux.store import ArtifactStore, check_key, open_store
 from mleredux.v1 import (
@@ -23,6 +24,7 @@ from mleredux.v1 import (
     preparer_pb2_grpc,
     runner_pb2_grpc,
 )
+from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.state import RunDatabase, is_terminal
 from services.runner.capture import now_timestamp
@@ -43,6 +45,8 @@ class GatewaySettings:
     runner_address: str
     grader_address: str
     max_concurrent_runs: int = 4
+    #: Where a fresh gateway (no token yet) writes its first admin token; default beside the database.
+    admin_token_file: Path | None = None
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -55,6 +59,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.settings = settings
         self.store = store
         self.db = RunDatabase(settings.db_path)
+        self.tokens = TokenStore(settings.db_path)
         self.hub = EventHub()
         self._channels = [
             grpc.aio.insecure_channel(address, options=SERVER_OPTIONS)
@@ -71,12 +76,36 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             max_concurrent=settings.max_concurrent_runs,
         )
 
+    # -- who is calling ----------------------------------------------------------------------------
+
+    def _caller(self, context: grpc.aio.ServicerContext) -> Principal:
+        return self.tokens.authenticate(bearer_token(context.invocation_metadata()))
+
+    def _run_for(self, caller: Principal, run_id: str) -> gateway_pb2.Run:
+        """The run, if the caller may see it; another user's run is reported exactly as a missing one."""
+        if not run_id:
+            raise InvalidArgumentError("run_id is required")
+        try:
+            run = self.db.get_run(run_id)
+        except RunNotFoundError:
+            raise RunNotFoundError(f"no run {run_id!r}") from None
+        if not caller.may_see(run.owner):
+            raise RunNotFoundError(f"no run {run_id!r}")
+        return run
+
+    async def _authorize_passthrough(self, context: grpc.aio.ServicerContext) -> None:
+        try:
+            self._caller(context)
+        except MleReduxError as exc:
+            await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
+
     # -- runs --------------------------------------------------------------------------------------
 
     @grpc_errors
     async def CreateRun(
         self, request: gateway_pb2.CreateRunRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.Run:
+        caller = self._caller(context)
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
         if not request.agent:
@@ -102,24 +131,26 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             compute=compute,
             env=dict(request.env),
             create_time=now_timestamp(),
-            owner="local",
+            owner=caller.user,
         )
         self.orchestrator.submit(run)
         return self.db.get_run(run.run_id)
 
     @grpc_errors
     async def GetRun(self, request: gateway_pb2.GetRunRequest, context: grpc.aio.ServicerContext) -> gateway_pb2.Run:
-        return self.db.get_run(request.run_id)
+        return self._run_for(self._caller(context), request.run_id)
 
     @grpc_errors
     async def ListRuns(
         self, request: gateway_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListRunsResponse:
+        caller = self._caller(context)
         runs, token = self.db.list_runs(
             page_size=request.page_size,
             page_token=request.page_token,
             state=request.state,
             competition_id=request.competition_id,
+            owner=None if caller.admin else caller.user,
         )
         return gateway_pb2.ListRunsResponse(runs=runs, next_page_token=token)
 
@@ -127,15 +158,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def CancelRun(
         self, request: gateway_pb2.CancelRunRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.Run:
-        return await self.orchestrator.cancel(request.run_id)
+        run = self._run_for(self._caller(context), request.run_id)
+        return await self.orchestrator.cancel(run.run_id)
 
     @grpc_errors
     async def WatchRun(
         self, request: gateway_pb2.WatchRunRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[common_pb2.RunEventBatch]:
+        caller = self._caller(context)
         if request.from_seq < 0:
             raise InvalidArgumentError("from_seq must not be negative")
-        run = self.db.get_run(request.run_id)
+        run = self._run_for(caller, request.run_id)
         next_seq = max(request.from_seq, 1)
         while True:
             # Read from storage every time: a watcher that falls behind catches up from SQLite and
@@ -156,7 +189,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def ListArtifacts(
         self, request: gateway_pb2.ListArtifactsRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListArtifactsResponse:
-        run = self.db.get_run(request.run_id)
+        run = self._run_for(self._caller(context), request.run_id)
         prefix = f"runs/{run.run_id}/"
         objects = await asyncio.to_thread(self.store.list, prefix)
         return gateway_pb2.ListArtifactsResponse(
@@ -169,7 +202,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetArtifact(
         self, request: gateway_pb2.GetArtifactRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gateway_pb2.ArtifactChunk]:
-        run = self.db.get_run(request.run_id)
+        run = self._run_for(self._caller(context), request.run_id)
         if not request.name:
             raise InvalidArgumentError("name is required (see ListArtifacts)")
         key = check_key(f"runs/{run.run_id}/{request.name}")
@@ -187,6 +220,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def ListCompetitions(
         self, request: preparer_pb2.ListCompetitionsRequest, context: grpc.aio.ServicerContext
     ) -> preparer_pb2.ListCompetitionsResponse:
+        await self._authorize_passthrough(context)
         try:
             return await self.preparer.ListCompetitions(request, timeout=30)
         except grpc.aio.AioRpcError as exc:
@@ -196,6 +230,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetCompetition(
         self, request: preparer_pb2.GetCompetitionRequest, context: grpc.aio.ServicerContext
     ) -> competitions_pb2.Competition:
+        await self._authorize_passthrough(context)
         try:
             return await self.preparer.GetCompetition(request, timeout=30)
         except grpc.aio.AioRpcError as exc:
@@ -205,13 +240,48 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def PrepareCompetition(
         self, request: preparer_pb2.PrepareCompetitionRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
+        await self._authorize_passthrough(context)
         try:
             async for progress in self.preparer.PrepareCompetition(request):
                 yield progress
         except grpc.aio.AioRpcError as exc:
             await _forward_error(context, exc)
 
+    # -- tokens ------------------------------------------------------------------------------------
+
+    @grpc_errors
+    async def CreateToken(
+        self, request: gateway_pb2.CreateTokenRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.CreateTokenResponse:
+        caller = self._caller(context)
+        token, record = self.tokens.create(request.user, request.name, admin=request.admin, caller=caller)
+        return gateway_pb2.CreateTokenResponse(token=token, api_token=record)
+
+    @grpc_errors
+    async def ListTokens(
+        self, request: gateway_pb2.ListTokensRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListTokensResponse:
+        return gateway_pb2.ListTokensResponse(tokens=self.tokens.list(self._caller(context), request.user))
+
+    @grpc_errors
+    async def RevokeToken(
+        self, request: gateway_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ApiToken:
+        if not request.token_id:
+            raise InvalidArgumentError("token_id is required")
+        return self.tokens.revoke(self._caller(context), request.token_id)
+
+    @grpc_errors
+    async def GetCaller(
+        self, request: gateway_pb2.GetCallerRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.Caller:
+        caller = self._caller(context)
+        return gateway_pb2.Caller(user=caller.user, admin=caller.admin, token_id=caller.token_id)
+
     async def start(self) -> None:
+        token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
+        if self.tokens.bootstrap(token_file) is not None:
+            print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
         await self.orchestrator.recover()
 
     async def shutdown(self) -> None:
@@ -219,6 +289,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         for channel in self._channels:
             await channel.close(None)
         self.db.close()
+        self.tokens.close()
 
 
 def hosted_gateway(settings: GatewaySettings) -> Hosted:

@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS runs (
     data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_ns DESC, run_id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, created_ns DESC, run_id DESC);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -86,7 +87,7 @@ class RunDatabase:
         )
 
     def list_runs(
-        self, *, page_size: int, page_token: str, state: int = 0, competition_id: str = ""
+        self, *, page_size: int, page_token: str, state: int = 0, competition_id: str = "", owner: str | None = None
     ) -> tuple[list[gateway_pb2.Run], str]:
         """Newest first; the token is the position after the last run returned."""
         if page_size < 0:
@@ -107,6 +108,9 @@ class RunDatabase:
         if competition_id:
             where.append("competition_id = ?")
             params.append(competition_id)
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
         rows = self._db.execute(
             f"SELECT created_ns, run_id, data FROM runs WHERE {' AND '.join(where)} "
             "ORDER BY created_ns DESC, run_id DESC LIMIT ?",
