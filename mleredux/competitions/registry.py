@@ -59,7 +59,7 @@ def _load_builtin() -> None:
     if _loaded:
         return
     _loaded = True
-    from mleredux.competitions import demo_digits, lite  # noqa: F401
+    from mleredux.competitions import demo_breast_cancer, demo_diabetes, demo_digits, lite  # noqa: F401
 
     for module in pkgutil.iter_modules(lite.__path__):
         if not module.name.startswith("_"):

@@ -41,6 +41,10 @@ class GradeReport:
     answers_sha256: str | None = None
     #: The run's compute profile (cpus, memory_bytes, gpus, time_limit_seconds, ...), when known.
     compute_profile: dict[str, Any] = field(default_factory=dict)
+    #: For a technique task's report: the task (`competition_id` is then the competition it was derived from).
+    technique_task: str | None = None
+    #: Per-item detail (technique tasks: each graded item, the submission's outcome); None for competitions.
+    details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,19 +11,15 @@ from pathlib import Path
 
 import grpc
 
-from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, MleReduxError
+from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc
 from services.grader.grading import grade_submission, validate_submission
 from services.grader.report import GradeReport
 from services.server import Hosted
 from services.status import grpc_errors
-
-
-class NotImplementedYetError(MleReduxError):
-    """A method of the contract whose implementation has not landed yet."""
-
-    grpc_code = "UNIMPLEMENTED"
+from technique_tasks.base import get_task
+from technique_tasks.grading import grade_technique_task
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,7 @@ def report_to_proto(report: GradeReport) -> common_pb2.GradeReport:
         grader_version=report.grader_version,
         submission_sha256=report.submission_sha256 or "",
         answers_sha256=report.answers_sha256 or "",
+        details_json=json.dumps(report.details) if report.details is not None else "",
     )
     for name in ("score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold"):
         value = getattr(report, name)
@@ -121,7 +119,44 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
     async def GradeTechniqueTask(
         self, request: grader_pb2.GradeTechniqueTaskRequest, context: grpc.aio.ServicerContext
     ) -> common_pb2.GradeReport:
-        raise NotImplementedYetError(f"technique task {request.task!r}: technique-task grading is not implemented yet")
+        if not request.task:
+            raise InvalidArgumentError("task is required (imbalance, missing, encoding, cv, scaling or leakage)")
+        if not request.competition_id:
+            raise InvalidArgumentError("competition_id is required")
+        technique = get_task(request.task)  # an unknown task fails here, listing the six
+        profile = compute_profile_dict(request.compute_profile)
+        with tempfile.TemporaryDirectory(prefix="mleredux-technique-") as tmp:
+            analysis = await self._materialize(request.analysis, Path(tmp) / technique.analysis_file)
+            submission = await self._materialize(request.submission, Path(tmp) / "submission.csv")
+            report = await asyncio.to_thread(
+                grade_technique_task,
+                request.task,
+                request.competition_id,
+                self.settings.data_dir,
+                analysis,
+                submission,
+                compute_profile=profile,
+            )
+        source = request.analysis.WhichOneof("source")
+        if source == "store_key":
+            report.submission_path = request.analysis.store_key
+        elif source == "content":
+            report.submission_path = technique.analysis_file  # the temp copy is gone; name what was graded
+        return report_to_proto(report)
+
+    async def _materialize(self, source: grader_pb2.SubmissionSource, path: Path) -> Path | None:
+        """The file a source names, written at `path`; None when unset or not in the store (graded as absent)."""
+        kind = source.WhichOneof("source")
+        if kind == "store_key":
+            try:
+                await asyncio.to_thread(self.store.get_file, source.store_key, path)
+            except ArtifactNotFoundError:
+                return None
+            return path
+        if kind == "content":
+            await asyncio.to_thread(path.write_bytes, source.content)
+            return path
+        return None
 
 
 def hosted_grader(settings: GraderSettings) -> Hosted:

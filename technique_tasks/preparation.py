@@ -1,0 +1,214 @@
+"""Deriving a technique task's dataset from a prepared competition, with a checksum manifest.
+
+Layout: `<data-dir>/technique/<task>/<competition-id>/prepared/{public,private}/` and
+`prepared/manifest.json`, beside the competitions' own `<data-dir>/<competition-id>/prepared/`. The
+source competition is prepared first when it is not (offline demos need no network). As with
+competitions, a derivation is built in a temp dir and renamed into place only when complete, and one
+found on disk is reused only after every file matches its manifest and it was planted with the same seed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mleredux.competitions import get_competition
+from mleredux.errors import ChecksumMismatchError, CompetitionNotSupportedError, InvalidArgumentError, NotPreparedError
+from services.preparer.preparation import (
+    FileChecksum,
+    PreparedDataset,
+    PrepareProgress,
+    ProgressCallback,
+    checksum_tree,
+    content_hash,
+    prepare_competition,
+)
+from technique_tasks.base import TechniqueTask, get_task
+from technique_tasks.sources import load_source, source_spec
+
+TECHNIQUE_DIR = "technique"
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PreparedTechniqueTask:
+    """A technique task's derived dataset on this host."""
+
+    task: str
+    competition_id: str
+    seed: int
+    public_dir: Path
+    private_dir: Path
+    content_hash: str
+    files: tuple[FileChecksum, ...]
+    #: The content hash of the competition preparation it was derived from.
+    source_content_hash: str
+    reused: bool
+
+    @property
+    def dataset_id(self) -> str:
+        """How the dataset is named in the store: `technique/<task>/<competition-id>`."""
+        return f"{TECHNIQUE_DIR}/{self.task}/{self.competition_id}"
+
+    def as_dataset(self) -> PreparedDataset:
+        """The same files as a `PreparedDataset`, so `publish_dataset` can put the public part in the store."""
+        return PreparedDataset(
+            competition_id=self.dataset_id,
+            public_dir=self.public_dir,
+            private_dir=self.private_dir,
+            content_hash=self.content_hash,
+            files=self.files,
+            reused=self.reused,
+        )
+
+
+def _quiet(_: PrepareProgress) -> None:
+    return None
+
+
+def technique_prepared_dir(task: str, competition_id: str, data_dir: Path) -> Path:
+    return data_dir / TECHNIQUE_DIR / task / competition_id / "prepared"
+
+
+def _check_source(technique: TechniqueTask, competition_id: str) -> None:
+    get_competition(competition_id)  # an unknown id says so (with a suggestion) before anything else
+    spec = source_spec(competition_id)
+    if spec.kind not in technique.source_kinds:
+        kinds = ", ".join(sorted(technique.source_kinds))
+        raise CompetitionNotSupportedError(
+            f"the {technique.name} task derives from competitions with a {kinds} target; "
+            f"{competition_id} has a {spec.kind} target"
+        )
+
+
+def _read_manifest(root: Path) -> dict[str, object]:
+    try:
+        body = json.loads((root / MANIFEST).read_text())
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        return body
+    except (OSError, ValueError) as exc:
+        raise ChecksumMismatchError(f"the manifest {root / MANIFEST} is unreadable: {exc}") from exc
+
+
+def _files(body: dict[str, object], root: Path) -> tuple[FileChecksum, ...]:
+    try:
+        return tuple(FileChecksum(f["path"], f["sha256"], int(f["size"])) for f in body["files"])  # type: ignore[attr-defined]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ChecksumMismatchError(f"the manifest {root / MANIFEST} is unreadable: {exc!r}") from exc
+
+
+def _verify(root: Path, body: dict[str, object], progress: ProgressCallback) -> tuple[FileChecksum, ...]:
+    recorded = {f.path: f for f in _files(body, root)}
+    found = {f.path: f for f in checksum_tree(root, progress)}
+    differ = sorted(
+        p
+        for p in recorded.keys() | found.keys()
+        if p not in recorded or p not in found or recorded[p].sha256 != found[p].sha256
+    )
+    if differ:
+        raise ChecksumMismatchError(
+            f"derived files in {root} differ from the manifest ({', '.join(differ[:10])}); "
+            "prepare the technique task again with overwrite"
+        )
+    return tuple(recorded[p] for p in sorted(recorded))
+
+
+def load_technique_task(task: str, competition_id: str, data_dir: Path) -> PreparedTechniqueTask:
+    """The derived dataset on this host, from its manifest (not re-hashed), or NotPreparedError."""
+    get_task(task)
+    root = technique_prepared_dir(task, competition_id, data_dir)
+    if not (root / MANIFEST).is_file():
+        raise NotPreparedError(
+            f"the {task} technique task is not prepared from {competition_id} in {data_dir} "
+            f"({root / MANIFEST} is missing)"
+        )
+    body = _read_manifest(root)
+    return _prepared(task, competition_id, root, body, _files(body, root), reused=True)
+
+
+def _prepared(
+    task: str,
+    competition_id: str,
+    root: Path,
+    body: dict[str, object],
+    files: tuple[FileChecksum, ...],
+    *,
+    reused: bool,
+) -> PreparedTechniqueTask:
+    return PreparedTechniqueTask(
+        task=task,
+        competition_id=competition_id,
+        seed=int(body.get("seed", 0)),  # type: ignore[call-overload]
+        public_dir=root / "public",
+        private_dir=root / "private",
+        content_hash=content_hash(files),
+        files=files,
+        source_content_hash=str(body.get("source_content_hash", "")),
+        reused=reused,
+    )
+
+
+def prepare_technique_task(
+    task: str,
+    competition_id: str,
+    data_dir: Path,
+    *,
+    seed: int = 0,
+    overwrite: bool = False,
+    progress: ProgressCallback | None = None,
+    kaggle_api: object = None,
+) -> PreparedTechniqueTask:
+    """Derive (or verify and reuse) the `task` dataset from `competition_id`, planted with `seed`."""
+    report = progress or _quiet
+    technique = get_task(task)
+    _check_source(technique, competition_id)
+    root = technique_prepared_dir(task, competition_id, data_dir)
+    if (root / MANIFEST).is_file() and not overwrite:
+        existing = _read_manifest(root)
+        if int(existing.get("seed", -1)) != seed:  # type: ignore[call-overload]
+            raise InvalidArgumentError(
+                f"the {task} task from {competition_id} in {data_dir} was planted with seed {existing.get('seed')}, "
+                f"not {seed}; prepare it with overwrite to plant it again"
+            )
+        report(PrepareProgress("verify", f"verifying the existing derivation in {root}"))
+        files = _verify(root, existing, report)
+        report(PrepareProgress("done", "reused", len(files), len(files)))
+        return _prepared(task, competition_id, root, existing, files, reused=True)
+
+    source_dataset = prepare_competition(competition_id, data_dir, progress=report, kaggle_api=kaggle_api)
+    report(PrepareProgress("split", f"planting the {task} task into rows of {competition_id}"))
+    source = load_source(competition_id, source_dataset.public_dir, seed=seed)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".prepared-", dir=root.parent))
+    try:
+        (staging / "public").mkdir()
+        (staging / "private").mkdir()
+        technique.derive(source, staging / "public", staging / "private", seed)
+        files = checksum_tree(staging, report)
+        body: dict[str, object] = {
+            "version": MANIFEST_VERSION,
+            "task": task,
+            "competition_id": competition_id,
+            "seed": seed,
+            "source_content_hash": source_dataset.content_hash,
+            "content_hash": content_hash(files),
+            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
+        }
+        (staging / MANIFEST).write_text(json.dumps(body, indent=2) + "\n")
+        if root.exists():
+            old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
+            root.rename(old / "prepared")
+            staging.rename(root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(root)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    report(PrepareProgress("done", "prepared", len(files), len(files)))
+    return _prepared(task, competition_id, root, body, files, reused=False)
