@@ -30,10 +30,19 @@ def _dates(rng: np.random.Generator, n: int) -> list[str]:
     return [s if rng.random() > 0.2 else "" for s in stamps]
 
 
+def _mark_insults(comments: pd.Series, insults: pd.Series, rng: np.random.Generator) -> list[str]:
+    """Most insults address someone as a moron, so the text says something about the label."""
+    return [
+        c.replace(" ", " you moron ", 1) if y and rng.random() < 0.8 else c
+        for c, y in zip(comments, insults, strict=True)
+    ]
+
+
 def write_raw(raw: Path, rng: np.random.Generator) -> None:
     train = pd.DataFrame({"Insult": rng.choice([0, 1], size=300, p=[0.74, 0.26]), "Date": _dates(rng, 300)}).assign(
         Comment=_comments(rng, 300, "train")
     )
+    train["Comment"] = _mark_insults(train["Comment"], train["Insult"], rng)
     train.to_csv(raw / "train.csv", index=False)
     comments = _comments(rng, N_TEST - 2, "test")
     comments[5:5] = [REPEATED]
@@ -47,6 +56,7 @@ def write_raw(raw: Path, rng: np.random.Generator) -> None:
         }
     )
     solutions.loc[solutions["Comment"] == REPEATED, "Insult"] = 0
+    solutions["Comment"] = _mark_insults(solutions["Comment"], solutions["Insult"], rng)
     solutions.loc[0, "Date"] = ""
     solutions.to_csv(raw / "test_with_solutions.csv", index=False)
     solutions.assign(Insult=0)[["Insult", "Date", "Comment"]].to_csv(raw / "sample_submission_null.csv", index=False)

@@ -13,17 +13,25 @@ from tests.lite import LiteSpec, write_leaderboard, zip_files
 
 CLASSES = ["EAP", "HPL", "MWS"]
 WORDS = "the of and night dark house shadow strange ancient eldritch heart love sea fear".split()
+#: Words each author favours, so the text says something about its author (an agent can learn it).
+FAVOURITES = {
+    "EAP": ["raven", "tomb", "madness"],
+    "HPL": ["eldritch", "cyclopean", "sea"],
+    "MWS": ["love", "misery", "mountain"],
+}
+
+
+def _sentence(rng: np.random.Generator, author: str) -> str:
+    return " ".join(
+        str(rng.choice(FAVOURITES[author])) if rng.random() < 0.3 else str(rng.choice(WORDS)) for _ in range(8)
+    )
 
 
 def write_raw(raw: Path, rng: np.random.Generator) -> None:
     n = 400
-    train = pd.DataFrame(
-        {
-            "id": [f"id{i:05d}" for i in rng.permutation(90000)[:n]],
-            "text": [" ".join(rng.choice(WORDS, size=8)) for _ in range(n)],
-            "author": rng.choice(CLASSES, size=n, p=[0.4, 0.29, 0.31]),
-        }
-    )
+    ids = [f"id{i:05d}" for i in rng.permutation(90000)[:n]]
+    authors = rng.choice(CLASSES, size=n, p=[0.4, 0.29, 0.31])
+    train = pd.DataFrame({"id": ids, "text": [_sentence(rng, a) for a in authors], "author": authors})
     test = pd.DataFrame({"id": [f"id9{i:04d}" for i in range(50)], "text": "a sentence"})
     zip_files(raw / "train.zip", {"train.csv": train.to_csv(index=False).encode()})
     zip_files(raw / "test.zip", {"test.csv": test.to_csv(index=False).encode()})

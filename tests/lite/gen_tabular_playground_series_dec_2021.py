@@ -44,6 +44,8 @@ def write_raw(raw: Path, rng: np.random.Generator) -> None:
     # Kaggle's class balance: mostly 2 and 1, then 3, 7, 6, 4 and (a single row) 5.
     train["Cover_Type"] = rng.choice([1, 2, 3, 4, 6, 7], size=N_TRAIN, p=[0.37, 0.56, 0.05, 0.004, 0.006, 0.01])
     train.loc[7, "Cover_Type"] = 5
+    # Elevation tells the cover types apart (as it does in the real data), so an agent can learn something.
+    train["Elevation"] = 1800 + 300 * train["Cover_Type"] + rng.integers(-200, 200, size=N_TRAIN)
     test = _rows(rng, np.arange(4_000_000, 4_000_040))
     sample = test[["Id"]].assign(Cover_Type=2)
     zip_files(
