@@ -40,8 +40,9 @@ class ArtifactStore(Protocol):
     #: A URL that opens the same store (`file:///…` or `s3://bucket?endpoint=…`).
     url: str
 
-    def put_file(self, key: str, path: Path) -> None:
-        """Uploads a file (multipart for large ones on S3)."""
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        """Uploads a file (multipart for large ones on S3). `sha256`, when given, is the file's hex
+        digest, kept with the object where the store can hold metadata (S3: `x-amz-meta-sha256`)."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Stores a small object."""
@@ -124,8 +125,12 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(f"cannot write {key!r} to local store {self.root}: {exc}") from exc
 
-    def put_file(self, key: str, path: Path) -> None:
-        with path.open("rb") as source:
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        try:
+            source = path.open("rb")
+        except OSError as exc:
+            raise StoreError(f"cannot read {path} to store it as {key!r}: {exc.strerror}") from exc
+        with source:
             self._write_atomic(key, source)
 
     def put_bytes(self, key: str, data: bytes) -> None:
@@ -178,7 +183,13 @@ class LocalStore:
 
 
 class S3Store:
-    """A store in an S3 bucket (MinIO in deploy/, any S3-protocol server in tests)."""
+    """A store in an S3 bucket (MinIO in deploy/, any S3-protocol server in tests).
+
+    Files above `part_bytes` go up as multipart uploads (`parallel_parts` parts at a time). Each
+    HTTP request is retried by the minio client's connection pool on connection errors and 5xx
+    answers (`retries` times, exponential back-off); a store that stays down raises StoreError, and
+    callers that must not lose a file (the runner's uploader) retry on top of that.
+    """
 
     def __init__(
         self,
@@ -189,14 +200,29 @@ class S3Store:
         secret_key: str,
         secure: bool = False,
         region: str | None = None,
+        part_bytes: int = 16 << 20,
+        parallel_parts: int = 3,
+        retries: int = 3,
+        timeout_seconds: float = 60.0,
     ) -> None:
+        import urllib3
         from minio import Minio
 
         self.bucket = bucket
         self.endpoint = endpoint
+        self.part_bytes = part_bytes
+        self.parallel_parts = parallel_parts
         scheme = "https" if secure else "http"
         self.url = f"s3://{bucket}?endpoint={scheme}://{endpoint}"
-        self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region)
+        # The client's default waits 5 minutes for an answer; a store that hangs should fail sooner.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=min(timeout_seconds, 10.0), read=timeout_seconds),
+            maxsize=10,
+            retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        )
+        self._client = Minio(
+            endpoint, access_key=access_key, secret_key=secret_key, secure=secure, region=region, http_client=http
+        )
 
     def _fail(self, action: str, key: str, exc: Exception) -> StoreError:
         return StoreError(f"S3 store {self.endpoint}/{self.bucket}: cannot {action} {key!r}: {exc}")
@@ -222,9 +248,19 @@ class S3Store:
         if not exists:
             self._call("create bucket", self.bucket, self._client.make_bucket, self.bucket)
 
-    def put_file(self, key: str, path: Path) -> None:
-        # fput_object switches to multipart above its part size and retries transient errors itself.
-        self._call("upload", key, self._client.fput_object, self.bucket, check_key(key), str(path))
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        # fput_object switches to a multipart upload above part_size.
+        self._call(
+            "upload",
+            key,
+            self._client.fput_object,
+            self.bucket,
+            check_key(key),
+            str(path),
+            metadata={"sha256": sha256} if sha256 else None,
+            part_size=self.part_bytes,
+            num_parallel_uploads=self.parallel_parts,
+        )
 
     def put_bytes(self, key: str, data: bytes) -> None:
         import io

@@ -1,19 +1,33 @@
-"""Event numbering, batching, line splitting and rollout parsing of the runner's live capture."""
+"""The runner's live capture: numbering, batching, journaling and resuming; line splitting; rollout parsing."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from mleredux.v1 import common_pb2
-from services.runner.capture import MAX_LINE_BYTES, EventSequencer, LineSplitter, RolloutTailer
+from services.runner.backends.base import OutputChunk
+from services.runner.capture import (
+    MAX_LINE_BYTES,
+    EventSequencer,
+    LineSplitter,
+    OutputCapture,
+    RolloutTailer,
+)
+from services.runner.journal import JournalFile, load_journal
 
 STDOUT = common_pb2.LogStream.LOG_STREAM_STDOUT
+STDERR = common_pb2.LogStream.LOG_STREAM_STDERR
 
 
-async def _drain(sequencer: EventSequencer) -> list[list[common_pb2.RunEvent]]:
+async def _drain(sequencer: EventSequencer, after_seq: int | None = None) -> list[common_pb2.RunEventBatch]:
     sequencer.close()
-    return [batch async for batch in sequencer.batches()]
+    return [batch async for batch in sequencer.batches(after_seq)]
+
+
+def _events(batches: list[common_pb2.RunEventBatch]) -> list[common_pb2.RunEvent]:
+    return [e for b in batches for e in b.events]
 
 
 async def test_sequencer_numbers_gap_free_and_batches_what_is_ready() -> None:
@@ -21,26 +35,141 @@ async def test_sequencer_numbers_gap_free_and_batches_what_is_ready() -> None:
     for i in range(7):
         sequencer.emit(rollout=common_pb2.RolloutEvent(step=i, kind="k"))
     batches = await _drain(sequencer)
-    assert [len(b) for b in batches] == [3, 3, 1]
-    assert [e.seq for b in batches for e in b] == list(range(7, 14))
-    assert all(e.run_id == "r" for b in batches for e in b)
+    assert [len(b.events) for b in batches] == [3, 3, 1]
+    assert [e.seq for e in _events(batches)] == list(range(7, 14))
+    assert all(e.run_id == "r" and e.time.seconds > 0 for e in _events(batches))
+    # Any follower can start anywhere, mid-batch included.
+    assert [e.seq for e in _events([b async for b in sequencer.batches(after_seq=8)])] == list(range(9, 14))
+
+
+async def test_followers_get_live_events_as_they_are_flushed() -> None:
+    sequencer = EventSequencer("r", first_seq=1)
+    received: list[int] = []
+
+    async def follow() -> None:
+        async for batch in sequencer.batches():
+            received.extend(e.seq for e in batch.events)
+
+    import asyncio
+
+    task = asyncio.create_task(follow())
+    sequencer.emit_line(STDOUT, "one", False)
+    await asyncio.sleep(0.01)
+    assert received == [1]  # flushed at the end of the loop turn, then handed to the follower
+    sequencer.emit_line(STDERR, "two", True)
+    sequencer.close()
+    await task
+    assert received == [1, 2]
+
+
+async def test_journal_replays_evicted_batches_and_reloads_with_its_cursor(tmp_path: Path) -> None:
+    path = tmp_path / "events.journal"
+    sequencer = EventSequencer("r", 3, journal=JournalFile.create(path), max_batch=2, keep_batches=1)
+    for i in range(5):
+        sequencer.emit_line(STDOUT, f"line {i}", False)
+        sequencer.cursor["log"] = (i + 1, 1)
+        sequencer.flush()
+    sequencer.mark(ending="timeout")
+    # Only the newest batch is still in memory; followers read the others back from the file.
+    assert sum(r.batch is not None for r in sequencer._records) == 1
+    texts: list[str] = []
+    async for batch in sequencer.batches():
+        texts += [e.log_line.text for e in batch.events]
+        if batch.events[-1].seq == 7:
+            break
+    assert texts == [f"line {i}" for i in range(5)]
+    sequencer.release()
+
+    loaded = load_journal(path)
+    assert [e.seq for r in loaded.records for e in r.batch.events] == [3, 4, 5, 6, 7]  # type: ignore[union-attr]
+    assert loaded.cursor == {"log": [5, 1], "ending": "timeout"} and not loaded.closed
+
+    journal, loaded = JournalFile.reopen(path)
+    resumed = EventSequencer("r", 3, journal=journal, loaded=loaded)
+    assert resumed.next_seq == 8 and resumed.cursor["ending"] == "timeout"
+    resumed.emit_line(STDOUT, "after restart", False)
+    resumed.close()
+    resumed.release()
+    final = load_journal(path)
+    assert final.closed and [e.seq for r in final.records for e in r.batch.events] == list(range(3, 9))  # type: ignore[union-attr]
+
+
+def test_torn_journal_tail_is_dropped_back_to_the_last_committed_flush(tmp_path: Path) -> None:
+    path = tmp_path / "events.journal"
+    journal = JournalFile.create(path)
+    first = common_pb2.RunEventBatch(events=[common_pb2.RunEvent(run_id="r", seq=1)])
+    journal.append([first], {"cursor": {"log": [1, 1]}})
+    committed = journal.size
+    second = [common_pb2.RunEventBatch(events=[common_pb2.RunEvent(run_id="r", seq=s)]) for s in (2, 3)]
+    journal.append(second, {"cursor": {"log": [3, 1]}})
+    journal.close()
+    # A kill -9 in the middle of the second flush's write: cut it inside its last record.
+    os.truncate(path, path.stat().st_size - 3)
+    loaded = load_journal(path)
+    assert [r.last_seq for r in loaded.records] == [1]
+    assert loaded.cursor == {"log": [1, 1]} and loaded.size == committed
+    reopened, _ = JournalFile.reopen(path)
+    reopened.close()
+    assert path.stat().st_size == committed
+
+
+async def test_output_capture_resumes_after_the_last_line_sent() -> None:
+    frames = [
+        OutputChunk("stdout", b"a1\na2\n"),
+        OutputChunk("stderr", b"e1 part"),
+        OutputChunk("stdout", b"a3\n"),
+        OutputChunk("stderr", b"ial\ne2\n"),
+        OutputChunk("stdout", b"tail"),
+    ]
+    # Lines completed by frame f are (f, 1), (f, 2), ...; the end of the output counts as a frame.
+    positions: list[tuple[int, int]] = []
+    full = EventSequencer("r", 1)
+    capture = OutputCapture(full)
+    for number, frame in enumerate([*frames, None], start=1):
+        before = full.last_seq
+        if frame is None:
+            capture.finish()
+        else:
+            capture.feed(frame)
+        positions += [(number, line) for line in range(1, full.last_seq - before + 1)]
+        if full.last_seq > before:
+            assert full.cursor["log"] == positions[-1]
+    everything = [(e.log_line.stream, e.log_line.text, e.log_line.partial) for e in _events(await _drain(full))]
+    assert everything == [
+        (STDOUT, "a1", False),
+        (STDOUT, "a2", False),
+        (STDOUT, "a3", False),
+        (STDERR, "e1 partial", False),
+        (STDERR, "e2", False),
+        (STDOUT, "tail", True),
+    ]
+    assert positions == [(1, 1), (1, 2), (3, 1), (4, 1), (4, 2), (6, 1)]
+    # A restarted runner that had sent the first k lines replays the same frames from the start
+    # and emits exactly the rest, partial lines rebuilt, wherever the cut fell.
+    for k in range(len(everything) + 1):
+        sequencer = EventSequencer("r", k + 1)
+        resumed = OutputCapture(sequencer, resume_after=positions[k - 1] if k else (0, 0))
+        for frame in frames:
+            resumed.feed(frame)
+        resumed.finish()
+        rest = [(e.log_line.stream, e.log_line.text, e.log_line.partial) for e in _events(await _drain(sequencer))]
+        assert rest == everything[k:], k
 
 
 async def test_line_splitter_handles_partial_long_and_binary_output() -> None:
-    sequencer = EventSequencer("r", first_seq=1)
-    splitter = LineSplitter(STDOUT, sequencer)
+    lines: list[tuple[int, str, bool]] = []
+    splitter = LineSplitter(STDOUT, lambda stream, text, partial: lines.append((stream, text, partial)))
     splitter.feed(b"hel")
     splitter.feed(b"lo\nwor")
     splitter.feed(b"ld\r\n\xff\xfe bytes\n")
     splitter.feed(b"x" * (MAX_LINE_BYTES + 10))
     splitter.feed(b"tail without newline")
     splitter.flush()
-    lines = [e.log_line for b in await _drain(sequencer) for e in b]
-    assert [line.text for line in lines[:3]] == ["hello", "world", "\ufffd\ufffd bytes"]
-    assert [line.partial for line in lines[:3]] == [False, False, False]
-    assert lines[3].partial and len(lines[3].text) == MAX_LINE_BYTES
-    assert lines[4].partial and lines[4].text == "x" * 10 + "tail without newline"
-    assert all(line.stream == STDOUT for line in lines)
+    assert [text for _, text, _ in lines[:3]] == ["hello", "world", "\ufffd\ufffd bytes"]
+    assert [partial for _, _, partial in lines[:3]] == [False, False, False]
+    assert lines[3][2] and len(lines[3][1]) == MAX_LINE_BYTES
+    assert lines[4][2] and lines[4][1] == "x" * 10 + "tail without newline"
+    assert all(stream == STDOUT for stream, _, _ in lines)
 
 
 async def test_rollout_tailer_reads_appended_lines_and_warns_on_malformed(tmp_path: Path) -> None:
@@ -50,14 +179,28 @@ async def test_rollout_tailer_reads_appended_lines_and_warns_on_malformed(tmp_pa
     tailer.poll()  # no file yet: nothing, no error
     path.write_text('{"step": 1, "kind": "plan", "payload": {"text": "go"}}\n{"step": 2, "kind": "co')
     tailer.poll()
+    assert sequencer.cursor["rollout"] == path.read_bytes().index(b"\n") + 1
     with path.open("a") as handle:
         handle.write('de", "payload": {"lines": 3}}\nnot json\n[1, 2]\n{"kind": "metric", "value": 0.5}')
     tailer.poll()
     tailer.poll(final=True)
-    events = [e.rollout for b in await _drain(sequencer) for e in b]
+    events = [e.rollout for e in _events(await _drain(sequencer))]
     kinds = [(e.step, e.kind) for e in events]
     assert kinds == [(1, "plan"), (2, "code"), (0, "warning"), (0, "warning"), (0, "metric")]
     assert json.loads(events[0].payload_json) == {"text": "go"}
-    assert json.loads(events[1].payload_json) == {"lines": 3}
-    assert "malformed rollout line" in json.loads(events[2].payload_json)["message"]
-    assert json.loads(events[4].payload_json) == {"value": 0.5}
+    assert sequencer.cursor["rollout"] == path.stat().st_size
+
+
+async def test_rollout_tailer_resumes_at_its_offset_and_refuses_symlinks(tmp_path: Path) -> None:
+    path = tmp_path / "rollout.jsonl"
+    path.write_text('{"kind": "a"}\n{"kind": "b"}\n')
+    sequencer = EventSequencer("r", first_seq=1)
+    RolloutTailer(path, sequencer, offset=len('{"kind": "a"}\n')).poll(final=True)
+    secret = tmp_path / "host-secret"
+    secret.write_text('{"kind": "stolen"}\n')
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(secret)
+    RolloutTailer(link, sequencer).poll(final=True)
+    events = [e.rollout for e in _events(await _drain(sequencer))]
+    assert [e.kind for e in events] == ["b", "warning"]
+    assert "symlink" in json.loads(events[1].payload_json)["message"]

@@ -33,6 +33,29 @@ else
     echo "data-write: refused"
 fi
 
+if [ -n "${DUMMY_LIMITS:-}" ]; then
+    # What the kernel enforces on this container, read from inside (cgroup v1 or v2).
+    cg=/sys/fs/cgroup
+    if [ -e "$cg/memory.max" ]; then
+        memory=$(cat "$cg/memory.max")
+        cpu=$(tr ' ' / <"$cg/cpu.max")
+        pids=$(cat "$cg/pids.max")
+    else
+        memory=$(cat "$cg/memory/memory.limit_in_bytes")
+        cpu="$(cat "$cg/cpu/cpu.cfs_quota_us")/$(cat "$cg/cpu/cpu.cfs_period_us")"
+        pids=$(cat "$cg/pids/pids.max")
+    fi
+    shm=$(df -k /dev/shm | awk 'NR == 2 { print $2 }')
+    echo "limits: memory=$memory cpu=$cpu pids=$pids shm-kb=$shm"
+fi
+
+if [ -n "${DUMMY_ALLOCATE_MB:-}" ]; then
+    # dd holds one block of bs bytes: reading /dev/zero into it touches every page of it.
+    echo "allocating ${DUMMY_ALLOCATE_MB} MiB"
+    dd if=/dev/zero of=/dev/null bs="${DUMMY_ALLOCATE_MB}M" count=1 2>/dev/null || exit $?
+    echo "allocated ${DUMMY_ALLOCATE_MB} MiB"
+fi
+
 if [ -n "${DUMMY_SKIP_SUBMISSION:-}" ]; then
     # Lets tests see a run without a submission.
     echo "submission: skipped"
@@ -62,6 +85,24 @@ if [ -e /home/validate_submission.sh ] && [ -z "${DUMMY_SKIP_SUBMISSION:-}" ]; t
     echo "validation-exit: $rc"
 else
     echo "validation: unavailable"
+fi
+
+if [ -n "${DUMMY_TICKS:-}" ]; then
+    # Numbered output over time on both streams and in the rollout (tests follow it across restarts).
+    i=1
+    while [ "$i" -le "$DUMMY_TICKS" ]; do
+        echo "tick $i"
+        [ $((i % 5)) -ne 0 ] || echo "tick-err $i" >&2
+        [ $((i % 10)) -ne 0 ] || printf '{"step": %d, "kind": "tick", "payload": {"i": %d}}\n' "$i" "$i" \
+            >>"$LOGS_DIR/rollout.jsonl"
+        sleep "${DUMMY_TICK_SECONDS:-0.02}"
+        i=$((i + 1))
+    done
+fi
+
+if [ -n "${DUMMY_LINES:-}" ]; then
+    # As many lines as fast as the container can print them (throughput benchmark).
+    seq 1 "$DUMMY_LINES"
 fi
 
 if [ -n "${DUMMY_SLEEP:-}" ]; then

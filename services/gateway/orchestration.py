@@ -34,6 +34,15 @@ from services.runner.capture import now_timestamp
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
 
+#: How long the gateway keeps trying to reach a runner that went away mid-run before the run is LOST.
+RUNNER_REATTACH_SECONDS = 300.0
+#: Errors of a runner stream that mean "the runner went away", not "the runner refused".
+_RUNNER_GONE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED})
+#: Errors of a runner that is there but will not run this request (e.g. larger than its whole budget).
+_RUNNER_REFUSED = frozenset(
+    {grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION}
+)
+
 
 class EventHub:
     """Wakes the watchers of a run when its log grows or its state changes."""
@@ -70,6 +79,7 @@ class RunOrchestrator:
         runner: runner_pb2_grpc.RunnerServiceStub,
         grader: grader_pb2_grpc.GraderServiceStub,
         max_concurrent: int = 4,
+        runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
     ) -> None:
         self.db = db
         self.hub = hub
@@ -80,6 +90,9 @@ class RunOrchestrator:
         self._slots = asyncio.Semaphore(max_concurrent)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: dict[str, str] = {}
+        #: Runs whose events come from the runner right now (it must be told when they are cancelled).
+        self._executing: set[str] = set()
+        self.runner_reattach_seconds = runner_reattach_seconds
         self._shutting_down = False
 
     # -- the log -----------------------------------------------------------------------------------
@@ -118,8 +131,8 @@ class RunOrchestrator:
         self._status(run, RunState.RUN_STATE_QUEUED, "queued")
         self._start_task(run.run_id)
 
-    def _start_task(self, run_id: str) -> None:
-        task = asyncio.create_task(self._drive(run_id), name=f"run-{run_id}")
+    def _start_task(self, run_id: str, *, reattach: bool = False) -> None:
+        task = asyncio.create_task(self._drive(run_id, reattach=reattach), name=f"run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
 
@@ -128,24 +141,30 @@ class RunOrchestrator:
         if is_terminal(run.state):
             return run
         self._cancel_requested[run_id] = reason
+        found = False
         if run.state == RunState.RUN_STATE_RUNNING:
             # The runner kills the container and ends its stream with CANCELLED.
             with contextlib.suppress(grpc.aio.AioRpcError):
-                await self.runner.CancelRun(runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason), timeout=30)
-        else:
-            task = self._tasks.get(run_id)
-            if task is not None:
-                task.cancel()
+                answer = await self.runner.CancelRun(
+                    runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason), timeout=30
+                )
+                found = answer.found
         task = self._tasks.get(run_id)
+        if not found and task is not None:
+            # Not running on a reachable runner: stop the run's task (it tells the runner if it can).
+            task.cancel()
         if task is not None:
             await asyncio.wait({task}, timeout=60)
         return self.db.get_run(run_id)
 
     async def recover(self) -> None:
-        """At start-up: queued runs are queued again; runs that were in flight are marked LOST."""
+        """At start-up: queued runs are queued again; running ones are reattached to the runner (it
+        keeps a run nobody follows for a while); runs caught in another step are marked LOST."""
         for run in self.db.unfinished_runs():
             if run.state == RunState.RUN_STATE_QUEUED:
                 self._start_task(run.run_id)
+            elif run.state == RunState.RUN_STATE_RUNNING:
+                self._start_task(run.run_id, reattach=True)
             else:
                 self._status(
                     run,
@@ -200,12 +219,15 @@ class RunOrchestrator:
         except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
             print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
 
-    async def _drive(self, run_id: str) -> None:
+    async def _drive(self, run_id: str, *, reattach: bool = False) -> None:
         run = self.db.get_run(run_id)
         try:
             async with self._slots:
-                dataset = await self._prepare(run)
-                verdict = await self._execute(run, dataset)
+                if reattach:
+                    verdict = await self._follow_runner(run, None)
+                else:
+                    dataset = await self._prepare(run)
+                    verdict = await self._execute(run, dataset)
                 if verdict.state != RunState.RUN_STATE_GRADING:
                     self._finish(run, verdict.state, verdict.reason, verdict.message, emit=False)
                     return
@@ -216,6 +238,13 @@ class RunOrchestrator:
             reason = self._cancel_requested.get(run_id)
             if reason is None and self._shutting_down:
                 reason = "the gateway shut down while the run was in flight"
+            if run_id in self._executing:
+                # The runner keeps a run whose follower vanished (so a restarted gateway can reattach);
+                # a run cancelled here must be cancelled there too.
+                with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError):
+                    await self.runner.CancelRun(
+                        runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason or "cancelled"), timeout=10
+                    )
             self._finish(
                 run, RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, reason or "cancelled"
             )
@@ -270,16 +299,60 @@ class RunOrchestrator:
             task=run.task,
             env=dict(run.env),
         )
+        return await self._follow_runner(run, request)
+
+    async def _follow_runner(
+        self, run: gateway_pb2.Run, request: runner_pb2.ExecuteRunRequest | None
+    ) -> common_pb2.StatusChange:
+        """Persists the runner's events until its verdict. Starts the run with `request`, or (None)
+        attaches to a run the runner already has. When the runner goes away mid-run (killed,
+        restarted) the stream is re-attached after the last event held here, for up to
+        `runner_reattach_seconds`; the runner's journal makes the continuation gap-free."""
+        loop = asyncio.get_running_loop()
         last_status: common_pb2.StatusChange | None = None
+        down_since: float | None = None
+        pause = 0.2
+        self._executing.add(run.run_id)
         try:
-            async for batch in self.runner.ExecuteRun(request):
-                events = list(batch.events)
-                self._persist(run, events)
-                for event in events:
-                    if event.HasField("status_change"):
-                        last_status = event.status_change
-        except grpc.aio.AioRpcError as exc:
-            self._fail_on_rpc(run, "runner failed", FailureReason.FAILURE_REASON_RUNNER_LOST)(exc)
+            while True:
+                if request is not None:
+                    call = self.runner.ExecuteRun(request)
+                else:
+                    call = self.runner.AttachRun(runner_pb2.AttachRunRequest(run_id=run.run_id, from_seq=run.last_seq))
+                try:
+                    async for batch in call:
+                        down_since, pause = None, 0.2
+                        events = list(batch.events)
+                        self._persist(run, events)
+                        for event in events:
+                            if event.HasField("status_change"):
+                                last_status = event.status_change
+                    break
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() == grpc.StatusCode.ALREADY_EXISTS and request is not None:
+                        request = None  # the runner has the run already (it restarted before we heard of it)
+                        continue
+                    if exc.code() in _RUNNER_REFUSED:
+                        self._fail_on_rpc(run, "the runner refused the run", FailureReason.FAILURE_REASON_INTERNAL)(exc)
+                    if exc.code() not in _RUNNER_GONE:
+                        self._fail_on_rpc(run, "runner failed", FailureReason.FAILURE_REASON_RUNNER_LOST)(exc)
+                    # Anything already streamed means the runner has the run: from now on, attach.
+                    if request is not None and run.last_seq >= request.first_seq:
+                        request = None
+                    down_since = down_since if down_since is not None else loop.time()
+                    remaining = self.runner_reattach_seconds - (loop.time() - down_since)
+                    if remaining <= 0 or not await self._runner_back(remaining, pause):
+                        self._finish(
+                            run,
+                            RunState.RUN_STATE_LOST,
+                            FailureReason.FAILURE_REASON_RUNNER_LOST,
+                            f"the runner went away mid-run and did not come back within "
+                            f"{self.runner_reattach_seconds:g}s ({exc.details() or exc.code().name})",
+                        )
+                        raise _Finished from exc
+                    pause = min(pause * 2, 2.0)
+        finally:
+            self._executing.discard(run.run_id)
         if last_status is None or not (
             is_terminal(last_status.state) or last_status.state == RunState.RUN_STATE_GRADING
         ):
@@ -291,6 +364,17 @@ class RunOrchestrator:
             )
             raise _Finished
         return last_status
+
+    async def _runner_back(self, within: float, pause: float) -> bool:
+        """Waits until the runner answers again (at most `within` seconds)."""
+        await asyncio.sleep(pause)
+        try:
+            await self.runner.GetCapacity(
+                runner_pb2.GetCapacityRequest(), wait_for_ready=True, timeout=max(within - pause, 0.1)
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return True
 
     async def _grade(self, run: gateway_pb2.Run, verdict: common_pb2.StatusChange) -> None:
         key = f"runs/{run.run_id}/submission/submission.csv"

@@ -1,41 +1,46 @@
-"""The runner's gRPC servicer: translates RPCs to `RunExecution`s and owns every one of them."""
+"""The runner's gRPC servicer: translates RPCs to the `RunSupervisor`, which owns every run."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
-from mleredux.errors import InvalidArgumentError, MleReduxError
+from mleredux.errors import InvalidArgumentError, StoreError
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
-from services.runner.execution import RunExecution, RunRequest
-from services.runner.validation_socket import ValidationAnswer
+from services.runner.capacity import Budget
+from services.runner.execution import RunRequest
+from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
+from services.runner.validation_socket import ValidationAnswer, Validator
 from services.server import SERVER_OPTIONS, Hosted
 from services.status import grpc_errors
 
+__all__ = ["RunAlreadyActiveError", "RunnerServicer", "RunnerSettings", "hosted_runner"]
 
-class RunAlreadyActiveError(MleReduxError):
-    """A run with that id is already executing here."""
 
-    grpc_code = "ALREADY_EXISTS"
+def host_memory_bytes() -> int:
+    """Physical memory of this host."""
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
 @dataclass(frozen=True)
 class RunnerSettings:
-    """The runner's configuration and the defaults for limits a run leaves unset."""
+    """The runner's configuration, its budget, and the defaults for limits a run leaves unset."""
 
     work_root: Path
     store_url: str
     grader_address: str
-    cpus_total: float = 2.0
-    memory_bytes_total: int = 8 << 30
+    cpus_total: float = field(default_factory=lambda: float(os.cpu_count() or 1))
+    memory_bytes_total: int = field(default_factory=host_memory_bytes)
     gpus_total: int = 0
     max_concurrent: int = 4
     default_cpus: float = 1.0
@@ -43,28 +48,46 @@ class RunnerSettings:
     default_time_limit_seconds: int = 3600
     default_pids_limit: int = 512
     default_shm_bytes: int = 64 << 20
+    store_wait_seconds: float = 600.0
+    detach_grace_seconds: float = 600.0
 
     @property
     def runner_id(self) -> str:
         """Stable per work dir, so a restarted runner recognises its own containers by label."""
         return hashlib.sha256(str(self.work_root.resolve()).encode()).hexdigest()[:12]
 
+    def supervisor_settings(self) -> SupervisorSettings:
+        return SupervisorSettings(
+            work_root=self.work_root,
+            runner_id=self.runner_id,
+            budget=Budget(
+                cpus=self.cpus_total,
+                memory_bytes=self.memory_bytes_total,
+                gpus=self.gpus_total,
+                max_concurrent=self.max_concurrent,
+            ),
+            store_wait_seconds=self.store_wait_seconds,
+            detach_grace_seconds=self.detach_grace_seconds,
+        )
+
 
 class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
-    """Runs containers; every execution it starts is in `active` until it has fully ended."""
+    """gRPC in front of a `RunSupervisor`."""
 
     def __init__(self, settings: RunnerSettings, backend: ContainerBackend, store: ArtifactStore) -> None:
         self.settings = settings
-        self.backend = backend
-        self.store = store
-        self.active: dict[str, RunExecution] = {}
         self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=SERVER_OPTIONS)
         self._grader = grader_pb2_grpc.GraderServiceStub(self._grader_channel)
+        self.supervisor = RunSupervisor(settings.supervisor_settings(), backend, store, self._validator)
+        # The server answers before recovery is done; an attach must not be told LOST meanwhile.
+        self._recovered = asyncio.Event()
 
     def _resolve(self, request: runner_pb2.ExecuteRunRequest) -> RunRequest:
         for name in ("run_id", "image", "competition_id"):
             if not getattr(request, name):
                 raise InvalidArgumentError(f"{name} is required")
+        if "/" in request.run_id or request.run_id in (".", ".."):
+            raise InvalidArgumentError(f"run_id {request.run_id!r} must not contain '/'")
         s = self.settings
         compute = request.compute
         return RunRequest(
@@ -85,10 +108,12 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             env=dict(request.env),
         )
 
-    def _validator(self, competition_id: str, run_id: str):  # type: ignore[no-untyped-def]
+    def _validator(self, run: RunRequest) -> Validator:
         async def validate(content: bytes) -> ValidationAnswer:
             answer = await self._grader.ValidateSubmission(
-                grader_pb2.ValidateSubmissionRequest(competition_id=competition_id, content=content, run_id=run_id),
+                grader_pb2.ValidateSubmissionRequest(
+                    competition_id=run.competition_id, content=content, run_id=run.run_id
+                ),
                 timeout=120,
             )
             return ValidationAnswer(valid=answer.valid, message=answer.message)
@@ -100,89 +125,77 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self, request: runner_pb2.ExecuteRunRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[common_pb2.RunEventBatch]:
         run = self._resolve(request)
-        if run.run_id in self.active:
-            raise RunAlreadyActiveError(f"run {run.run_id} is already executing on this runner")
-        execution = RunExecution(
-            run,
-            backend=self.backend,
-            store=self.store,
-            validate=self._validator(run.competition_id, run.run_id),
-            work_root=self.settings.work_root,
-            runner_id=self.settings.runner_id,
-        )
-        self.active[run.run_id] = execution
-        execution.start()
-        try:
-            async for batch in execution.sequencer.batches():
-                yield common_pb2.RunEventBatch(events=batch)
-        finally:
-            # The caller went away (or the stream failed): nobody would see this run, so end it.
-            if not execution.done:
-                await execution.cancel("the gateway stopped following the run")
-            await execution.wait()
-            self.active.pop(run.run_id, None)
+        await self._recovered.wait()
+        execution = self.supervisor.execute(run)
+        async for batch in self.supervisor.follow(execution, run.first_seq - 1):
+            yield batch
 
     @grpc_errors
     async def AttachRun(
         self, request: runner_pb2.AttachRunRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[common_pb2.RunEventBatch]:
-        if request.run_id in self.active:
-            raise RunAlreadyActiveError(f"run {request.run_id} is being streamed to another caller")
-        # Not executing here (the runner restarted and removed its containers on shutdown): lost.
-        event = common_pb2.RunEvent(
-            run_id=request.run_id,
-            seq=request.from_seq + 1,
-            status_change=common_pb2.StatusChange(
-                state=common_pb2.RunState.RUN_STATE_LOST,
-                reason=common_pb2.FailureReason.FAILURE_REASON_RUNNER_LOST,
-                message="the runner has no container for this run",
-            ),
-        )
-        yield common_pb2.RunEventBatch(events=[event])
+        if not request.run_id:
+            raise InvalidArgumentError("run_id is required")
+        await self._recovered.wait()
+        execution = self.supervisor.active.get(request.run_id)
+        if execution is None:
+            yield self.supervisor.lost_batch(
+                request.run_id,
+                request.from_seq,
+                f"the runner has no record of run {request.run_id} (no container, no journal)",
+            )
+            return
+        async for batch in self.supervisor.follow(execution, request.from_seq):
+            yield batch
 
     @grpc_errors
     async def CancelRun(
         self, request: runner_pb2.RunnerCancelRunRequest, context: grpc.aio.ServicerContext
     ) -> runner_pb2.RunnerCancelRunResponse:
-        execution = self.active.get(request.run_id)
-        if execution is None:
-            return runner_pb2.RunnerCancelRunResponse(found=False)
-        await execution.cancel(request.reason or "cancelled by the user")
-        return runner_pb2.RunnerCancelRunResponse(found=True)
+        await self._recovered.wait()
+        found = await self.supervisor.cancel(request.run_id, request.reason or "cancelled by the user")
+        return runner_pb2.RunnerCancelRunResponse(found=found)
 
     @grpc_errors
     async def GetCapacity(
         self, request: runner_pb2.GetCapacityRequest, context: grpc.aio.ServicerContext
     ) -> runner_pb2.Capacity:
-        s = self.settings
-        runs = [e.request for e in self.active.values()]
+        budget = self.supervisor.admission.budget
+        used = self.supervisor.usage()
         return runner_pb2.Capacity(
-            cpus_total=s.cpus_total,
-            cpus_used=sum(r.cpus for r in runs),
-            memory_bytes_total=s.memory_bytes_total,
-            memory_bytes_used=sum(r.memory_bytes for r in runs),
-            gpus_total=s.gpus_total,
-            gpus_used=sum(r.gpus for r in runs),
-            running=len(runs),
-            max_concurrent=s.max_concurrent,
+            cpus_total=budget.cpus,
+            cpus_used=used.cpus,
+            memory_bytes_total=budget.memory_bytes,
+            memory_bytes_used=used.memory_bytes,
+            gpus_total=budget.gpus,
+            gpus_used=used.gpus,
+            running=used.running,
+            max_concurrent=budget.max_concurrent,
         )
+
+    async def start(self) -> None:
+        await self.supervisor.start()
+        self._recovered.set()
 
     async def shutdown(self) -> None:
         """SIGTERM: cancel every run; each removes its container before its stream ends."""
-        executions = list(self.active.values())
-        await asyncio.gather(*(e.cancel("the runner is shutting down") for e in executions))
-        await asyncio.gather(*(e.wait() for e in executions))
-        await self.backend.close()
+        await self.supervisor.shutdown()
+        await self.supervisor.backend.close()
         await self._grader_channel.close(None)
 
 
 def hosted_runner(settings: RunnerSettings) -> Hosted:
     store = open_store(settings.store_url)
-    store.check()
+    try:
+        store.check()
+    except StoreError as exc:
+        # Runs can still execute; their files wait on this host until the store answers.
+        print(f"warning: {exc}; run files will be kept here until the store is back", file=sys.stderr, flush=True)
     settings.work_root.mkdir(parents=True, exist_ok=True)
     servicer = RunnerServicer(settings, DockerBackend(), store)
     return Hosted(
         register=lambda server: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, server),
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],
+        on_start=servicer.start,
         on_shutdown=servicer.shutdown,
     )

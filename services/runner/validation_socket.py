@@ -46,14 +46,17 @@ class ValidationSocket:
         self,
         socket_path: Path,
         validate: Validator,
-        on_call: Callable[[ValidationAnswer, int], None],
+        on_call: Callable[[ValidationAnswer, int, int], None],
         rate_limit: RateLimit | None = None,
+        *,
+        calls_made: int = 0,
     ) -> None:
         self.socket_path = socket_path
         self._validate = validate
         self._on_call = on_call
         self._limit = rate_limit or RateLimit()
-        self._calls = 0
+        # A restarted runner passes the calls the run already made, so the limit holds per run.
+        self._calls = calls_made
         self._last_call = float("-inf")
         self._runner: web.AppRunner | None = None
 
@@ -77,7 +80,7 @@ class ValidationSocket:
         return self._answer(answer, 200, len(body))
 
     def _answer(self, answer: ValidationAnswer, status: int, size: int) -> web.Response:
-        self._on_call(answer, size)
+        self._on_call(answer, size, status)
         return web.Response(
             status=status,
             text=json.dumps({"valid": answer.valid, "message": answer.message}),
@@ -90,8 +93,14 @@ class ValidationSocket:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self.socket_path.unlink(missing_ok=True)
-        site = web.UnixSite(self._runner, str(self.socket_path))
-        await site.start()
+        # A unix socket path holds at most 107 bytes, and work dirs can be deeper than that: bind
+        # through the directory's file descriptor, whose /proc path is short whatever the real one.
+        directory = os.open(self.socket_path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            site = web.UnixSite(self._runner, f"/proc/self/fd/{directory}/{self.socket_path.name}")
+            await site.start()
+        finally:
+            os.close(directory)
         # The agent runs as an unprivileged user: it must be able to connect.
         os.chmod(self.socket_path, 0o666)
 

@@ -11,6 +11,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from mleredux.errors import MleReduxError
+
+
+class ContainerGoneError(MleReduxError):
+    """The container was removed by someone else while the runner was using it."""
+
+    grpc_code = "NOT_FOUND"
+
 
 @dataclass(frozen=True)
 class Mount:
@@ -49,12 +57,24 @@ class ContainerExit:
     oom_killed: bool
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class OutputChunk:
-    """Bytes the container wrote to one of its streams, in the order the engine delivered them."""
+    """One frame of the container's output: bytes it wrote to one of its streams."""
 
     stream: Literal["stdout", "stderr"]
     data: bytes
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What a restarted runner needs to know about a container it finds."""
+
+    container_id: str
+    labels: dict[str, str]
+    #: created, running, exited, ... (the engine's word).
+    status: str
+    #: Seconds since the epoch when it started; None if it never started.
+    started_at: float | None
 
 
 class ContainerBackend(Protocol):
@@ -64,17 +84,26 @@ class ContainerBackend(Protocol):
     async def start(self, spec: ContainerSpec) -> str:
         """Creates and starts a container; returns its id. Removes it again if start fails."""
 
-    def output(self, container_id: str) -> AsyncIterator[OutputChunk]:
-        """Follows stdout and stderr from the container's start until it ends (nothing is lost)."""
+    def output(self, container_id: str) -> AsyncIterator[list[OutputChunk]]:
+        """Follows stdout and stderr from the container's start until it ends, yielding the frames
+        that arrived together. Reading again from the start gives the same frames in the same order
+        (a restarted runner counts frames to resume). Ends normally only at the end of the output;
+        raises `MleReduxError` when the stream breaks (the caller may read again and skip)."""
 
     async def wait(self, container_id: str) -> ContainerExit:
-        """Waits for the container to end."""
+        """Waits for the container to end; `ContainerGoneError` if it was removed."""
 
     async def kill(self, container_id: str) -> None:
         """Kills the container; no error if it has already ended."""
 
     async def remove(self, container_id: str) -> None:
         """Force-removes the container; no error if it is already gone."""
+
+    async def start_existing(self, container_id: str) -> None:
+        """Starts a container that was created but never started (a runner died in between)."""
+
+    async def inspect(self, container_id: str) -> ContainerState | None:
+        """The container's labels and state; None when it does not exist."""
 
     async def find(self, labels: dict[str, str]) -> list[str]:
         """Ids of containers (running or not) carrying all these labels."""

@@ -8,18 +8,37 @@ that says whether a frame came from stdout or stderr.
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import aiodocker
 import aiohttp
 
 from mleredux.errors import ImageMissingError, MleReduxError
-from services.runner.backends.base import ContainerExit, ContainerSpec, OutputChunk
+from services.runner.backends.base import (
+    ContainerExit,
+    ContainerGoneError,
+    ContainerSpec,
+    ContainerState,
+    OutputChunk,
+)
+from services.runner.backends.docker_logs import follow_logs
 
 _HEADER = struct.Struct(">BxxxL")
-_STREAMS = {1: "stdout", 2: "stderr"}
+_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def _parse_time(text: str) -> float | None:
+    """Docker's RFC 3339 time with nanoseconds → epoch seconds; None for its zero time (never started)."""
+    match = _TIMESTAMP.match(text or "")
+    if match is None or text.startswith("0001-"):
+        return None
+    whole, fraction, zone = match.groups()
+    stamp = datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone))
+    return stamp.timestamp() + (float("0." + fraction) if fraction else 0.0)
 
 
 class DockerUnavailableError(MleReduxError):
@@ -52,6 +71,9 @@ class DockerBackend:
             "Init": True,  # PID 1 forwards signals, so a stop takes milliseconds
             "CapDrop": ["ALL"],
             "SecurityOpt": ["no-new-privileges"],
+            # The json-file driver keeps the whole output replayable from the start with stable frame
+            # boundaries, which is how a restarted runner resumes (whatever the daemon's default is).
+            "LogConfig": {"Type": "json-file", "Config": {}},
         }
         if spec.gpus:
             host_config["DeviceRequests"] = [{"Driver": "", "Count": spec.gpus, "Capabilities": [["gpu"]]}]
@@ -94,33 +116,59 @@ class DockerBackend:
             raise DockerUnavailableError(f"cannot start container for {spec.image!r}: {exc.message}") from exc
         return str(container.id)
 
-    async def output(self, container_id: str) -> AsyncIterator[OutputChunk]:  # type: ignore[override]
+    async def output(self, container_id: str) -> AsyncIterator[list[OutputChunk]]:  # type: ignore[override]
         # Following from the start replays everything written so far, then streams until exit.
+        connector = self.docker.connector
+        if isinstance(connector, aiohttp.UnixConnector):
+            # The fast path: the socket read in large blocks (see docker_logs.py).
+            async for batch in follow_logs(connector.path, container_id):
+                yield batch
+            return
         params = {"stdout": "1", "stderr": "1", "follow": "1"}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
-        async with self.docker._query(
-            f"containers/{container_id}/logs", method="GET", params=params, timeout=timeout
-        ) as response:
-            content = response.content
-            while True:
-                try:
-                    header = await content.readexactly(_HEADER.size)
-                    stream_id, length = _HEADER.unpack(header)
-                    data = await content.readexactly(length) if length else b""
-                except (aiohttp.ClientConnectionError, aiohttp.ServerDisconnectedError):
-                    return
-                except Exception as exc:
-                    # IncompleteReadError: the stream ended (container gone).
-                    if type(exc).__name__ == "IncompleteReadError":
-                        return
-                    raise
-                if data:
-                    yield OutputChunk(stream=_STREAMS.get(stream_id, "stdout"), data=data)  # type: ignore[arg-type]
+        try:
+            async with self.docker._query(
+                f"containers/{container_id}/logs", method="GET", params=params, timeout=timeout
+            ) as response:
+                content = response.content
+                buffer = bytearray()
+                while True:
+                    data = await content.readany()
+                    if not data:
+                        break
+                    buffer += data
+                    frames: list[OutputChunk] = []
+                    position, size = 0, len(buffer)
+                    while size - position >= _HEADER.size:
+                        stream_id, length = _HEADER.unpack_from(buffer, position)
+                        end = position + _HEADER.size + length
+                        if end > size:
+                            break
+                        data = bytes(buffer[position + _HEADER.size : end])
+                        frames.append(OutputChunk("stderr", data) if stream_id == 2 else OutputChunk("stdout", data))
+                        position = end
+                    if position:
+                        del buffer[:position]
+                    if frames:
+                        yield frames
+                if buffer:
+                    raise DockerUnavailableError(f"the log stream of container {container_id[:12]} broke mid-frame")
+        except aiodocker.DockerError as exc:
+            raise DockerUnavailableError(
+                f"cannot read the logs of container {container_id[:12]}: {exc.message}"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DockerUnavailableError(f"the log stream of container {container_id[:12]} broke: {exc}") from exc
 
     async def wait(self, container_id: str) -> ContainerExit:
         container = self.docker.containers.container(container_id)
-        result = await container.wait()
-        info = await container.show()
+        try:
+            result = await container.wait()
+            info = await container.show()
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                raise ContainerGoneError(f"container {container_id[:12]} was removed outside the runner") from exc
+            raise DockerUnavailableError(f"cannot wait for container {container_id[:12]}: {exc.message}") from exc
         state = info.get("State", {})
         return ContainerExit(
             exit_code=int(result.get("StatusCode", state.get("ExitCode", -1))),
@@ -141,9 +189,35 @@ class DockerBackend:
             if exc.status not in (404, 409):  # 409: removal already in progress
                 raise
 
+    async def start_existing(self, container_id: str) -> None:
+        try:
+            await self.docker.containers.container(container_id).start()
+        except aiodocker.DockerError as exc:
+            raise DockerUnavailableError(f"cannot start container {container_id[:12]}: {exc.message}") from exc
+
+    async def inspect(self, container_id: str) -> ContainerState | None:
+        try:
+            info = await self.docker.containers.container(container_id).show()
+        except aiodocker.DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise DockerUnavailableError(f"cannot inspect container {container_id[:12]}: {exc.message}") from exc
+        state = info.get("State", {})
+        return ContainerState(
+            container_id=str(info.get("Id", container_id)),
+            labels=dict(info.get("Config", {}).get("Labels") or {}),
+            status=str(state.get("Status", "")),
+            started_at=_parse_time(str(state.get("StartedAt", ""))),
+        )
+
     async def find(self, labels: dict[str, str]) -> list[str]:
         filters = json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]})
-        containers = await self.docker.containers.list(all=True, filters=filters)
+        try:
+            containers = await self.docker.containers.list(all=True, filters=filters)
+        except aiodocker.DockerError as exc:
+            raise DockerUnavailableError(f"cannot list containers: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DockerUnavailableError(f"Docker engine does not answer: {exc}") from exc
         return [str(c.id) for c in containers]
 
     async def close(self) -> None:

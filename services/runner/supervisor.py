@@ -1,0 +1,307 @@
+"""Everything a runner runs: executions, its capacity budget, uploads, recovery and the reaper.
+
+The gRPC servicer is a thin layer over `RunSupervisor`, which owns:
+
+- every `RunExecution`, in `active` from its start until a client has received its last event, or
+  until `detach_grace_seconds` have passed with nobody following it (a run still going is then
+  cancelled: nobody would see it);
+- the `Admission` budget and the `ArtifactUploader` with its background hand-overs;
+- recovery at start-up: the containers labelled with this runner's id are matched with the run dirs
+  in its work root, and each run is reattached (its journal says what was sent and where capture
+  stood), kept for replay when it had already finished, or ended as LOST with the reason;
+- the reaper, at start-up and then periodically: a container labelled with this runner's id that no
+  run owns is removed. Containers of other runners (other work roots) are never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mleredux.errors import MleReduxError
+from mleredux.store import ArtifactStore
+from mleredux.v1 import common_pb2
+from services.runner.backends.base import ContainerBackend, ContainerState
+from services.runner.capacity import Admission, Budget, Usage
+from services.runner.capture import now_timestamp
+from services.runner.execution import (
+    JOURNAL_FILE,
+    RUN_FILE,
+    RUN_LABEL,
+    RUNNER_LABEL,
+    RunExecution,
+    RunHost,
+    RunRequest,
+)
+from services.runner.uploads import PENDING_FILE, ArtifactUploader
+from services.runner.validation_socket import Validator
+
+
+class RunAlreadyActiveError(MleReduxError):
+    """A run with that id is already executing (or ran) here."""
+
+    grpc_code = "ALREADY_EXISTS"
+
+
+@dataclass(frozen=True)
+class SupervisorSettings:
+    """Where runs live, the budget, and how long things may wait."""
+
+    work_root: Path
+    runner_id: str
+    budget: Budget
+    #: How long a finished run waits for a store that is down before its files are handed over.
+    store_wait_seconds: float = 600.0
+    #: How long a run nobody follows is kept (running, or finished and not yet delivered).
+    detach_grace_seconds: float = 600.0
+    #: How often the reaper looks for containers no run owns.
+    reap_interval_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    """What a start-up found."""
+
+    reattached: list[str]
+    finished: list[str]
+    lost: list[str]
+    #: Runs that had not started their container: started again from the beginning.
+    restarted: list[str]
+    reaped: list[str]
+    uploads_resumed: list[str]
+
+
+class RunSupervisor:
+    """Owns every run of one runner."""
+
+    def __init__(
+        self,
+        settings: SupervisorSettings,
+        backend: ContainerBackend,
+        store: ArtifactStore,
+        validator_for: Callable[[RunRequest], Validator],
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.active: dict[str, RunExecution] = {}
+        self.admission = Admission(settings.budget)
+        self.uploader = ArtifactUploader(store, on_drained=self._drained)
+        self.host = RunHost(
+            backend=backend,
+            store=store,
+            uploader=self.uploader,
+            admission=self.admission,
+            runner_id=settings.runner_id,
+            work_root=settings.work_root,
+            store_wait_seconds=settings.store_wait_seconds,
+        )
+        self._validator_for = validator_for
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self._reaper: asyncio.Task[None] | None = None
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.settings.work_root / "runs"
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def execute(self, request: RunRequest) -> RunExecution:
+        """Starts a run. Raises CapacityExceededError for a run larger than the whole budget and
+        RunAlreadyActiveError for a run id this runner has already seen."""
+        self.admission.check(request.claim)
+        if request.run_id in self.active or self.host.work_dir(request.run_id).exists():
+            raise RunAlreadyActiveError(f"run {request.run_id} is already executing on this runner (attach to it)")
+        execution = RunExecution.create(request, self.host, self._validator_for(request))
+        self.active[request.run_id] = execution
+        execution.start()
+        self._arm(execution)  # until a follower shows up
+        return execution
+
+    async def follow(self, execution: RunExecution, after_seq: int) -> AsyncIterator[common_pb2.RunEventBatch]:
+        """The run's events after `after_seq`, live until its last one; the stream ends only once the
+        container is gone. The run is discarded when a follower has received everything."""
+        execution.followers += 1
+        self._disarm(execution.request.run_id)
+        delivered = False
+        try:
+            async for batch in execution.sequencer.batches(after_seq):
+                yield batch
+            await execution.wait()
+            delivered = True
+        finally:
+            execution.followers -= 1
+            if delivered:
+                self._discard(execution)
+            elif execution.followers == 0:
+                self._arm(execution)
+
+    def lost_batch(self, run_id: str, after_seq: int, message: str) -> common_pb2.RunEventBatch:
+        """The answer to an attach for a run this runner knows nothing of."""
+        event = common_pb2.RunEvent(
+            run_id=run_id,
+            seq=after_seq + 1,
+            time=now_timestamp(),
+            status_change=common_pb2.StatusChange(
+                state=common_pb2.RunState.RUN_STATE_LOST,
+                reason=common_pb2.FailureReason.FAILURE_REASON_RUNNER_LOST,
+                message=message,
+            ),
+        )
+        return common_pb2.RunEventBatch(events=[event])
+
+    async def cancel(self, run_id: str, reason: str) -> bool:
+        execution = self.active.get(run_id)
+        if execution is None:
+            return False
+        await execution.cancel(reason)
+        return True
+
+    def usage(self) -> Usage:
+        return self.admission.usage()
+
+    # -- ownership of runs nobody follows ------------------------------------------------------------
+
+    def _arm(self, execution: RunExecution) -> None:
+        run_id = execution.request.run_id
+        self._disarm(run_id)
+        self._timers[run_id] = asyncio.create_task(self._expire(execution), name=f"unfollowed-{run_id}")
+
+    def _disarm(self, run_id: str) -> None:
+        timer = self._timers.pop(run_id, None)
+        if timer is not None and timer is not asyncio.current_task():
+            timer.cancel()
+
+    async def _expire(self, execution: RunExecution) -> None:
+        grace = self.settings.detach_grace_seconds
+        await asyncio.sleep(grace)
+        if execution.followers:
+            return
+        if not execution.done:
+            await execution.cancel(f"nobody followed the run for {grace:g}s")
+            await execution.wait()
+        if not execution.followers:
+            self._discard(execution)
+
+    def _discard(self, execution: RunExecution) -> None:
+        run_id = execution.request.run_id
+        if self.active.get(run_id) is execution:
+            del self.active[run_id]
+            self._disarm(run_id)
+            execution.discard()
+
+    def _drained(self, work_dir: Path) -> None:
+        # Every handed-over file is in the store; the dir goes unless its run is still known here.
+        if work_dir.name not in self.active:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    # -- start-up, the reaper, shutdown ---------------------------------------------------------------
+
+    async def start(self) -> RecoveryReport:
+        """Recovers what a previous process left, then starts the reaper."""
+        report = await self.recover()
+        self._reaper = asyncio.create_task(self._reap_forever(), name="reaper")
+        return report
+
+    async def _containers(self) -> dict[str, list[ContainerState]]:
+        found: dict[str, list[ContainerState]] = {}
+        for container_id in await self.backend.find({RUNNER_LABEL: self.settings.runner_id}):
+            state = await self.backend.inspect(container_id)
+            if state is not None:
+                found.setdefault(state.labels.get(RUN_LABEL, ""), []).append(state)
+        return found
+
+    async def recover(self) -> RecoveryReport:
+        containers = await self._containers()
+        reattached: list[str] = []
+        finished: list[str] = []
+        lost: list[str] = []
+        restarted: list[str] = []
+        reaped: list[str] = []
+        run_dirs = sorted(p for p in self.runs_dir.iterdir() if p.is_dir()) if self.runs_dir.is_dir() else []
+        for work_dir in run_dirs:
+            run_id = work_dir.name
+            if run_id in self.active:
+                continue
+            if not (work_dir / RUN_FILE).is_file() or not (work_dir / JOURNAL_FILE).is_file():
+                if not (work_dir / PENDING_FILE).is_file():
+                    shutil.rmtree(work_dir, ignore_errors=True)  # died before the run was recorded
+                continue
+            try:
+                execution = RunExecution.load(work_dir, self.host, self._validator_for)
+            except (OSError, ValueError, TypeError, KeyError) as exc:
+                print(f"recovery: run dir {work_dir} is unreadable ({exc}); left for inspection", file=sys.stderr)
+                continue
+            found = containers.pop(run_id, [])
+            self.active[run_id] = execution
+            if execution.sequencer.closed:
+                finished.append(run_id)  # ended before the restart; kept so a client can still fetch it
+            else:
+                state = found.pop(0) if found else None
+                execution.recover(
+                    state.container_id if state else None,
+                    state.status if state else "",
+                    state.started_at if state else None,
+                )
+                if state is not None:
+                    reattached.append(run_id)
+                else:
+                    (lost if execution.recovered else restarted).append(run_id)
+            for extra in found:
+                await self.backend.remove(extra.container_id)
+                reaped.append(extra.container_id)
+            self._arm(execution)
+        for states in containers.values():
+            for state in states:
+                await self.backend.remove(state.container_id)
+                reaped.append(state.container_id)
+        resumed = [p.name for p in self.uploader.resume(self.runs_dir)]
+        report = RecoveryReport(reattached, finished, lost, restarted, reaped, resumed)
+        if any((reattached, finished, lost, restarted, reaped, resumed)):
+            print(f"recovery: {report}", file=sys.stderr, flush=True)
+        return report
+
+    async def reap(self) -> list[str]:
+        """Removes containers labelled with this runner's id that no run in progress owns."""
+        removed = []
+        for run_id, states in (await self._containers()).items():
+            execution = self.active.get(run_id)
+            for state in states:
+                owned = (
+                    execution is not None
+                    and not execution.done
+                    and execution.container_id in (None, state.container_id)
+                )
+                if not owned:
+                    await self.backend.remove(state.container_id)
+                    removed.append(state.container_id)
+        if removed:
+            print(f"reaper: removed containers no run owns: {removed}", file=sys.stderr, flush=True)
+        return removed
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reap_interval_seconds)
+            try:
+                await self.reap()
+            except MleReduxError as exc:
+                print(f"reaper: {exc}", file=sys.stderr, flush=True)
+
+    async def shutdown(self) -> None:
+        """Cancels every run in progress; each removes its container before its stream ends."""
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        running = [e for e in self.active.values() if not e.done]
+        await asyncio.gather(*(e.cancel("the runner is shutting down") for e in running))
+        await asyncio.gather(*(e.wait() for e in running))
+        for timer in list(self._timers.values()):
+            timer.cancel()
+        await asyncio.gather(*self._timers.values(), return_exceptions=True)
+        self._timers.clear()
+        await self.uploader.close()

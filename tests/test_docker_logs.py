@@ -1,0 +1,73 @@
+"""Reading a container's log straight off the Docker socket: chunked decoding, frames, engine errors."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import subprocess
+
+import pytest
+
+from services.runner.backends.base import ContainerGoneError, OutputChunk
+from services.runner.backends.docker import DockerBackend
+from services.runner.backends.docker_logs import LogStreamParser
+
+
+def _frame(stream: int, data: bytes) -> bytes:
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+def _chunked(payload: list[bytes]) -> bytes:
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in payload) + b"0\r\n\r\n"
+
+
+FRAMES = [_frame(1, b"line one\n"), _frame(2, b"err\n"), _frame(1, b""), _frame(1, b"x" * 300), _frame(1, b"tail")]
+EXPECTED = [
+    OutputChunk("stdout", b"line one\n"),
+    OutputChunk("stderr", b"err\n"),
+    OutputChunk("stdout", b""),
+    OutputChunk("stdout", b"x" * 300),
+    OutputChunk("stdout", b"tail"),
+]
+
+
+@pytest.mark.parametrize("step", [1, 2, 7, 64, 10_000])
+def test_chunked_frames_come_out_whole_however_the_bytes_are_cut(step: int) -> None:
+    # Chunks and frames do not line up: one chunk holds a frame and a half, the next the rest.
+    payload = b"".join(FRAMES)
+    wire = _chunked([payload[:20], payload[20:21], payload[21:]])
+    parser = LogStreamParser(chunked=True)
+    frames: list[OutputChunk] = []
+    for start in range(0, len(wire), step):
+        frames += parser.feed(wire[start : start + step])
+    assert frames == EXPECTED
+    assert parser.ended and parser.leftover == 0
+
+
+def test_a_plain_body_is_read_and_a_cut_frame_is_noticed() -> None:
+    parser = LogStreamParser(chunked=False)
+    data = b"".join(FRAMES)
+    assert parser.feed(data[:-2]) == EXPECTED[:-1]
+    assert parser.leftover == len(FRAMES[-1]) - 2
+
+
+async def test_the_engine_log_is_followed_with_streams_apart_and_a_missing_container_is_gone(
+    dummy_image: str,
+) -> None:
+    command = ["docker", "run", "-d", "--pull=never", "--network", "none", "--label", "mleredux.test=docker-logs"]
+    script = "printf 'a\\nb'; sleep 0.2; echo c >&2; printf 'd\\n'"
+    out = await asyncio.to_thread(
+        subprocess.run, [*command, dummy_image, "sh", "-c", script], capture_output=True, text=True, check=True
+    )
+    container = out.stdout.strip()
+    backend = DockerBackend()
+    try:
+        frames = [chunk async for batch in backend.output(container) for chunk in batch]
+        with pytest.raises(ContainerGoneError, match="is gone"):
+            [chunk async for batch in backend.output("no-such-container-anywhere") for chunk in batch]
+    finally:
+        await backend.remove(container)
+        await backend.close()
+    streams = [(f.stream, f.data) for f in frames]
+    assert b"".join(d for s, d in streams if s == "stdout") == b"a\nbd\n"
+    assert [d for s, d in streams if s == "stderr"] == [b"c\n"]
