@@ -14,9 +14,16 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from mleredux.config import DEFAULT_GATEWAY, Home, gateway_address, gateway_token, save_credentials
+from mleredux.config import (
+    DEFAULT_GATEWAY,
+    DEFAULT_GATEWAY_HTTP,
+    Home,
+    gateway_address,
+    gateway_token,
+    save_credentials,
+)
 from mleredux.errors import MleReduxError
 
 if TYPE_CHECKING:
@@ -47,14 +54,28 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path, help="prepared competitions (preparer, grader)")
     serve.add_argument("--store", help="artifact store URL: file:///DIR or s3://BUCKET?endpoint=http://HOST:PORT")
     serve.add_argument("--work-dir", type=Path, help="runner: where run work dirs live")
+    serve.add_argument("--cpus-total", type=float, help="runner: CPUs it may hand out at once (default: all)")
+    serve.add_argument("--memory-total", type=int, help="runner: MiB of memory it may hand out (default: all)")
+    serve.add_argument("--gpus-total", type=int, default=0, help="runner: GPUs it may hand out")
+    serve.add_argument(
+        "--store-wait", type=float, default=600.0, help="runner: seconds a run waits for a store that is down"
+    )
     serve.add_argument("--db", type=Path, help="gateway: SQLite database path")
     serve.add_argument("--preparer", help="gateway: preparer address")
     serve.add_argument("--runner", help="gateway: runner address")
     serve.add_argument("--grader", help="gateway and runner: grader address")
     serve.add_argument("--max-concurrent", type=int, default=4, help="runner/gateway: concurrent runs")
+    serve.add_argument(
+        "--http-listen", help="gateway: HOST:PORT of the HTTP/JSON API and run viewer (default: gRPC only)"
+    )
 
     up = sub.add_parser("up", help="start the four services on loopback (the embedded default)")
     up.add_argument("--listen", default=DEFAULT_GATEWAY, help="gateway HOST:PORT")
+    up.add_argument(
+        "--http-listen",
+        default=DEFAULT_GATEWAY_HTTP,
+        help="gateway HTTP/JSON API and run viewer HOST:PORT ('' for none)",
+    )
 
     demo = sub.add_parser("demo", help="build the images, start the services, run the dummy agent on demo-digits")
     demo.add_argument("--agent", default="dummy")
@@ -183,12 +204,19 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
         from services.runner.servicer import RunnerSettings, hosted_runner
 
         _require(args, "grader")
+        budget: dict[str, Any] = {"gpus_total": args.gpus_total}
+        if args.cpus_total is not None:
+            budget["cpus_total"] = args.cpus_total
+        if args.memory_total is not None:
+            budget["memory_bytes_total"] = args.memory_total << 20
         return hosted_runner(
             RunnerSettings(
                 work_root=args.work_dir or home.runner_work_dir,
                 store_url=store,
                 grader_address=args.grader,
                 max_concurrent=args.max_concurrent,
+                store_wait_seconds=args.store_wait,
+                **budget,
             )
         )
     from services.gateway.servicer import GatewaySettings, hosted_gateway
@@ -202,6 +230,7 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             runner_address=args.runner,
             grader_address=args.grader,
             max_concurrent_runs=args.max_concurrent,
+            http_listen=args.http_listen,
         )
     )
 
@@ -239,11 +268,13 @@ def _wait_for_signal(stack_dead: Callable[[], list[str]]) -> str:
 def cmd_up(args: argparse.Namespace, home: Home) -> int:
     from mleredux.embedded import EmbeddedStack
 
-    stack = EmbeddedStack(home, gateway_listen=args.listen)
+    stack = EmbeddedStack(home, gateway_listen=args.listen, gateway_http_listen=args.http_listen)
     stack.start()
     try:
         for service in stack.services.values():
             print(f"{service.name:>8}: {service.address} (pid {service.process.pid}, log {service.log_path})")
+        if stack.http_address:
+            print(f"viewer and HTTP API on http://{stack.http_address}/", flush=True)
         print(f"gateway listening on {stack.gateway_address}", flush=True)
         print(f"home {home.root}; Ctrl-C stops every service", flush=True)
         why = _wait_for_signal(stack.dead)

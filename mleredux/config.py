@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
+#: Where `mleredux up` serves the HTTP/JSON API and the run viewer.
+DEFAULT_GATEWAY_HTTP = "127.0.0.1:50080"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,6 +45,8 @@ class ServiceProcess:
     process: subprocess.Popen[bytes]
     address: str
     log_path: Path
+    #: The gateway's HTTP/JSON API and viewer (empty for the other services).
+    http_address: str = ""
 
 
 @dataclass
@@ -52,12 +55,19 @@ class EmbeddedStack:
 
     home: Home
     gateway_listen: str = "127.0.0.1:0"
+    #: The gateway's HTTP/JSON API and run viewer; None serves gRPC only.
+    gateway_http_listen: str | None = "127.0.0.1:0"
     start_timeout: float = 60.0
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
     def gateway_address(self) -> str:
         return self.services["gateway"].address
+
+    @property
+    def http_address(self) -> str:
+        """HOST:PORT of the gateway's HTTP/JSON API and run viewer."""
+        return self.services["gateway"].http_address
 
     @property
     def admin_token(self) -> str:
@@ -86,8 +96,10 @@ class EmbeddedStack:
                 "--grader",
                 self.services["grader"].address,
             ]
+        http = ["--http-listen", self.gateway_http_listen] if self.gateway_http_listen else []
         return [
             *base,
+            *http,
             "--listen",
             self.gateway_listen,
             "--db",
@@ -102,26 +114,40 @@ class EmbeddedStack:
             self.services["grader"].address,
         ]
 
-    def _spawn(self, name: str) -> ServiceProcess:
+    def _spawn(self, name: str, listen: str | None = None) -> ServiceProcess:
         log_dir = self.home.root / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
+        command = self._command(name)
+        if listen is not None:
+            command[command.index("--listen") + 1] = listen
+        # Python code between fork and exec (preexec_fn) can crash the child when other threads (gRPC's)
+        # run in this process; util-linux's setpriv sets the same parent-death signal without it.
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         log = log_path.open("ab")
         process = subprocess.Popen(
-            self._command(name),
+            command,
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
+            preexec_fn=None if setpriv is not None else _die_with_parent,
+            # Unbuffered: select() sees only the pipe, so a second line already read into a buffer
+            # (the gateway prints its HTTP address just before `listening on`) would never be noticed.
+            bufsize=0,
         )
         log.close()
         assert process.stdout is not None
         deadline = time.monotonic() + self.start_timeout
         line = b""
+        http_address = ""
         while time.monotonic() < deadline:
             ready, _, _ = select.select([process.stdout], [], [], 0.2)
             if ready:
                 line = process.stdout.readline()
+                if line.startswith(b"http listening on "):
+                    http_address = line.decode().split()[-1]
                 if line.startswith(b"listening on "):
                     break
                 if not line:  # EOF: the process died
@@ -132,8 +158,11 @@ class EmbeddedStack:
             process.kill()
             process.wait()
             tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
-            raise StackError(f"the {name} service did not start; last lines of {log_path}:\n" + "\n".join(tail))
-        return ServiceProcess(name, process, line.decode().split()[-1], log_path)
+            raise StackError(
+                f"the {name} service did not start (exit code {process.returncode}); last lines of {log_path}:\n"
+                + "\n".join(tail)
+            )
+        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address)
 
     def start(self) -> None:
         self.home.root.mkdir(parents=True, exist_ok=True)
@@ -144,6 +173,17 @@ class EmbeddedStack:
             self.stop()
             raise
         self.home.gateway_file.write_text(self.gateway_address + "\n")
+
+    def restart(self, name: str) -> ServiceProcess:
+        """Starts a service that died (or was killed) again at the address it had, where the other
+        services keep looking for it."""
+        old = self.services[name]
+        if old.process.poll() is None:
+            raise StackError(f"the {name} service is still running (pid {old.process.pid})")
+        if old.process.stdout is not None:
+            old.process.stdout.close()
+        self.services[name] = self._spawn(name, listen=old.address)
+        return self.services[name]
 
     def dead(self) -> list[str]:
         """Services whose process has exited."""

@@ -89,3 +89,13 @@ class PermissionDeniedError(MleReduxError):
     """The caller is authenticated but not allowed to do this (admin-only actions)."""
 
     grpc_code = "PERMISSION_DENIED"
+
+
+class UnknownTechniqueTaskError(MleReduxError):
+    """The technique task name is not one of the six; the message lists them."""
+
+    grpc_code = "NOT_FOUND"
+
+
+class InvalidAnalysisError(InvalidSubmissionError):
+    """A technique task's analysis JSON is unreadable or breaks its schema; the message names the JSON path."""

@@ -23,6 +23,10 @@ MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    # Channels between services (clients only read this): a service that restarts is found again
+    # within seconds, not after gRPC's default back-off of up to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 250),
+    ("grpc.max_reconnect_backoff_ms", 2000),
 ]
 
 
@@ -38,6 +42,9 @@ class Hosted:
     on_shutdown: Callable[[], Awaitable[None]] | None = None
     #: Called after the server has started.
     on_start: Callable[[], Awaitable[None]] | None = None
+    #: Called with the bound HOST:PORT after `on_start`, before the `listening on` line (the gateway
+    #: starts its HTTP side here: it talks to its own gRPC API at that address).
+    on_listening: Callable[[str], Awaitable[None]] | None = None
     #: Extra servers (e.g. the gateway's HTTP side) to close on shutdown.
     extra_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -60,8 +67,15 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> 
     await server.start()
     for name in ["", *hosted.service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    if hosted.on_start is not None:
-        await hosted.on_start()
+    try:
+        if hosted.on_start is not None:
+            await hosted.on_start()
+        if hosted.on_listening is not None:
+            await hosted.on_listening(f"{host}:{port}")
+    except BaseException:
+        # A service that cannot start (e.g. its HTTP port is taken) stops its server before exiting.
+        await server.stop(None)
+        raise
     print(f"listening on {host}:{port}", flush=True)
 
     stop = asyncio.Event()
@@ -76,13 +90,15 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> 
         stop_wait.cancel()
         for name in ["", *hosted.service_names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        # Front doors first: the extra servers only call this gRPC API, so closing them before the
+        # drain means no new work arrives through them while in-flight work winds down.
+        for close in hosted.extra_shutdown:
+            await close()
         if hosted.on_shutdown is not None:
             try:
                 await asyncio.wait_for(hosted.on_shutdown(), grace_seconds)
             except TimeoutError:
                 print("shutdown: in-flight work did not finish in time; cancelling", file=sys.stderr, flush=True)
-        for close in hosted.extra_shutdown:
-            await close()
         await server.stop(grace_seconds)
         server_done.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -45,6 +45,15 @@ def dummy_image(docker_engine: None) -> str:
 
 
 @pytest.fixture(scope="session")
+def baseline_image(docker_engine: None) -> str:
+    """The baseline agent (Python, pandas, scikit-learn); built once, skipped when its tag exists.
+    From nothing its cached base takes about a minute; a change to the agent's code only seconds."""
+    from mleredux.images import build_image
+
+    return build_image("baseline").tag
+
+
+@pytest.fixture(scope="session")
 def stack_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     return Home(tmp_path_factory.mktemp("mleredux-home"))
 

@@ -17,7 +17,18 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 def _start_up(home: Path) -> tuple[subprocess.Popen[str], dict[str, int], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "mleredux", "--home", str(home), "up", "--listen", "127.0.0.1:0"],
+        [
+            sys.executable,
+            "-m",
+            "mleredux",
+            "--home",
+            str(home),
+            "up",
+            "--listen",
+            "127.0.0.1:0",
+            "--http-listen",
+            "127.0.0.1:0",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

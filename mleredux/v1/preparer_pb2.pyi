@@ -52,16 +52,18 @@ class GetCompetitionRequest(_message.Message):
     def __init__(self, competition_id: _Optional[str] = ...) -> None: ...
 
 class PrepareCompetitionRequest(_message.Message):
-    __slots__ = ("competition_id", "raw_path", "keep_raw", "overwrite_checksums")
+    __slots__ = ("competition_id", "raw_path", "keep_raw", "overwrite_checksums", "task")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     RAW_PATH_FIELD_NUMBER: _ClassVar[int]
     KEEP_RAW_FIELD_NUMBER: _ClassVar[int]
     OVERWRITE_CHECKSUMS_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     raw_path: str
     keep_raw: bool
     overwrite_checksums: bool
-    def __init__(self, competition_id: _Optional[str] = ..., raw_path: _Optional[str] = ..., keep_raw: _Optional[bool] = ..., overwrite_checksums: _Optional[bool] = ...) -> None: ...
+    task: str
+    def __init__(self, competition_id: _Optional[str] = ..., raw_path: _Optional[str] = ..., keep_raw: _Optional[bool] = ..., overwrite_checksums: _Optional[bool] = ..., task: _Optional[str] = ...) -> None: ...
 
 class PrepareCompetitionResponse(_message.Message):
     __slots__ = ("stage", "message", "files_done", "files_total", "bytes_done", "bytes_total", "dataset", "reused")
@@ -84,7 +86,9 @@ class PrepareCompetitionResponse(_message.Message):
     def __init__(self, stage: _Optional[_Union[PrepareStage, str]] = ..., message: _Optional[str] = ..., files_done: _Optional[int] = ..., files_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
 
 class GetDatasetRequest(_message.Message):
-    __slots__ = ("competition_id",)
+    __slots__ = ("competition_id", "task")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
-    def __init__(self, competition_id: _Optional[str] = ...) -> None: ...
+    task: str
+    def __init__(self, competition_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...

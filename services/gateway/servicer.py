@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import re
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -33,6 +35,7 @@ from services.status import grpc_errors
 
 #: How long a watcher sleeps between checks when nothing wakes it (a safety net, not the mechanism).
 WATCH_POLL_SECONDS = 1.0
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class GatewaySettings:
     max_concurrent_runs: int = 4
     #: Where a fresh gateway (no token yet) writes its first admin token; default beside the database.
     admin_token_file: Path | None = None
+    #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
+    http_listen: str | None = None
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -61,6 +66,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.db = RunDatabase(settings.db_path)
         self.tokens = TokenStore(settings.db_path)
         self.hub = EventHub()
+        #: Set first thing on shutdown: watchers must stop before the database closes under them.
+        self._closing = False
         self._channels = [
             grpc.aio.insecure_channel(address, options=SERVER_OPTIONS)
             for address in (settings.preparer_address, settings.runner_address, settings.grader_address)
@@ -114,6 +121,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         for field in ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes"):
             if getattr(compute, field) < 0:
                 raise InvalidArgumentError(f"compute.{field} must not be negative")
+        if not math.isfinite(compute.cpus):
+            raise InvalidArgumentError("compute.cpus must be a finite number")
+        for name, value in request.env.items():
+            if not _ENV_NAME.match(name):
+                raise InvalidArgumentError(f"env: {name!r} is not a variable name (letters, digits and _)")
+            if "\0" in value:
+                raise InvalidArgumentError(f"env.{name} must not contain a NUL character")
         # An unknown competition fails here, not minutes later in the queue.
         try:
             await self.preparer.GetCompetition(
@@ -169,8 +183,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if request.from_seq < 0:
             raise InvalidArgumentError("from_seq must not be negative")
         run = self._run_for(caller, request.run_id)
+        # Tells a client (the HTTP side) the request was accepted before any event exists.
+        await context.send_initial_metadata(())
         next_seq = max(request.from_seq, 1)
         while True:
+            if self._closing:
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
+                )
             # Read from storage every time: a watcher that falls behind catches up from SQLite and
             # never holds an in-memory buffer, so it cannot slow the run or other watchers.
             events = self.db.events_from(run.run_id, next_seq)
@@ -205,9 +225,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         run = self._run_for(self._caller(context), request.run_id)
         if not request.name:
             raise InvalidArgumentError("name is required (see ListArtifacts)")
-        key = check_key(f"runs/{run.run_id}/{request.name}")
+        try:
+            key = check_key(f"runs/{run.run_id}/{request.name}")
+        except InvalidArgumentError:
+            raise InvalidArgumentError(f"name {request.name!r} is not a path inside the run (no '..')") from None
         if not await asyncio.to_thread(self.store.exists, key):
             raise ArtifactNotFoundError(f"run {run.run_id} has no artifact {request.name!r}")
+        await context.send_initial_metadata(())
         chunks = self.store.iter_chunks(key)
         while True:
             chunk = await asyncio.to_thread(next, chunks, None)
@@ -285,6 +309,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         await self.orchestrator.recover()
 
     async def shutdown(self) -> None:
+        self._closing = True
         await self.orchestrator.shutdown()
         for channel in self._channels:
             await channel.close(None)
@@ -296,9 +321,14 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
     servicer = GatewayServicer(settings, store)
-    return Hosted(
+    hosted = Hosted(
         register=lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server),
         service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
     )
+    if settings.http_listen is not None:
+        from services.gateway.http_api import attach_http
+
+        attach_http(hosted, settings.http_listen)
+    return hosted

@@ -17,12 +17,15 @@ from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
 from services.preparer.preparation import (
     PreparedDataset,
     PrepareProgress,
+    dataset_prefix,
     load_prepared,
     prepare_competition,
     publish_dataset,
 )
 from services.server import Hosted
 from services.status import grpc_errors
+from technique_tasks.base import get_task
+from technique_tasks.preparation import load_technique_task, prepare_technique_task
 
 _STAGES = {
     "verify": preparer_pb2.PrepareStage.PREPARE_STAGE_VERIFY,
@@ -135,17 +138,27 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
         def report(progress: PrepareProgress) -> None:
             loop.call_soon_threadsafe(updates.put_nowait, progress)
 
-        lock = self._locks.setdefault(request.competition_id, asyncio.Lock())
-        async with lock:
-            work = asyncio.ensure_future(
-                asyncio.to_thread(
-                    prepare_competition,
-                    request.competition_id,
-                    self.settings.data_dir,
-                    raw=Path(request.raw_path) if request.raw_path else None,
-                    progress=report,
-                )
+        if request.task:
+            get_task(request.task)  # an unknown task fails before any work, listing the six
+
+        def prepare() -> PreparedDataset:
+            if request.task:
+                # The source competition is prepared first when needed, then the task derived from it.
+                return prepare_technique_task(
+                    request.task, request.competition_id, self.settings.data_dir, progress=report
+                ).as_dataset()
+            return prepare_competition(
+                request.competition_id,
+                self.settings.data_dir,
+                raw=Path(request.raw_path) if request.raw_path else None,
+                progress=report,
+                keep_raw=request.keep_raw,
+                overwrite_checksums=request.overwrite_checksums,
             )
+
+        lock = self._locks.setdefault(f"{request.task}/{request.competition_id}", asyncio.Lock())
+        async with lock:
+            work = asyncio.ensure_future(asyncio.to_thread(prepare))
             try:
                 while not work.done() or not updates.empty():
                     getter = asyncio.ensure_future(updates.get())
@@ -178,9 +191,14 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
     ) -> competitions_pb2.Dataset:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
-        dataset = await asyncio.to_thread(load_prepared, request.competition_id, self.settings.data_dir)
-        prefix = f"datasets/{dataset.competition_id}/{dataset.content_hash}/"
-        return dataset_to_proto(dataset, prefix)
+        if request.task:
+            technique = await asyncio.to_thread(
+                load_technique_task, request.task, request.competition_id, self.settings.data_dir
+            )
+            dataset = technique.as_dataset()
+        else:
+            dataset = await asyncio.to_thread(load_prepared, request.competition_id, self.settings.data_dir)
+        return dataset_to_proto(dataset, dataset_prefix(dataset))
 
 
 def hosted_preparer(settings: PreparerSettings) -> Hosted:
