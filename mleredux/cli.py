@@ -62,7 +62,10 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--db", type=Path, help="gateway: SQLite database path")
     serve.add_argument("--preparer", help="gateway: preparer address")
-    serve.add_argument("--runner", help="gateway: runner address")
+    serve.add_argument("--runner", help="gateway: runner address, or several comma-separated (one per Docker host)")
+    serve.add_argument(
+        "--per-user-limit", type=int, default=0, help="gateway: runs one user may have running at once (0: no limit)"
+    )
     serve.add_argument("--grader", help="gateway and runner: grader address")
     serve.add_argument("--max-concurrent", type=int, default=4, help="runner/gateway: concurrent runs")
     serve.add_argument(
@@ -230,6 +233,7 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             runner_address=args.runner,
             grader_address=args.grader,
             max_concurrent_runs=args.max_concurrent,
+            per_user_limit=args.per_user_limit,
             http_listen=args.http_listen,
         )
     )

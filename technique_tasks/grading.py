@@ -8,13 +8,16 @@ the CSV submission's outcome. No medals: the thresholds stay empty.
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
-from mleredux.errors import InvalidAnalysisError, NotPreparedError
+import pandas as pd
+
+from mleredux.errors import InvalidAnalysisError, InvalidSubmissionError, NotPreparedError
 from mleredux.store import sha256_file
-from services.grader.grading import ValidationResult
+from services.grader.grading import SubmissionFormat, ValidationResult, check_format
 from services.grader.report import GradeReport
 from technique_tasks.base import ANSWERS, GROUND_TRUTH, get_task
 from technique_tasks.outcome import SubmissionOutcome, score_submission
@@ -110,3 +113,36 @@ def validate_technique_analysis(task: str, content: bytes) -> ValidationResult:
     except InvalidAnalysisError as exc:
         return ValidationResult(False, str(exc))
     return ValidationResult(True, f"{technique.analysis_file} follows {technique.schema_file}")
+
+
+def validate_technique_upload(task: str, competition_id: str, data_dir: Path, content: bytes) -> ValidationResult:
+    """What the grader socket answers inside a technique run: an analysis JSON is checked against the
+    task's schema, a CSV against the derived dataset's public sample. Format only, never a score."""
+    if content.lstrip()[:1] == b"{":
+        return validate_technique_analysis(task, content)
+    technique = get_task(task)
+    sample_path = technique_prepared_dir(task, competition_id, data_dir) / "public" / "sample_submission.csv"
+    if not sample_path.is_file():
+        return ValidationResult(
+            False,
+            f"the {task} task asks for no submission CSV here; validate {technique.analysis_file} instead",
+        )
+    sample = pd.read_csv(sample_path, dtype={0: str}, nrows=None)
+    id_column = str(sample.columns[0])
+    sample[id_column] = sample[id_column].astype(str)
+    columns = tuple(str(c) for c in sample.columns[1:])
+    expected = SubmissionFormat(
+        id_column=id_column,
+        ids=sample[id_column],
+        columns=columns,
+        numeric_columns=frozenset(c for c in columns if pd.api.types.is_numeric_dtype(sample[c])),
+    )
+    try:
+        submission = pd.read_csv(io.BytesIO(content), dtype={id_column: str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        return ValidationResult(False, f"the submission is not a readable CSV: {exc}")
+    try:
+        check_format(submission, expected)
+    except InvalidSubmissionError as exc:
+        return ValidationResult(False, str(exc))
+    return ValidationResult(True, f"submission is valid: {len(submission)} rows, columns {[id_column, *columns]}")

@@ -13,7 +13,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env")
+    __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env", "runner")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class Run(_message.Message):
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     OWNER_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    RUNNER_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     competition_id: str
     agent: str
@@ -53,7 +54,8 @@ class Run(_message.Message):
     last_seq: int
     owner: str
     env: _containers.ScalarMap[str, str]
-    def __init__(self, run_id: _Optional[str] = ..., competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., task: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., message: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., last_seq: _Optional[int] = ..., owner: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    runner: str
+    def __init__(self, run_id: _Optional[str] = ..., competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., task: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., message: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., last_seq: _Optional[int] = ..., owner: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., runner: _Optional[str] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("competition_id", "agent", "task", "compute", "env")

@@ -25,14 +25,16 @@ class GradeSubmissionRequest(_message.Message):
     def __init__(self, competition_id: _Optional[str] = ..., submission: _Optional[_Union[SubmissionSource, _Mapping]] = ..., compute_profile: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ...) -> None: ...
 
 class ValidateSubmissionRequest(_message.Message):
-    __slots__ = ("competition_id", "content", "run_id")
+    __slots__ = ("competition_id", "content", "run_id", "task")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     content: bytes
     run_id: str
-    def __init__(self, competition_id: _Optional[str] = ..., content: _Optional[bytes] = ..., run_id: _Optional[str] = ...) -> None: ...
+    task: str
+    def __init__(self, competition_id: _Optional[str] = ..., content: _Optional[bytes] = ..., run_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
 
 class ValidateSubmissionResponse(_message.Message):
     __slots__ = ("valid", "message")

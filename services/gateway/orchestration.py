@@ -17,6 +17,7 @@ from collections.abc import Callable
 import grpc
 from google.protobuf import json_format
 
+from mleredux.errors import InvalidArgumentError
 from mleredux.store import ArtifactStore
 from mleredux.v1 import (
     common_pb2,
@@ -28,6 +29,7 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
 from services.gateway.state import RunDatabase, is_terminal
 from services.runner.capture import now_timestamp
 
@@ -66,8 +68,21 @@ class _Finished(Exception):
     """Raised inside a run's task once its terminal state is decided."""
 
 
+#: What a run asks for when its compute profile leaves a field unset (the runner's defaults).
+DEFAULT_DEMAND = Demand(cpus=1.0, memory_bytes=2 << 30)
+
+
+def run_demand(run: gateway_pb2.Run) -> Demand:
+    compute = run.compute
+    return Demand(
+        cpus=compute.cpus or DEFAULT_DEMAND.cpus,
+        memory_bytes=compute.memory_bytes or DEFAULT_DEMAND.memory_bytes,
+        gpus=compute.gpus,
+    )
+
+
 class RunOrchestrator:
-    """Owns the task of every run in flight."""
+    """Owns the task of every run in flight; places each on a runner through the fair scheduler."""
 
     def __init__(
         self,
@@ -76,24 +91,53 @@ class RunOrchestrator:
         store: ArtifactStore,
         *,
         preparer: preparer_pb2_grpc.PreparerServiceStub,
-        runner: runner_pb2_grpc.RunnerServiceStub,
+        runners: dict[str, runner_pb2_grpc.RunnerServiceStub],
         grader: grader_pb2_grpc.GraderServiceStub,
         max_concurrent: int = 4,
+        per_user_limit: int = 0,
         runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
     ) -> None:
+        if not runners:
+            raise ValueError("the gateway needs at least one runner")
         self.db = db
         self.hub = hub
         self.store = store
         self.preparer = preparer
-        self.runner = runner
+        self.runners = runners
         self.grader = grader
-        self._slots = asyncio.Semaphore(max_concurrent)
+        # Until a runner reports its budget (GetCapacity), it is taken to hold `max_concurrent` runs
+        # of the default size; the runner itself also queues what does not fit.
+        self.scheduler = FairScheduler(
+            [
+                RunnerBudget(
+                    address, DEFAULT_DEMAND.cpus * max_concurrent, DEFAULT_DEMAND.memory_bytes * max_concurrent
+                )
+                for address in runners
+            ],
+            per_user_limit=per_user_limit,
+            max_running=max_concurrent,
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: dict[str, str] = {}
         #: Runs whose events come from the runner right now (it must be told when they are cancelled).
         self._executing: set[str] = set()
         self.runner_reattach_seconds = runner_reattach_seconds
         self._shutting_down = False
+
+    # -- runners -----------------------------------------------------------------------------------
+
+    def _runner(self, run: gateway_pb2.Run) -> runner_pb2_grpc.RunnerServiceStub:
+        """The runner a run was placed on (the first one for runs from before placement was recorded)."""
+        return self.runners.get(run.runner) or next(iter(self.runners.values()))
+
+    async def refresh_budgets(self) -> None:
+        """Ask every runner for its budget; one that does not answer keeps the assumed one."""
+        for address, stub in self.runners.items():
+            try:
+                capacity = await stub.GetCapacity(runner_pb2.GetCapacityRequest(), timeout=2)
+            except grpc.aio.AioRpcError:
+                continue
+            self.scheduler.update_budget(address, capacity.cpus_total, capacity.memory_bytes_total, capacity.gpus_total)
 
     # -- the log -----------------------------------------------------------------------------------
 
@@ -145,7 +189,7 @@ class RunOrchestrator:
         if run.state == RunState.RUN_STATE_RUNNING:
             # The runner kills the container and ends its stream with CANCELLED.
             with contextlib.suppress(grpc.aio.AioRpcError):
-                answer = await self.runner.CancelRun(
+                answer = await self._runner(run).CancelRun(
                     runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason), timeout=30
                 )
                 found = answer.found
@@ -222,16 +266,21 @@ class RunOrchestrator:
     async def _drive(self, run_id: str, *, reattach: bool = False) -> None:
         run = self.db.get_run(run_id)
         try:
-            async with self._slots:
+            try:
                 if reattach:
+                    address = run.runner or next(iter(self.runners))
+                    self.scheduler.adopt(run.run_id, run.owner, address, run_demand(run))
                     verdict = await self._follow_runner(run, None)
                 else:
                     dataset = await self._prepare(run)
+                    await self._place(run)
                     verdict = await self._execute(run, dataset)
-                if verdict.state != RunState.RUN_STATE_GRADING:
-                    self._finish(run, verdict.state, verdict.reason, verdict.message, emit=False)
-                    return
-                await self._grade(run, verdict)
+            finally:
+                self.scheduler.release(run_id)
+            if verdict.state != RunState.RUN_STATE_GRADING:
+                self._finish(run, verdict.state, verdict.reason, verdict.message, emit=False)
+                return
+            await self._grade(run, verdict)
         except _Finished:
             return
         except asyncio.CancelledError:
@@ -242,7 +291,7 @@ class RunOrchestrator:
                 # The runner keeps a run whose follower vanished (so a restarted gateway can reattach);
                 # a run cancelled here must be cancelled there too.
                 with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError):
-                    await self.runner.CancelRun(
+                    await self._runner(run).CancelRun(
                         runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason or "cancelled"), timeout=10
                     )
             self._finish(
@@ -271,7 +320,7 @@ class RunOrchestrator:
         dataset = None
         try:
             call = self.preparer.PrepareCompetition(
-                preparer_pb2.PrepareCompetitionRequest(competition_id=run.competition_id)
+                preparer_pb2.PrepareCompetitionRequest(competition_id=run.competition_id, task=run.task)
             )
             async for progress in call:
                 if progress.stage == preparer_pb2.PrepareStage.PREPARE_STAGE_DONE:
@@ -287,6 +336,28 @@ class RunOrchestrator:
             )
             raise _Finished
         return dataset
+
+    async def _place(self, run: gateway_pb2.Run) -> None:
+        """Waits for the run's turn (fair share between users, per-user quota, runner capacity) and
+        records the runner it goes to, so a restarted gateway knows where to reattach."""
+        waiting = asyncio.ensure_future(self.scheduler.acquire(run.run_id, run.owner, run_demand(run)))
+        await asyncio.sleep(0)
+        if not waiting.done():
+            position = self.scheduler.position(run.run_id)
+            self._status(
+                run,
+                RunState.RUN_STATE_PREPARING,
+                f"dataset ready; waiting for a runner (position {position} in the queue)",
+            )
+        try:
+            run.runner = await waiting
+        except InvalidArgumentError as exc:
+            self._finish(run, RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_INTERNAL, str(exc))
+            raise _Finished from None
+        finally:
+            if not waiting.done():
+                waiting.cancel()
+        self.db.save_run(run)
 
     async def _execute(self, run: gateway_pb2.Run, dataset: object) -> common_pb2.StatusChange:
         request = runner_pb2.ExecuteRunRequest(
@@ -316,9 +387,10 @@ class RunOrchestrator:
         try:
             while True:
                 if request is not None:
-                    call = self.runner.ExecuteRun(request)
+                    call = self._runner(run).ExecuteRun(request)
                 else:
-                    call = self.runner.AttachRun(runner_pb2.AttachRunRequest(run_id=run.run_id, from_seq=run.last_seq))
+                    attach = runner_pb2.AttachRunRequest(run_id=run.run_id, from_seq=run.last_seq)
+                    call = self._runner(run).AttachRun(attach)
                 try:
                     async for batch in call:
                         down_since, pause = None, 0.2
@@ -341,7 +413,7 @@ class RunOrchestrator:
                         request = None
                     down_since = down_since if down_since is not None else loop.time()
                     remaining = self.runner_reattach_seconds - (loop.time() - down_since)
-                    if remaining <= 0 or not await self._runner_back(remaining, pause):
+                    if remaining <= 0 or not await self._runner_back(run, remaining, pause):
                         self._finish(
                             run,
                             RunState.RUN_STATE_LOST,
@@ -365,18 +437,62 @@ class RunOrchestrator:
             raise _Finished
         return last_status
 
-    async def _runner_back(self, within: float, pause: float) -> bool:
-        """Waits until the runner answers again (at most `within` seconds)."""
+    async def _runner_back(self, run: gateway_pb2.Run, within: float, pause: float) -> bool:
+        """Waits until the run's runner answers again (at most `within` seconds)."""
         await asyncio.sleep(pause)
         try:
-            await self.runner.GetCapacity(
+            await self._runner(run).GetCapacity(
                 runner_pb2.GetCapacityRequest(), wait_for_ready=True, timeout=max(within - pause, 0.1)
             )
         except grpc.aio.AioRpcError:
             return False
         return True
 
+    async def _grade_technique(self, run: gateway_pb2.Run, verdict: common_pb2.StatusChange) -> None:
+        """A technique task: the analysis JSON is graded against the planted truth (and the
+        submission, when the task asks for one); each item's grading is a rollout event too."""
+        analysis_file = f"{run.task}_analysis.json"
+        prefix = f"runs/{run.run_id}/submission/"
+        try:
+            report = await self.grader.GradeTechniqueTask(
+                grader_pb2.GradeTechniqueTaskRequest(
+                    task=run.task,
+                    competition_id=run.competition_id,
+                    analysis=grader_pb2.SubmissionSource(store_key=prefix + analysis_file),
+                    submission=grader_pb2.SubmissionSource(store_key=prefix + "submission.csv"),
+                    compute_profile=run.compute,
+                ),
+                timeout=600,
+            )
+        except grpc.aio.AioRpcError as exc:
+            self._fail_on_rpc(run, "grading failed", FailureReason.FAILURE_REASON_GRADER_ERROR)(exc)
+            return
+        if report.details_json:
+            self._emit(run, rollout=common_pb2.RolloutEvent(kind="technique_grading", payload_json=report.details_json))
+        self._emit(run, report=report)
+        if not report.submission_exists:
+            exited = verdict.HasField("exit_code") and verdict.exit_code != 0
+            self._finish(
+                run,
+                RunState.RUN_STATE_FAILED,
+                FailureReason.FAILURE_REASON_AGENT_ERROR if exited else FailureReason.FAILURE_REASON_NO_SUBMISSION,
+                f"the agent wrote no /home/submission/{analysis_file}"
+                + (f" and exited with code {verdict.exit_code}" if exited else ""),
+            )
+        elif not report.valid_submission:
+            self._finish(
+                run,
+                RunState.RUN_STATE_FAILED,
+                FailureReason.FAILURE_REASON_INVALID_SUBMISSION,
+                f"invalid analysis: {report.invalid_reason}",
+            )
+        else:
+            self._finish(run, RunState.RUN_STATE_SUCCEEDED, 0, f"graded: {run.task} analysis score {report.score:.4g}")
+
     async def _grade(self, run: gateway_pb2.Run, verdict: common_pb2.StatusChange) -> None:
+        if run.task:
+            await self._grade_technique(run, verdict)
+            return
         key = f"runs/{run.run_id}/submission/submission.csv"
         try:
             report = await self.grader.GradeSubmission(

@@ -79,6 +79,7 @@ class FairScheduler:
         if not runners:
             raise ValueError("a scheduler needs at least one runner")
         self.runners = {r.address: r for r in runners}
+        #: 0 means no per-user limit.
         self.per_user_limit = per_user_limit
         #: 0 means no limit beyond the runners' capacity.
         self.max_running = max_running
@@ -172,7 +173,7 @@ class FairScheduler:
                 (
                     (self.running_of(user), self._started.get(user, 0), queue[0].order, user)
                     for user, queue in self._queues.items()
-                    if queue and self.running_of(user) < self.per_user_limit
+                    if queue and (not self.per_user_limit or self.running_of(user) < self.per_user_limit)
                 ),
             )
             started = False

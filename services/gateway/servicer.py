@@ -32,6 +32,7 @@ from services.gateway.state import RunDatabase, is_terminal
 from services.runner.capture import now_timestamp
 from services.server import SERVER_OPTIONS, Hosted
 from services.status import grpc_errors
+from technique_tasks.base import get_task
 
 #: How long a watcher sleeps between checks when nothing wakes it (a safety net, not the mechanism).
 WATCH_POLL_SECONDS = 1.0
@@ -45,9 +46,12 @@ class GatewaySettings:
     db_path: Path
     store_url: str
     preparer_address: str
+    #: One or more runners (each its own Docker host), comma-separated: "host1:port,host2:port".
     runner_address: str
     grader_address: str
     max_concurrent_runs: int = 4
+    #: Runs one user may have on the runners at once (more wait in the queue); 0 for no limit.
+    per_user_limit: int = 0
     #: Where a fresh gateway (no token yet) writes its first admin token; default beside the database.
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
@@ -68,9 +72,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.hub = EventHub()
         #: Set first thing on shutdown: watchers must stop before the database closes under them.
         self._closing = False
+        runner_addresses = [a.strip() for a in settings.runner_address.split(",") if a.strip()]
+        if not runner_addresses:
+            raise InvalidArgumentError("the gateway needs at least one runner address")
         self._channels = [
             grpc.aio.insecure_channel(address, options=SERVER_OPTIONS)
-            for address in (settings.preparer_address, settings.runner_address, settings.grader_address)
+            for address in (settings.preparer_address, settings.grader_address, *runner_addresses)
         ]
         self.preparer = preparer_pb2_grpc.PreparerServiceStub(self._channels[0])
         self.orchestrator = RunOrchestrator(
@@ -78,9 +85,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             self.hub,
             store,
             preparer=self.preparer,
-            runner=runner_pb2_grpc.RunnerServiceStub(self._channels[1]),
-            grader=grader_pb2_grpc.GraderServiceStub(self._channels[2]),
+            runners={
+                address: runner_pb2_grpc.RunnerServiceStub(channel)
+                for address, channel in zip(runner_addresses, self._channels[2:], strict=True)
+            },
+            grader=grader_pb2_grpc.GraderServiceStub(self._channels[1]),
             max_concurrent=settings.max_concurrent_runs,
+            per_user_limit=settings.per_user_limit,
         )
 
     # -- who is calling ----------------------------------------------------------------------------
@@ -128,6 +139,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 raise InvalidArgumentError(f"env: {name!r} is not a variable name (letters, digits and _)")
             if "\0" in value:
                 raise InvalidArgumentError(f"env.{name} must not contain a NUL character")
+        if request.task:
+            get_task(request.task)  # an unknown task fails here, listing the six
         # An unknown competition fails here, not minutes later in the queue.
         try:
             await self.preparer.GetCompetition(
@@ -306,6 +319,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
         if self.tokens.bootstrap(token_file) is not None:
             print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
+        await self.orchestrator.refresh_budgets()
         await self.orchestrator.recover()
 
     async def shutdown(self) -> None:

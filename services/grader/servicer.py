@@ -19,7 +19,7 @@ from services.grader.report import GradeReport
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
-from technique_tasks.grading import grade_technique_task
+from technique_tasks.grading import grade_technique_task, validate_technique_upload
 
 
 @dataclass(frozen=True)
@@ -110,9 +110,14 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
     ) -> grader_pb2.ValidateSubmissionResponse:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
-        result = await asyncio.to_thread(
-            validate_submission, request.content, request.competition_id, self.settings.data_dir
-        )
+        if request.task:
+            result = await asyncio.to_thread(
+                validate_technique_upload, request.task, request.competition_id, self.settings.data_dir, request.content
+            )
+        else:
+            result = await asyncio.to_thread(
+                validate_submission, request.content, request.competition_id, self.settings.data_dir
+            )
         return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
 
     @grpc_errors

@@ -156,7 +156,8 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
                 overwrite_checksums=request.overwrite_checksums,
             )
 
-        lock = self._locks.setdefault(f"{request.task}/{request.competition_id}", asyncio.Lock())
+        # By competition: every technique task derived from it prepares the competition first.
+        lock = self._locks.setdefault(request.competition_id, asyncio.Lock())
         async with lock:
             work = asyncio.ensure_future(asyncio.to_thread(prepare))
             try:

@@ -60,12 +60,24 @@ VALIDATE_SCRIPT = Path(__file__).resolve().parents[2] / "agent_images" / "common
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
 
+TECHNIQUE_INSTRUCTIONS = """\
+You are an agent working on the technique task {task}, derived from the competition {competition_id}.
+
+- The task's files are in {data} (read-only): start with description.md, which says what to analyse.
+- Write your analysis to {submission}/{task}_analysis.json following {data}/{task}_analysis.schema.json,
+  and, when description.md asks for one, predictions to {submission}/submission.csv.
+- Keep your code in {code} and anything worth keeping in {logs}: both are saved as artifacts.
+- Append one JSON object per line to {logs}/rollout.jsonl to record what you do.
+- Check a file's format (never its score) with: sh /home/validate_submission.sh FILE
+- You have no network. Your time limit is {time_limit} seconds.
+"""
+
 DEFAULT_INSTRUCTIONS = """\
 You are an agent solving the competition {competition_id}.
 
 - The competition's files and its description are in {data} (read-only): start with description.md.
-- Write your predictions to {submission}/submission.csv in the format of {data}/sample_submission.csv.
-  It is the only file graded.
+- Write your predictions to {submission}/submission.csv in the format of the sample submission in
+  {data} (sample_submission.csv, or the name description.md gives). It is the only file graded.
 - Keep your code in {code} and anything worth keeping in {logs}: both are saved as artifacts.
 - Append one JSON object per line to {logs}/rollout.jsonl to record what you do, e.g.
   {{"step": 1, "kind": "plan", "payload": {{"text": "..."}}}}.
@@ -407,7 +419,9 @@ class RunExecution:
         (self.work_dir / "sock").mkdir(exist_ok=True)
         os.chmod(self.work_dir / "sock", 0o755)
         request = self.request
-        text = request.instructions or DEFAULT_INSTRUCTIONS.format(
+        template = TECHNIQUE_INSTRUCTIONS if request.task else DEFAULT_INSTRUCTIONS
+        text = request.instructions or template.format(
+            task=request.task,
             competition_id=request.competition_id,
             data=DATA_DIR,
             submission=SUBMISSION_DIR,
@@ -421,7 +435,9 @@ class RunExecution:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
         self._make_work_dir()
         request = self.request
-        if request.public_dir is not None and (request.public_dir / "sample_submission.csv").is_file():
+        # Every prepared dataset (competition or technique task) has a description.md; the sample
+        # submission's name varies by competition.
+        if request.public_dir is not None and (request.public_dir / "description.md").is_file():
             return request.public_dir
         if not request.store_prefix:
             raise MleReduxError(

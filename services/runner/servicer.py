@@ -112,7 +112,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         async def validate(content: bytes) -> ValidationAnswer:
             answer = await self._grader.ValidateSubmission(
                 grader_pb2.ValidateSubmissionRequest(
-                    competition_id=run.competition_id, content=content, run_id=run.run_id
+                    competition_id=run.competition_id, content=content, run_id=run.run_id, task=run.task
                 ),
                 timeout=120,
             )

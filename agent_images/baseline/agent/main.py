@@ -100,6 +100,13 @@ def run_technique(settings: Settings, rollout: Rollout) -> int:
     except Exception as exc:
         rollout.event("error", {"message": f"technique task failed: {exc!r}", "traceback": traceback.format_exc()})
         return 1
+    from submission import validate
+
+    # The grader socket checks an analysis against the task's schema and a CSV against its sample.
+    for name in (f"{settings.task}_analysis.json", "submission.csv"):
+        path = settings.submission_dir / name
+        if path.is_file():
+            rollout.event("validation", {"file": path.name, **validate(settings.validate_script, path)})
     return 0
 
 

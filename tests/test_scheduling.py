@@ -1,0 +1,127 @@
+"""A gateway over two runners (two runner processes sharing this Docker host, each with its own id
+and budget): runs are placed by capacity, a user over their quota waits while another user's run
+starts, and each run records the runner it went to."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from mleredux.client import GatewayClient
+from mleredux.embedded import EmbeddedStack
+from mleredux.v1 import common_pb2
+from tests.conftest import free_port
+from tests.runner_harness import RunnerProcess
+
+RunState = common_pb2.RunState
+
+
+@pytest.fixture(scope="module")
+def two_runners(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RunnerProcess]]:
+    grader = stack.services["grader"].address
+    runners = []
+    try:
+        for name in ("a", "b"):
+            work = tmp_path_factory.mktemp(f"runner-{name}")
+            runner = RunnerProcess(
+                work / "work", stack.home.store_url, extra_args=["--grader", grader, "--cpus-total", "1"]
+            )
+            runner.start()
+            runners.append(runner)
+        yield runners
+    finally:
+        for runner in runners:
+            runner.stop()
+
+
+@pytest.fixture(scope="module")
+def scheduling_gateway(
+    stack: EmbeddedStack, two_runners: list[RunnerProcess], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
+    """A second gateway with its own database, over both runners, at most one run per user."""
+    root = tmp_path_factory.mktemp("gateway-2")
+    address = f"127.0.0.1:{free_port()}"
+    command = [sys.executable, "-m", "mleredux", "serve", "gateway", "--listen", address]
+    command += ["--db", str(root / "gateway.sqlite3"), "--store", stack.home.store_url]
+    command += ["--preparer", stack.services["preparer"].address, "--grader", stack.services["grader"].address]
+    command += ["--runner", ",".join(r.address for r in two_runners), "--per-user-limit", "1"]
+    log = (root / "gateway.log").open("wb")
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, bufsize=0)
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 0.2)
+            if ready and process.stdout.readline().startswith(b"listening on "):
+                break
+            assert process.poll() is None, (root / "gateway.log").read_text()
+        token = (root / "admin.token").read_text().strip()
+        yield address, token
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+async def admin(scheduling_gateway: tuple[str, str]) -> AsyncIterator[GatewayClient]:
+    address, token = scheduling_gateway
+    async with GatewayClient(address, token) as client:
+        yield client
+
+
+async def _until(predicate) -> None:  # type: ignore[no-untyped-def]
+    async with asyncio.timeout(60):
+        # Polling a remote service's state: there is no local event to wait on.
+        while not await predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+
+
+async def test_runs_are_spread_over_runners_and_users_take_turns(
+    scheduling_gateway: tuple[str, str], two_runners: list[RunnerProcess], admin: GatewayClient
+) -> None:
+    address, _ = scheduling_gateway
+    alice_token = (await admin.create_token("alice")).token
+    bob_token = (await admin.create_token("bob")).token
+    sleepy = {"DUMMY_SLEEP": "4"}
+    compute = common_pb2.ComputeProfile(cpus=1, time_limit_seconds=120)
+    async with GatewayClient(address, alice_token) as alice, GatewayClient(address, bob_token) as bob:
+        first = await alice.create_run("demo-digits", "dummy", env=sleepy, compute=compute)
+        second = await alice.create_run("demo-digits", "dummy", env=sleepy, compute=compute)
+
+        async def first_running() -> bool:
+            return (await alice.get_run(first.run_id)).state == RunState.RUN_STATE_RUNNING
+
+        await _until(first_running)
+        # alice is at her quota of one: her second run waits even though runner b is free...
+        waiting = await alice.get_run(second.run_id)
+        assert waiting.state in (RunState.RUN_STATE_QUEUED, RunState.RUN_STATE_PREPARING), waiting
+        assert not waiting.runner
+        # ...and bob's run goes straight to the other runner.
+        bobs = await bob.create_run("demo-digits", "dummy", env=sleepy, compute=compute)
+
+        async def bob_running() -> bool:
+            return (await bob.get_run(bobs.run_id)).state == RunState.RUN_STATE_RUNNING
+
+        await _until(bob_running)
+        placed = {(await alice.get_run(first.run_id)).runner, (await bob.get_run(bobs.run_id)).runner}
+        assert placed == {r.address for r in two_runners}
+        assert (await alice.get_run(second.run_id)).state != RunState.RUN_STATE_RUNNING
+        for client, run_id in ((alice, first.run_id), (alice, second.run_id), (bob, bobs.run_id)):
+            async for _ in client.watch(run_id):
+                pass
+            done = await client.get_run(run_id)
+            assert done.state == RunState.RUN_STATE_SUCCEEDED, done.message
+        events = [e async for e in alice.watch(second.run_id)]
+        messages = [e.status_change.message for e in events if e.HasField("status_change")]
+        assert any("waiting for a runner" in m for m in messages), messages
