@@ -181,6 +181,15 @@ def _build_parser() -> argparse.ArgumentParser:
     img_build.add_argument("names", nargs="*")
     img_build.add_argument("--force", action="store_true")
     img_sub.add_parser("list")
+
+    agents = sub.add_parser("agents", help="your own agents: images built from a Dockerfile on our base images")
+    agents_sub = agents.add_subparsers(dest="agents_command", required=True)
+    agents_add = agents_sub.add_parser(
+        "add", help="build DIR/Dockerfile (FROM mleredux-base-python:latest or mleredux-base-busybox:latest)"
+    )
+    agents_add.add_argument("directory", type=Path)
+    agents_add.add_argument("--name", help="the agent's name (default: the directory's name)")
+    agents_sub.add_parser("list", help="built-in and added agents, and their images")
     return parser
 
 
@@ -532,6 +541,22 @@ def cmd_grade_sample(args: argparse.Namespace, home: Home) -> int:
     return 0 if report.valid_submission else EXIT_RUN_FAILED
 
 
+def cmd_agents(args: argparse.Namespace, home: Home) -> int:
+    from mleredux import images
+    from mleredux.user_agents import add_agent, list_user_agents
+
+    if args.agents_command == "list":
+        for name in images.list_images():
+            print(f"{name:<20} built-in  {images.image_tag(name)}")
+        for name, reference in list_user_agents().items():
+            print(f"{name:<20} added     {reference}")
+        return 0
+    added = add_agent(args.directory, args.name, on_output=lambda line: print(f"  {line}", flush=True))
+    verb = f"built in {added.seconds:.1f}s" if added.built else "up to date"
+    print(f"agent {added.name}: {added.tag} {verb}; run it with `mleredux run -a {added.name} -c ...`", flush=True)
+    return 0
+
+
 def cmd_images(args: argparse.Namespace, home: Home) -> int:
     from mleredux import images
 
@@ -585,6 +610,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
     "grade": cmd_grade,
     "grade-sample": cmd_grade_sample,
     "images": cmd_images,
+    "agents": cmd_agents,
 }
 
 

@@ -87,11 +87,13 @@ def _iter_files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / f
 
 
-def _content_digest(dirs: list[Path]) -> str:
+def content_digest(dirs: list[Path], root: Path | None = None) -> str:
+    """sha256 over the paths (relative to `root`, default the agent images dir) and contents of every file."""
+    root = root or AGENT_IMAGES_DIR
     entries: list[tuple[str, Path]] = []
     for d in dirs:
         if d.is_dir():
-            entries.extend((p.relative_to(AGENT_IMAGES_DIR).as_posix(), p) for p in _iter_files(d))
+            entries.extend((p.relative_to(root).as_posix(), p) for p in _iter_files(d))
     h = hashlib.sha256()
     for rel, path in sorted(entries):
         if path.is_symlink():
@@ -107,7 +109,7 @@ def _content_digest(dirs: list[Path]) -> str:
 def image_tag(name: str) -> str:
     """`mleredux-agent-<name>:<12 hex>`: sha256 over the image's dir and `common/` (paths and contents)."""
     d = _image_dir(name)
-    return f"{TAG_PREFIX}{name}:{_content_digest([d, AGENT_IMAGES_DIR / COMMON_DIR_NAME])[:12]}"
+    return f"{TAG_PREFIX}{name}:{content_digest([d, AGENT_IMAGES_DIR / COMMON_DIR_NAME])[:12]}"
 
 
 def resolve_agent_image(agent: str) -> str:
@@ -120,10 +122,15 @@ def resolve_agent_image(agent: str) -> str:
         return agent
     if agent in list_images():
         return image_tag(agent)
+    from mleredux.user_agents import user_agent_image
+
+    added = user_agent_image(agent)
+    if added is not None:
+        return added
     known = ", ".join(list_images()) or "none"
     raise ImageMissingError(
         f"unknown agent {agent!r}: not an image under {AGENT_IMAGES_DIR} (known: {known}); "
-        "to run your own image, give it as NAME:TAG"
+        "add your own with `mleredux agents add DIR`, or give an image as NAME:TAG"
     )
 
 
@@ -173,12 +180,14 @@ def _build_lock(name: str) -> Iterator[None]:
         os.close(fd)
 
 
-def _run_build(name: str, directory: Path, tag: str, on_output: Callable[[str], None] | None) -> None:
+def stream_command(command: list[str], cwd: Path, on_output: Callable[[str], None] | None) -> tuple[int, list[str]]:
+    """Run `command`, passing each output line (stdout and stderr) to `on_output` as it comes; returns
+    the exit code and the last lines, for an error message."""
     tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL_LINES)
     try:
         proc = subprocess.Popen(
-            ["bash", str(directory / "build.sh"), tag],
-            cwd=directory,
+            command,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -187,7 +196,7 @@ def _run_build(name: str, directory: Path, tag: str, on_output: Callable[[str], 
             bufsize=1,
         )
     except FileNotFoundError as e:
-        raise ImageBuildError(f"cannot build agent image {name!r}: bash is not installed") from e
+        raise ImageBuildError(f"cannot run {command[0]}: it is not installed") from e
     assert proc.stdout is not None
     try:
         for raw in proc.stdout:
@@ -198,6 +207,11 @@ def _run_build(name: str, directory: Path, tag: str, on_output: Callable[[str], 
     finally:
         proc.stdout.close()
         rc = proc.wait()
+    return rc, list(tail)
+
+
+def _run_build(name: str, directory: Path, tag: str, on_output: Callable[[str], None] | None) -> None:
+    rc, tail = stream_command(["bash", str(directory / "build.sh"), tag], directory, on_output)
     if rc != 0:
         quoted = "\n".join(f"  {t}" for t in tail) or "  (no output)"
         raise ImageBuildError(

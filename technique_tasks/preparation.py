@@ -24,6 +24,7 @@ from services.preparer.preparation import (
     ProgressCallback,
     checksum_tree,
     content_hash,
+    install_prepared,
     prepare_competition,
 )
 from technique_tasks.base import TechniqueTask, get_task
@@ -200,13 +201,7 @@ def prepare_technique_task(
             "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
         }
         (staging / MANIFEST).write_text(json.dumps(body, indent=2) + "\n")
-        if root.exists():
-            old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
-            root.rename(old / "prepared")
-            staging.rename(root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(root)
+        install_prepared(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -18,6 +18,7 @@ from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
+from mleredux.competitions.synthetic import synthetic_leaderboard
 from services.grader.metrics import roc_auc
 
 SPLIT_SEED = 0
@@ -95,15 +96,7 @@ class DemoBreastCancer(Competition):
         strong = rng.beta(6, 1.4, size=LEADERBOARD_TEAMS - 10) * 0.049 + 0.95
         weak = rng.uniform(0.5, 0.95, size=10)
         scores = np.round(np.sort(np.concatenate([strong, weak]))[::-1], 5)
-        dates = pd.date_range("2024-03-01", periods=LEADERBOARD_TEAMS, freq="9h")
-        return pd.DataFrame(
-            {
-                "teamId": np.arange(2000, 2000 + LEADERBOARD_TEAMS),
-                "teamName": [f"synthetic-team-{i:03d}" for i in range(LEADERBOARD_TEAMS)],
-                "submissionDate": dates.strftime("%Y-%m-%d %H:%M:%S"),
-                "score": scores,
-            }
-        )
+        return synthetic_leaderboard(scores, first_team_id=2000, start="2024-03-01", every="9h")
 
 
 register(DemoBreastCancer())

@@ -18,6 +18,7 @@ from sklearn.model_selection import train_test_split
 from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
+from mleredux.competitions.synthetic import synthetic_leaderboard
 from services.grader.metrics import rmse
 
 SPLIT_SEED = 0
@@ -92,15 +93,7 @@ class DemoDiabetes(Competition):
         strong = 50.0 + rng.gamma(2.0, 2.5, size=LEADERBOARD_TEAMS - 10)
         weak = rng.uniform(62.0, 80.0, size=10)
         scores = np.round(np.sort(np.concatenate([strong, weak])), 4)
-        dates = pd.date_range("2024-05-01", periods=LEADERBOARD_TEAMS, freq="11h")
-        return pd.DataFrame(
-            {
-                "teamId": np.arange(3000, 3000 + LEADERBOARD_TEAMS),
-                "teamName": [f"synthetic-team-{i:03d}" for i in range(LEADERBOARD_TEAMS)],
-                "submissionDate": dates.strftime("%Y-%m-%d %H:%M:%S"),
-                "score": scores,
-            }
-        )
+        return synthetic_leaderboard(scores, first_team_id=3000, start="2024-05-01", every="11h")
 
 
 register(DemoDiabetes())

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
+from mleredux.competitions.synthetic import synthetic_leaderboard
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -87,15 +88,7 @@ class DemoDigits(Competition):
         strong = rng.beta(5, 1.5, size=LEADERBOARD_TEAMS - 15) * 0.195 + 0.80
         weak = rng.uniform(0.1, 0.85, size=15)
         scores = np.round(np.sort(np.concatenate([strong, weak]))[::-1], 5)
-        dates = pd.date_range("2024-01-01", periods=LEADERBOARD_TEAMS, freq="7h")
-        return pd.DataFrame(
-            {
-                "teamId": np.arange(1000, 1000 + LEADERBOARD_TEAMS),
-                "teamName": [f"synthetic-team-{i:03d}" for i in range(LEADERBOARD_TEAMS)],
-                "submissionDate": dates.strftime("%Y-%m-%d %H:%M:%S"),
-                "score": scores,
-            }
-        )
+        return synthetic_leaderboard(scores, first_team_id=1000, start="2024-01-01", every="7h")
 
 
 register(DemoDigits())

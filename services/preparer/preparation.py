@@ -161,6 +161,21 @@ def _dataset(competition_id: str, data_dir: Path, files: tuple[FileChecksum, ...
     )
 
 
+def install_prepared(staging: Path, root: Path) -> None:
+    """Make the finished tree `staging` the preparation at `root`, replacing any older one.
+
+    A reader sees the old tree or the new one, never a mix: the old one is moved aside first so the
+    final rename is atomic, and removed after.
+    """
+    if root.exists():
+        old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
+        root.rename(old / "prepared")
+        staging.rename(root)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        staging.rename(root)
+
+
 def _is_prepared(root: Path) -> bool:
     return (root / "public").is_dir() and (root / "private").is_dir()
 
@@ -228,14 +243,7 @@ def prepare_competition(
         shutil.rmtree(staging / "raw", ignore_errors=True)
         files = checksum_tree(staging, report)
         _write_manifest(staging, competition_id, files)
-        if root.exists():
-            # Move the old tree aside first so the rename below is atomic; remove it after.
-            old = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
-            root.rename(old / "prepared")
-            staging.rename(root)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            staging.rename(root)
+        install_prepared(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
