@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -40,37 +41,69 @@ def two_runners(stack: EmbeddedStack, tmp_path_factory: pytest.TempPathFactory) 
             runner.stop()
 
 
+class GatewayProcess:
+    """`mleredux serve gateway` over the stack's preparer and grader and the given runners."""
+
+    def __init__(self, stack: EmbeddedStack, runners: list[RunnerProcess], root: Path) -> None:
+        self.root = root
+        self.address = f"127.0.0.1:{free_port()}"
+        command = [sys.executable, "-m", "mleredux", "serve", "gateway", "--listen", self.address]
+        command += ["--db", str(root / "gateway.sqlite3"), "--store", stack.home.store_url]
+        command += ["--preparer", stack.services["preparer"].address, "--grader", stack.services["grader"].address]
+        command += ["--runner", ",".join(r.address for r in runners), "--per-user-limit", "1"]
+        self.command = command
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.root / "gateway.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, bufsize=0
+            )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+            if ready and self.process.stdout.readline().startswith(b"listening on "):
+                return
+            assert self.process.poll() is None, (self.root / "gateway.log").read_text()
+        raise AssertionError("the gateway did not start")
+
+    @property
+    def token(self) -> str:
+        return (self.root / "admin.token").read_text().strip()
+
+    def kill9(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
 @pytest.fixture(scope="module")
 def scheduling_gateway(
     stack: EmbeddedStack, two_runners: list[RunnerProcess], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
     """A second gateway with its own database, over both runners, at most one run per user."""
-    root = tmp_path_factory.mktemp("gateway-2")
-    address = f"127.0.0.1:{free_port()}"
-    command = [sys.executable, "-m", "mleredux", "serve", "gateway", "--listen", address]
-    command += ["--db", str(root / "gateway.sqlite3"), "--store", stack.home.store_url]
-    command += ["--preparer", stack.services["preparer"].address, "--grader", stack.services["grader"].address]
-    command += ["--runner", ",".join(r.address for r in two_runners), "--per-user-limit", "1"]
-    log = (root / "gateway.log").open("wb")
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, bufsize=0)
+    gateway = GatewayProcess(stack, two_runners, tmp_path_factory.mktemp("gateway-2"))
+    gateway.start()
     try:
-        assert process.stdout is not None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([process.stdout], [], [], 0.2)
-            if ready and process.stdout.readline().startswith(b"listening on "):
-                break
-            assert process.poll() is None, (root / "gateway.log").read_text()
-        token = (root / "admin.token").read_text().strip()
-        yield address, token
+        yield gateway.address, gateway.token
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        gateway.stop()
 
 
 @pytest.fixture
@@ -125,3 +158,31 @@ async def test_runs_are_spread_over_runners_and_users_take_turns(
         events = [e async for e in alice.watch(second.run_id)]
         messages = [e.status_change.message for e in events if e.HasField("status_change")]
         assert any("waiting for a runner" in m for m in messages), messages
+
+
+async def test_a_run_waiting_for_a_runner_survives_a_gateway_kill(
+    stack: EmbeddedStack, two_runners: list[RunnerProcess], tmp_path: Path
+) -> None:
+    gateway = GatewayProcess(stack, two_runners[:1], tmp_path)
+    gateway.start()
+    try:
+        compute = common_pb2.ComputeProfile(cpus=1, time_limit_seconds=120)
+        async with GatewayClient(gateway.address, gateway.token) as client:
+            first = await client.create_run("demo-digits", "dummy", env={"DUMMY_SLEEP": "3"}, compute=compute)
+            second = await client.create_run("demo-digits", "dummy", compute=compute)
+
+            async def second_waits() -> bool:
+                run = await client.get_run(second.run_id)
+                return run.state == RunState.RUN_STATE_PREPARING and "waiting for a runner" in run.message
+
+            await _until(second_waits)
+        gateway.kill9()
+        gateway.start()
+        async with GatewayClient(gateway.address, gateway.token) as client:
+            for run_id in (first.run_id, second.run_id):
+                events = [e async for e in client.watch(run_id)]
+                done = await client.get_run(run_id)
+                assert done.state == RunState.RUN_STATE_SUCCEEDED, done.message
+                assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    finally:
+        gateway.stop()

@@ -202,12 +202,14 @@ class RunOrchestrator:
         return self.db.get_run(run_id)
 
     async def recover(self) -> None:
-        """At start-up: queued runs are queued again; running ones are reattached to the runner (it
-        keeps a run nobody follows for a while); runs caught in another step are marked LOST."""
+        """At start-up: queued runs are queued again, and so are runs that were preparing or waiting
+        for a runner but had not been placed on one (preparation is idempotent); runs on a runner are
+        reattached (it keeps a run nobody follows for a while); runs caught grading are marked LOST."""
         for run in self.db.unfinished_runs():
-            if run.state == RunState.RUN_STATE_QUEUED:
+            placed = bool(run.runner)
+            if run.state == RunState.RUN_STATE_QUEUED or (run.state == RunState.RUN_STATE_PREPARING and not placed):
                 self._start_task(run.run_id)
-            elif run.state == RunState.RUN_STATE_RUNNING:
+            elif run.state in (RunState.RUN_STATE_RUNNING, RunState.RUN_STATE_PREPARING):
                 self._start_task(run.run_id, reattach=True)
             else:
                 self._status(
