@@ -11,6 +11,8 @@ Every entry here has `supported=False`: the registry switches on the ones it has
 
 from __future__ import annotations
 
+import dataclasses
+
 from mleredux.competitions.base import CompetitionInfo
 
 #: Competitions MLE-bench keeps for developing agents; not part of the 75 benchmark competitions.
@@ -1044,3 +1046,19 @@ CATALOG: tuple[CompetitionInfo, ...] = (
         summary="Dev competition: predict which passengers were transported to another dimension.",
     ),
 )
+
+_BY_ID: dict[str, CompetitionInfo] = {info.id: info for info in CATALOG}
+
+
+def supported_entry(competition_id: str) -> CompetitionInfo:
+    """The catalog's metadata, switched on, for a competition whose module prepares and grades it.
+
+    A competition module takes its `info` from here, so the catalog stays the one place its name,
+    metric, direction, complexity and size are written.
+    """
+    try:
+        return dataclasses.replace(_BY_ID[competition_id], supported=True)
+    except KeyError:
+        raise KeyError(
+            f"{competition_id!r} is not in the MLE-bench catalog; give its module its own CompetitionInfo"
+        ) from None

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
@@ -42,18 +43,7 @@ Submissions are scored by the area under the ROC curve between the predicted pro
 
 
 class AerialCactusIdentification(Competition):
-    info = CompetitionInfo(
-        id="aerial-cactus-identification",
-        name="Aerial Cactus Identification",
-        category="image",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=26_000_000,
-        supported=True,
-        offline=False,
-        summary="Detect columnar cacti in 32x32 aerial photographs.",
-    )
+    info = supported_entry("aerial-cactus-identification")
     id_column = "id"
     target_columns = (TARGET,)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_allowed_values
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
@@ -47,18 +48,7 @@ Quadratic weighted kappa between the predicted and the true ratings (1 is perfec
 
 
 class Aptos2019BlindnessDetection(Competition):
-    info = CompetitionInfo(
-        id="aptos2019-blindness-detection",
-        name="APTOS 2019 Blindness Detection",
-        category="image",
-        metric="quadratic weighted kappa",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=10_200_000_000,
-        supported=True,
-        offline=False,
-        summary="Rate diabetic retinopathy from 0 to 4 in fundus photographs.",
-    )
+    info = supported_entry("aptos2019-blindness-detection")
     id_column = "id_code"
     target_columns = (TARGET,)
 

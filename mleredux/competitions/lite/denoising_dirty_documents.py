@@ -22,7 +22,8 @@ import pandas as pd
 from PIL import Image
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import media_files, place_all
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
@@ -60,18 +61,7 @@ def melt(path: Path) -> pd.DataFrame:
 
 
 class DenoisingDirtyDocuments(Competition):
-    info = CompetitionInfo(
-        id="denoising-dirty-documents",
-        name="Denoising Dirty Documents",
-        category="image",
-        metric="RMSE",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=60_000_000,
-        supported=True,
-        offline=False,
-        summary="Clean stains and noise from scanned text pages, pixel by pixel.",
-    )
+    info = supported_entry("denoising-dirty-documents")
     id_column = "id"
     target_columns = (TARGET,)
     answers_file = "answers.csv"

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
@@ -67,18 +68,7 @@ the labels (higher is better).
 
 
 class DetectingInsultsInSocialCommentary(Competition):
-    info = CompetitionInfo(
-        id="detecting-insults-in-social-commentary",
-        name="Detecting Insults in Social Commentary",
-        category="text",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=2_000_000,
-        supported=True,
-        offline=False,
-        summary="Flag online comments that insult another participant of the conversation.",
-    )
+    info = supported_entry("detecting-insults-in-social-commentary")
     id_column = "Comment"
     target_columns = ("Date", TARGET)
     sample_submission_file = "sample_submission_null.csv"

@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
@@ -66,18 +67,7 @@ and sum to 1; they are clipped away from 0 and 1 before the loss is taken.
 
 
 class DogBreedIdentification(Competition):
-    info = CompetitionInfo(
-        id="dog-breed-identification",
-        name="Dog Breed Identification",
-        category="image",
-        metric="multi-class log loss",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=724_000_000,
-        supported=True,
-        offline=False,
-        summary="Tell 120 dog breeds apart in photographs.",
-    )
+    info = supported_entry("dog-breed-identification")
     id_column = "id"
     target_columns = BREEDS
 

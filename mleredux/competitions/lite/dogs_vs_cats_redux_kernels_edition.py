@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all
 from mleredux.competitions.raw import RawData
@@ -48,18 +49,7 @@ def _is_dog(name: str) -> bool:
 
 
 class DogsVsCatsReduxKernelsEdition(Competition):
-    info = CompetitionInfo(
-        id="dogs-vs-cats-redux-kernels-edition",
-        name="Dogs vs. Cats Redux: Kernels Edition",
-        category="image",
-        metric="log loss",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=854_000_000,
-        supported=True,
-        offline=False,
-        summary="Tell photographs of dogs from photographs of cats.",
-    )
+    info = supported_entry("dogs-vs-cats-redux-kernels-edition")
     id_column = "id"
     target_columns = (TARGET,)
     answers_file = "answers.csv"

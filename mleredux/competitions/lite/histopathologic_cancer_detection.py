@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
@@ -45,18 +46,7 @@ label; higher is better.
 
 
 class HistopathologicCancerDetection(Competition):
-    info = CompetitionInfo(
-        id="histopathologic-cancer-detection",
-        name="Histopathologic Cancer Detection",
-        category="image",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=6_800_000_000,
-        supported=True,
-        offline=False,
-        summary="Find metastatic tumour tissue in small patches of lymph-node slides.",
-    )
+    info = supported_entry("histopathologic-cancer-detection")
     id_column = "id"
     target_columns = (TARGET,)
     answers_file = "answers.csv"

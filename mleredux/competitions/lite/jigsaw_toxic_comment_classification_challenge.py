@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -58,18 +59,7 @@ not scored (they were left out of the labelling), but every test comment needs a
 
 
 class JigsawToxicCommentClassificationChallenge(Competition):
-    info = CompetitionInfo(
-        id="jigsaw-toxic-comment-classification-challenge",
-        name="Toxic Comment Classification Challenge",
-        category="text",
-        metric="mean column-wise ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=60_000_000,
-        supported=True,
-        offline=False,
-        summary="Score Wikipedia comments on six kinds of toxicity at once.",
-    )
+    info = supported_entry("jigsaw-toxic-comment-classification-challenge")
     id_column = "id"
     target_columns = CLASSES
 

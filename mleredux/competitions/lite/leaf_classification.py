@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -79,18 +80,7 @@ and sum to 1; they are clipped away from 0 and 1 before the loss is taken.
 
 
 class LeafClassification(Competition):
-    info = CompetitionInfo(
-        id="leaf-classification",
-        name="Leaf Classification",
-        category="image",
-        metric="multi-class log loss",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=36_000_000,
-        supported=True,
-        offline=False,
-        summary="Name the plant species of a leaf from its silhouette and precomputed shape features.",
-    )
+    info = supported_entry("leaf-classification")
     id_column = "id"
     target_columns = SPECIES
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import place
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -92,18 +93,7 @@ def _copy(source: Path, target: Path) -> None:
 
 
 class Mlsp2013Birds(Competition):
-    info = CompetitionInfo(
-        id="mlsp-2013-birds",
-        name="MLSP 2013 Bird Classification Challenge",
-        category="audio",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=585_000_000,
-        supported=True,
-        offline=False,
-        summary="Say which of 19 bird species sing in short field recordings.",
-    )
+    info = supported_entry("mlsp-2013-birds")
     id_column = "Id"
     target_columns = (TARGET,)
     answers_file = "answers.csv"

@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
@@ -162,18 +163,7 @@ def split_train_csv(
 
 
 class NewYorkCityTaxiFarePrediction(Competition):
-    info = CompetitionInfo(
-        id="new-york-city-taxi-fare-prediction",
-        name="New York City Taxi Fare Prediction",
-        category="tabular",
-        metric="RMSE",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=5_700_000_000,
-        supported=True,
-        offline=False,
-        summary="Predict a taxi ride's fare from its pickup and drop-off points, time and passengers.",
-    )
+    info = supported_entry("new-york-city-taxi-fare-prediction")
     id_column = "key"
     target_columns = (TARGET,)
     answer_columns = (TARGET,)

@@ -26,7 +26,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_non_negative
 from mleredux.competitions.lite._images import place, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -85,18 +86,7 @@ def _place_geometries(geometries: dict[int, Path], mapping: dict[int, int], targ
 
 
 class Nomad2018PredictTransparentConductors(Competition):
-    info = CompetitionInfo(
-        id="nomad2018-predict-transparent-conductors",
-        name="Nomad2018 Predicting Transparent Conductors",
-        category="tabular",
-        metric="mean column-wise RMSLE",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=6_200_000,
-        supported=True,
-        offline=False,
-        summary="Predict formation energy and band gap of candidate transparent-conductor materials.",
-    )
+    info = supported_entry("nomad2018-predict-transparent-conductors")
     id_column = "id"
     target_columns = TARGETS
     answer_columns = TARGETS

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
@@ -45,18 +46,7 @@ separately and the four values are averaged. Higher is better.
 
 
 class PlantPathology2020Fgvc7(Competition):
-    info = CompetitionInfo(
-        id="plant-pathology-2020-fgvc7",
-        name="Plant Pathology 2020 - FGVC7",
-        category="image",
-        metric="mean column-wise ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=823_000_000,
-        supported=True,
-        offline=False,
-        summary="Classify apple-leaf diseases (rust, scab, several) in photographs.",
-    )
+    info = supported_entry("plant-pathology-2020-fgvc7")
     id_column = "image_id"
     target_columns = CLASSES
 

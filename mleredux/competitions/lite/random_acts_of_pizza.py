@@ -26,7 +26,8 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -74,18 +75,7 @@ def _write_json(records: list[dict[str, Any]], public: Path, name: str) -> None:
 
 
 class RandomActsOfPizza(Competition):
-    info = CompetitionInfo(
-        id="random-acts-of-pizza",
-        name="Random Acts of Pizza",
-        category="text",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=3_000_000,
-        supported=True,
-        offline=False,
-        summary="Guess whether a Reddit request for a free pizza gets granted.",
-    )
+    info = supported_entry("random-acts-of-pizza")
     id_column = "request_id"
     target_columns = (TARGET,)
     sample_submission_file = "sampleSubmission.csv"

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
@@ -64,18 +65,7 @@ The ROC AUC is computed for each of the eleven columns and the eleven values are
 
 
 class RanzcrClipCatheterLineClassification(Competition):
-    info = CompetitionInfo(
-        id="ranzcr-clip-catheter-line-classification",
-        name="RANZCR CLiP - Catheter and Line Position Challenge",
-        category="image",
-        metric="mean column-wise ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=12_900_000_000,
-        supported=True,
-        offline=False,
-        summary="Detect malpositioned tubes and catheters on chest X-rays.",
-    )
+    info = supported_entry("ranzcr-clip-catheter-line-classification")
     id_column = "StudyInstanceUID"
     target_columns = CLASSES
     answer_columns = CLASSES

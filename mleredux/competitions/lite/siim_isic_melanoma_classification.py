@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -128,18 +129,7 @@ def tfrecord_image_names(path: Path) -> list[str]:
 
 
 class SiimIsicMelanomaClassification(Competition):
-    info = CompetitionInfo(
-        id="siim-isic-melanoma-classification",
-        name="SIIM-ISIC Melanoma Classification",
-        category="image",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=116_000_000_000,
-        supported=True,
-        offline=False,
-        summary="Identify melanoma in dermoscopic images of skin lesions.",
-    )
+    info = supported_entry("siim-isic-melanoma-classification")
     id_column = "image_name"
     target_columns = (TARGET,)
 

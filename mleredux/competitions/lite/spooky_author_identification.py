@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
@@ -43,18 +44,7 @@ are rescaled to sum to 1 and clipped away from 0 and 1 before the loss is taken.
 
 
 class SpookyAuthorIdentification(Competition):
-    info = CompetitionInfo(
-        id="spooky-author-identification",
-        name="Spooky Author Identification",
-        category="text",
-        metric="multi-class log loss",
-        is_lower_better=True,
-        complexity="low",
-        approx_size_bytes=1_900_000,
-        supported=True,
-        offline=False,
-        summary="Attribute horror-story sentences to Poe, Lovecraft or Shelley.",
-    )
+    info = supported_entry("spooky-author-identification")
     id_column = "id"
     target_columns = CLASSES
 

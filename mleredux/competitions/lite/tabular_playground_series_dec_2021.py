@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_allowed_values
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
@@ -50,18 +51,7 @@ exactly (higher is better). Predictions must be one of the cover types 1 to 7.
 
 
 class TabularPlaygroundSeriesDec2021(Competition):
-    info = CompetitionInfo(
-        id="tabular-playground-series-dec-2021",
-        name="Tabular Playground Series - Dec 2021",
-        category="tabular",
-        metric="accuracy",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=700_000_000,
-        supported=True,
-        offline=False,
-        summary="Predict the forest cover type of synthetic cartographic records.",
-    )
+    info = supported_entry("tabular-playground-series-dec-2021")
     id_column = "Id"
     target_columns = (TARGET,)
     answer_columns = (TARGET,)

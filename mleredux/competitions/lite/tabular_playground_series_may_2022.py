@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
@@ -49,18 +50,7 @@ the observed state; higher is better.
 
 
 class TabularPlaygroundSeriesMay2022(Competition):
-    info = CompetitionInfo(
-        id="tabular-playground-series-may-2022",
-        name="Tabular Playground Series - May 2022",
-        category="tabular",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=570_000_000,
-        supported=True,
-        offline=False,
-        summary="Predict a binary machine state from synthetic manufacturing-control features.",
-    )
+    info = supported_entry("tabular-playground-series-may-2022")
     id_column = "id"
     target_columns = (TARGET,)
     answer_columns = (TARGET,)

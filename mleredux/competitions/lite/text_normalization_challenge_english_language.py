@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
@@ -111,18 +112,7 @@ class TextNormalization(Competition):
 
 
 class TextNormalizationEnglish(TextNormalization):
-    info = CompetitionInfo(
-        id="text-normalization-challenge-english-language",
-        name="Text Normalization Challenge - English Language",
-        category="text",
-        metric="accuracy",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=10_000_000,
-        supported=True,
-        offline=False,
-        summary="Rewrite English tokens such as numbers and dates as they are spoken.",
-    )
+    info = supported_entry("text-normalization-challenge-english-language")
     prefix = "en"
     language = "English"
     sample_submission_file = "en_sample_submission_2.csv.zip"

@@ -15,24 +15,13 @@ Deliberate differences from MLE-bench (shared with the English challenge, see th
 
 from __future__ import annotations
 
-from mleredux.competitions.base import CompetitionInfo
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite.text_normalization_challenge_english_language import TextNormalization
 from mleredux.competitions.registry import register
 
 
 class TextNormalizationRussian(TextNormalization):
-    info = CompetitionInfo(
-        id="text-normalization-challenge-russian-language",
-        name="Text Normalization Challenge - Russian Language",
-        category="text",
-        metric="accuracy",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=10_000_000,
-        supported=True,
-        offline=False,
-        summary="Rewrite Russian tokens such as numbers and dates as they are spoken.",
-    )
+    info = supported_entry("text-normalization-challenge-russian-language")
     prefix = "ru"
     language = "Russian"
     sample_submission_file = "ru_sample_submission_2.csv.zip"

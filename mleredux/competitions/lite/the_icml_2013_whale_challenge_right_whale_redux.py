@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from mleredux.competitions.base import Competition, CompetitionInfo
+from mleredux.competitions.base import Competition
+from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all
 from mleredux.competitions.raw import RawData, RawFileMissingError
@@ -45,18 +46,7 @@ Area under the ROC curve between the predicted probability and the truth; higher
 
 
 class RightWhaleRedux(Competition):
-    info = CompetitionInfo(
-        id="the-icml-2013-whale-challenge-right-whale-redux",
-        name="The ICML 2013 Whale Challenge - Right Whale Redux",
-        category="audio",
-        metric="ROC AUC",
-        is_lower_better=False,
-        complexity="low",
-        approx_size_bytes=293_000_000,
-        supported=True,
-        offline=False,
-        summary="Detect right-whale up-calls in two-second underwater recordings.",
-    )
+    info = supported_entry("the-icml-2013-whale-challenge-right-whale-redux")
     id_column = "clip"
     target_columns = (TARGET,)
     sample_submission_file = "sampleSubmission.csv"
