@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from mleredux.competitions import get_competition
-from services.grader.grading import grade_submission, read_answers, read_sample
-from services.preparer.preparation import prepare_competition
+from mleredux.grading.submission import grade_submission, read_answers, read_sample
+from mleredux.preparation.prepare import prepare_competition
 from tests.lite import LiteSpec, all_specs
 
 #: Full-size row counts of the largest Lite test sets (MLE-bench's splits of the Kaggle data).

@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mleredux.config import (
     DEFAULT_GATEWAY,
@@ -28,7 +28,6 @@ from mleredux.errors import MleReduxError
 
 if TYPE_CHECKING:
     from mleredux.client import SyncGatewayClient
-    from services.server import Hosted
 from mleredux.v1 import common_pb2
 
 EXIT_RUN_FAILED = 1
@@ -196,68 +195,10 @@ def _build_parser() -> argparse.ArgumentParser:
 # -- services ----------------------------------------------------------------------------------------
 
 
-def _require(args: argparse.Namespace, *names: str) -> None:
-    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) in (None, "")]
-    if missing:
-        raise MleReduxError(f"`serve {args.service}` needs {', '.join(missing)}")
-
-
-def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
-    store = args.store or home.store_url
-    if args.service == "grader":
-        from services.grader.servicer import GraderSettings, hosted_grader
-
-        return hosted_grader(GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
-    if args.service == "preparer":
-        from services.preparer.servicer import PreparerSettings, hosted_preparer
-
-        return hosted_preparer(PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
-    if args.service == "runner":
-        from services.runner.servicer import RunnerSettings, hosted_runner
-
-        _require(args, "grader")
-        budget: dict[str, Any] = {"gpus_total": args.gpus_total}
-        if args.cpus_total is not None:
-            budget["cpus_total"] = args.cpus_total
-        if args.memory_total is not None:
-            budget["memory_bytes_total"] = args.memory_total << 20
-        return hosted_runner(
-            RunnerSettings(
-                work_root=args.work_dir or home.runner_work_dir,
-                store_url=store,
-                grader_address=args.grader,
-                max_concurrent=args.max_concurrent,
-                store_wait_seconds=args.store_wait,
-                **budget,
-            )
-        )
-    from services.gateway.servicer import GatewaySettings, hosted_gateway
-
-    _require(args, "preparer", "runner", "grader")
-    return hosted_gateway(
-        GatewaySettings(
-            db_path=args.db or home.db_path,
-            store_url=store,
-            preparer_address=args.preparer,
-            runner_address=args.runner,
-            grader_address=args.grader,
-            max_concurrent_runs=args.max_concurrent,
-            per_user_limit=args.per_user_limit,
-            http_listen=args.http_listen,
-        )
-    )
-
-
 def cmd_serve(args: argparse.Namespace, home: Home) -> int:
-    from services.server import serve
+    from mleredux.serving import serve_service
 
-    async def main() -> None:
-        # Built inside the running loop: grpc.aio channels and asyncio primitives bind to the loop
-        # that exists when they are created.
-        await serve(_hosted(args, home), args.listen)
-
-    asyncio.run(main())
-    return 0
+    return serve_service(args, home)
 
 
 def _wait_for_signal(stack_dead: Callable[[], list[str]]) -> str:
@@ -473,13 +414,13 @@ def _raw_for(args: argparse.Namespace, competition_id: str, many: bool) -> Path 
 
 
 def cmd_prepare(args: argparse.Namespace, home: Home) -> int:
+    from mleredux.preparation.prepare import prepare_competition
     from mleredux.progress import ProgressBar
-    from services.preparer.preparation import prepare_competition
 
     data_dir = args.data_dir or home.data_dir
     targets = _prepare_targets(args)
     if args.check:
-        from services.preparer.checks import check_preparation
+        from mleredux.preparation.checks import check_preparation
 
         ok = True
         for competition_id in targets:
@@ -517,7 +458,7 @@ def cmd_prepare(args: argparse.Namespace, home: Home) -> int:
 def cmd_grade(args: argparse.Namespace, home: Home) -> int:
     import json
 
-    from services.grader.batch import grade_jsonl, write_batch_report
+    from mleredux.grading.batch import grade_jsonl, write_batch_report
 
     summary, errors = grade_jsonl(args.submission, args.data_dir or home.data_dir)
     for error in errors:
@@ -532,7 +473,7 @@ def cmd_grade(args: argparse.Namespace, home: Home) -> int:
 def cmd_grade_sample(args: argparse.Namespace, home: Home) -> int:
     import json
 
-    from services.grader.grading import grade_submission
+    from mleredux.grading.submission import grade_submission
 
     if not args.submission.is_file():
         raise MleReduxError(f"submission not found: {args.submission}")

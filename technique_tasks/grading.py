@@ -16,9 +16,9 @@ from typing import Any
 import pandas as pd
 
 from mleredux.errors import InvalidAnalysisError, InvalidSubmissionError, NotPreparedError
+from mleredux.grading.report import GradeReport
+from mleredux.grading.submission import SubmissionFormat, ValidationResult, check_format
 from mleredux.store import sha256_file
-from services.grader.grading import SubmissionFormat, ValidationResult, check_format
-from services.grader.report import GradeReport
 from technique_tasks.base import ANSWERS, GROUND_TRUTH, get_task
 from technique_tasks.outcome import SubmissionOutcome, score_submission
 from technique_tasks.preparation import technique_prepared_dir

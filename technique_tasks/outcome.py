@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from mleredux.errors import InvalidSubmissionError
-from services.grader.grading import SubmissionFormat, check_format
+from mleredux.grading.submission import SubmissionFormat, check_format
 
 Metric = Literal["roc_auc", "average_precision", "accuracy", "r2"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mleredux.competitions import get_competition
 from mleredux.errors import ChecksumMismatchError, CompetitionNotSupportedError, InvalidArgumentError, NotPreparedError
-from services.preparer.preparation import (
+from mleredux.preparation.prepare import (
     FileChecksum,
     PreparedDataset,
     PrepareProgress,

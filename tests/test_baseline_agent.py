@@ -27,9 +27,9 @@ import pytest
 from mleredux.client import GatewayClient
 from mleredux.competitions import get_competition
 from mleredux.embedded import EmbeddedStack
+from mleredux.grading.submission import grade_submission, validate_submission
+from mleredux.preparation.prepare import prepare_competition
 from mleredux.v1 import common_pb2
-from services.grader.grading import grade_submission, validate_submission
-from services.preparer.preparation import prepare_competition
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket
 from tests.lite import all_specs
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mleredux.errors import GraderError, NotPreparedError, UnknownCompetitionError
-from services.grader.grading import grade_submission, validate_submission
-from services.preparer.preparation import PreparedDataset, prepare_competition
+from mleredux.grading.submission import grade_submission, validate_submission
+from mleredux.preparation.prepare import PreparedDataset, prepare_competition
 
 
 @pytest.fixture(scope="module")

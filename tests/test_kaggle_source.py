@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 import requests
 
-from services.grader.grading import grade_submission
-from services.preparer import kaggle_source
-from services.preparer.kaggle_source import (
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation import kaggle as kaggle_source
+from mleredux.preparation.kaggle import (
     KaggleCredentialsMissingError,
     KaggleHTTPError,
     KaggleNetworkError,
@@ -32,7 +32,7 @@ from services.preparer.kaggle_source import (
     find_credentials,
     with_retries,
 )
-from services.preparer.preparation import PrepareProgress, prepare_competition
+from mleredux.preparation.prepare import PrepareProgress, prepare_competition
 from tests.lite.gen_spooky_author_identification import SPEC as SPOOKY
 
 COMPETITION = "spooky-author-identification"

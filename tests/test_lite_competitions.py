@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 
 from mleredux.competitions import get_competition
-from mleredux.published_datasets import fetch_published_dataset
+from mleredux.grading.submission import grade_submission, read_answers, read_sample, validate_submission
+from mleredux.preparation.prepare import PreparedDataset, prepare_competition, publish_dataset
+from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import S3Store, sha256_file
-from services.grader.grading import grade_submission, read_answers, read_sample, validate_submission
-from services.preparer.preparation import PreparedDataset, prepare_competition, publish_dataset
 from tests.lite import LiteSpec, all_specs
 
 SPECS = all_specs()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.grader.medals import medal_ranks, medal_thresholds, medals_for
+from mleredux.grading.medals import medal_ranks, medal_thresholds, medals_for
 
 
 @pytest.mark.parametrize(

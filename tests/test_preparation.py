@@ -10,9 +10,9 @@ import pytest
 
 from mleredux.competitions import get_competition, list_competitions
 from mleredux.errors import ChecksumMismatchError, StoreError, UnknownCompetitionError
-from mleredux.published_datasets import fetch_published_dataset
+from mleredux.preparation.prepare import PrepareProgress, prepare_competition, publish_dataset
+from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import LocalStore, S3Store
-from services.preparer.preparation import PrepareProgress, prepare_competition, publish_dataset
 
 
 def test_split_is_deterministic_and_leaks_nothing(tmp_path: Path) -> None:

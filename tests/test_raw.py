@@ -14,7 +14,7 @@ from mleredux.competitions import get_competition, list_competitions
 from mleredux.competitions.catalog import CATALOG, LITE_COMPETITIONS
 from mleredux.competitions.raw import RawData, RawFileMissingError, UnsafeArchiveError, safe_extract
 from mleredux.errors import CompetitionNotSupportedError
-from services.preparer.preparation import prepare_competition
+from mleredux.preparation.prepare import prepare_competition
 
 
 def make_zip(path: Path, members: dict[str, bytes]) -> Path:

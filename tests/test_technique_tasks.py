@@ -35,9 +35,9 @@ from mleredux.errors import (
     UnknownCompetitionError,
     UnknownTechniqueTaskError,
 )
+from mleredux.preparation.prepare import prepare_competition, prepared_dir
 from mleredux.store import S3Store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc
-from services.preparer.preparation import prepare_competition, prepared_dir
 from technique_tasks.base import TASK_NAMES, get_task
 from technique_tasks.cv import variant_for
 from technique_tasks.grading import grade_technique_task, validate_technique_analysis

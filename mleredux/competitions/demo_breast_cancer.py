@@ -19,7 +19,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
 from mleredux.competitions.synthetic import synthetic_leaderboard
-from services.grader.metrics import roc_auc
+from mleredux.grading.metrics import roc_auc
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2

@@ -19,7 +19,7 @@ from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
 from mleredux.competitions.synthetic import synthetic_leaderboard
-from services.grader.metrics import rmse
+from mleredux.grading.metrics import rmse
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2

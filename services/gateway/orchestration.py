@@ -19,6 +19,7 @@ from google.protobuf import json_format
 
 from mleredux.errors import InvalidArgumentError
 from mleredux.store import ArtifactStore
+from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
     common_pb2,
     gateway_pb2,
@@ -31,7 +32,6 @@ from mleredux.v1 import (
 )
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
 from services.gateway.state import RunDatabase, is_terminal
-from services.runner.capture import now_timestamp
 
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason

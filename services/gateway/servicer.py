@@ -16,6 +16,7 @@ import grpc
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, MleReduxError, RunNotFoundError
 from mleredux.images import resolve_agent_image
 from mleredux.store import ArtifactStore, check_key, open_store
+from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
     common_pb2,
     competitions_pb2,
@@ -29,7 +30,6 @@ from mleredux.v1 import (
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.state import RunDatabase, is_terminal
-from services.runner.capture import now_timestamp
 from services.server import SERVER_OPTIONS, Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task

@@ -1,4 +1,4 @@
-"""The grader's gRPC servicer: a thin translation over `services.grader.grading`."""
+"""The grader's gRPC servicer: a thin translation over `mleredux.grading.submission`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from pathlib import Path
 import grpc
 
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
+from mleredux.grading.report import GradeReport
+from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc
-from services.grader.grading import grade_submission, validate_submission
-from services.grader.report import GradeReport
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task

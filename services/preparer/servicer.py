@@ -1,4 +1,4 @@
-"""The preparer's gRPC servicer: the registry and prepared datasets, over `services.preparer.preparation`."""
+"""The preparer's gRPC servicer: the registry and prepared datasets, over `mleredux.preparation.prepare`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,7 @@ import grpc
 from mleredux.competitions import get_competition, list_competitions
 from mleredux.competitions.base import CompetitionInfo
 from mleredux.errors import InvalidArgumentError
-from mleredux.store import ArtifactStore, open_store
-from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
-from services.preparer.preparation import (
+from mleredux.preparation.prepare import (
     PreparedDataset,
     PrepareProgress,
     dataset_prefix,
@@ -22,6 +20,8 @@ from services.preparer.preparation import (
     prepare_competition,
     publish_dataset,
 )
+from mleredux.store import ArtifactStore, open_store
+from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task

@@ -28,6 +28,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import OutputChunk
 from services.runner.journal import JournalFile, JournalRecord, LoadedJournal
@@ -39,12 +40,6 @@ MAX_ROLLOUT_LINE_BYTES = 8 * 1024 * 1024
 
 STDOUT = common_pb2.LogStream.LOG_STREAM_STDOUT
 STDERR = common_pb2.LogStream.LOG_STREAM_STDERR
-
-
-def now_timestamp() -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromNanoseconds(time.time_ns())
-    return stamp
 
 
 class EventSequencer:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
-from mleredux.published_datasets import fetch_published_dataset
+from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import ArtifactStore, sha256_file
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError, ContainerSpec, Mount

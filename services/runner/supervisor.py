@@ -25,10 +25,10 @@ from pathlib import Path
 
 from mleredux.errors import MleReduxError
 from mleredux.store import ArtifactStore
+from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerState
 from services.runner.capacity import Admission, Budget, Usage
-from services.runner.capture import now_timestamp
 from services.runner.execution import (
     JOURNAL_FILE,
     RUN_FILE,

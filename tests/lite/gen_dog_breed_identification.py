@@ -11,8 +11,8 @@ import pandas as pd
 from PIL import Image
 
 from mleredux.competitions.lite.dog_breed_identification import BREEDS
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard, zip_files
 
 ID = "dog-breed-identification"

@@ -10,8 +10,8 @@ import pandas as pd
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard
 
 ID = "histopathologic-cancer-detection"

@@ -12,8 +12,8 @@ import pandas as pd
 from PIL import Image
 
 from mleredux.competitions.lite.leaf_classification import SPECIES
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard, zip_files
 
 ID = "leaf-classification"

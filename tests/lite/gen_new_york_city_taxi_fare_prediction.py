@@ -14,8 +14,8 @@ from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.lite import new_york_city_taxi_fare_prediction as taxi
 from mleredux.competitions.raw import RawFileMissingError
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard, zip_files
 
 ID = "new-york-city-taxi-fare-prediction"

@@ -11,8 +11,8 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from mleredux.competitions.lite.ranzcr_clip_catheter_line_classification import CLASSES
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard
 
 ID = "ranzcr-clip-catheter-line-classification"

@@ -12,8 +12,8 @@ from PIL import Image
 from sklearn.metrics import roc_auc_score
 
 from mleredux.competitions.lite.siim_isic_melanoma_classification import tfrecord_image_names
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard
 
 ID = "siim-isic-melanoma-classification"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from services.preparer.preparation import prepared_dir
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard, zip_files
 
 CLASSES = ["EAP", "HPL", "MWS"]
@@ -53,7 +53,7 @@ def sample_score(answers: pd.DataFrame, sample: pd.DataFrame) -> float:
 
 
 def uniform_is_ln3(data_dir: Path) -> None:
-    from services.grader.grading import grade_submission
+    from mleredux.grading.submission import grade_submission
 
     root = prepared_dir("spooky-author-identification", data_dir)
     answers = pd.read_csv(root / "private" / "test.csv")

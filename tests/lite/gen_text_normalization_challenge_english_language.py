@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from services.grader.grading import grade_submission
-from services.preparer.preparation import prepared_dir
+from mleredux.grading.submission import grade_submission
+from mleredux.preparation.prepare import prepared_dir
 from tests.lite import LiteSpec, write_leaderboard, zip_files
 
 ID = "text-normalization-challenge-english-language"

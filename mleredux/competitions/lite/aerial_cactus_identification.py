@@ -19,7 +19,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import roc_auc
+from mleredux.grading.metrics import roc_auc
 
 TARGET = "has_cactus"
 

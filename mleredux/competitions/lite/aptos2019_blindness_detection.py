@@ -19,7 +19,7 @@ from mleredux.competitions.checks import check_allowed_values
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import quadratic_weighted_kappa
+from mleredux.grading.metrics import quadratic_weighted_kappa
 
 TARGET = "diagnosis"
 GRADES = (0, 1, 2, 3, 4)

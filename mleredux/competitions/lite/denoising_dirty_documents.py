@@ -27,7 +27,7 @@ from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import media_files, place_all
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from services.grader.metrics import rmse
+from mleredux.grading.metrics import rmse
 
 TARGET = "value"
 

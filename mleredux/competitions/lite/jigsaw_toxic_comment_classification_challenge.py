@@ -29,7 +29,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from services.grader.metrics import mean_columnwise_roc_auc
+from mleredux.grading.metrics import mean_columnwise_roc_auc
 
 CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 #: How Kaggle marks a test row that is not scored (every label of the row).

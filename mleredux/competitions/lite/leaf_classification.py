@@ -29,7 +29,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from services.grader.metrics import log_loss
+from mleredux.grading.metrics import log_loss
 
 #: Kaggle's 99 species, in the order of its sample submission.
 SPECIES: tuple[str, ...] = tuple(

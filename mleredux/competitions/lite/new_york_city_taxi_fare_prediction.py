@@ -40,7 +40,7 @@ from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from services.grader.metrics import rmse
+from mleredux.grading.metrics import rmse
 
 TARGET = "fare_amount"
 TEST_ROWS = 9914

@@ -32,7 +32,7 @@ from mleredux.competitions.checks import check_non_negative
 from mleredux.competitions.lite._images import place, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from services.grader.metrics import mean_columnwise_rmsle
+from mleredux.grading.metrics import mean_columnwise_rmsle
 
 TARGETS = ("formation_energy_ev_natom", "bandgap_energy_ev")
 #: The constant predictions of MLE-bench's sample submission.

@@ -21,7 +21,7 @@ from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import mean_columnwise_roc_auc
+from mleredux.grading.metrics import mean_columnwise_roc_auc
 
 CLASSES = ("healthy", "multiple_diseases", "rust", "scab")
 

@@ -18,7 +18,7 @@ from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import log_loss
+from mleredux.grading.metrics import log_loss
 
 CLASSES = ("EAP", "HPL", "MWS")
 #: The constant probabilities of Kaggle's sample submission.

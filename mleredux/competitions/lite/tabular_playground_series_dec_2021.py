@@ -23,7 +23,7 @@ from mleredux.competitions.checks import check_allowed_values
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import accuracy
+from mleredux.grading.metrics import accuracy
 
 TARGET = "Cover_Type"
 COVER_TYPES = tuple(range(1, 8))

@@ -25,7 +25,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import roc_auc
+from mleredux.grading.metrics import roc_auc
 
 TARGET = "target"
 TEST_ROWS = 100_000

@@ -31,7 +31,7 @@ from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
-from services.grader.metrics import text_accuracy
+from mleredux.grading.metrics import text_accuracy
 
 TARGET = "after"
 

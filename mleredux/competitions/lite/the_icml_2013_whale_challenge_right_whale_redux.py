@@ -22,7 +22,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from services.grader.metrics import roc_auc
+from mleredux.grading.metrics import roc_auc
 
 TARGET = "probability"
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mleredux.errors import InvalidArgumentError, MleReduxError
-from services.grader.grading import grade_submission
-from services.grader.report import GradeReport
+from mleredux.grading.report import GradeReport
+from mleredux.grading.submission import grade_submission
 
 
 @dataclass(frozen=True)

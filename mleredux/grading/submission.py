@@ -21,9 +21,9 @@ import pyarrow.compute as pc
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
+from mleredux.grading.medals import medal_thresholds, medals_for
+from mleredux.grading.report import GradeReport
 from mleredux.store import sha256_file
-from services.grader.medals import medal_thresholds, medals_for
-from services.grader.report import GradeReport
 
 # Arrow's default allocator (mimalloc) keeps freed memory for reuse; a grader reads a few large
 # files once and then idles, so the system allocator, which returns memory, suits it better

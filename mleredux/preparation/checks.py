@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mleredux.competitions import get_competition
-from services.preparer.preparation import prepared_dir
+from mleredux.preparation.prepare import prepared_dir
 
 #: Raw download, its extraction and the prepared copy are on disk at once at the peak.
 DISK_FACTOR = 3
@@ -59,7 +59,7 @@ def check_preparation(competition_id: str, data_dir: Path, *, raw: Path | None =
         source_ok = raw.exists()
         source = f"raw files at {raw}" if source_ok else f"raw files not found at {raw}"
     else:
-        from services.preparer.kaggle_source import check_access
+        from mleredux.preparation.kaggle import check_access
 
         access = check_access(competition_id)
         source = "Kaggle download"

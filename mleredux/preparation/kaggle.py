@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from mleredux.competitions import get_competition
 from mleredux.errors import MleReduxError
-from services.preparer.preparation import PrepareProgress, write_leaderboard
+from mleredux.preparation.prepare import PrepareProgress, write_leaderboard
 
 T = TypeVar("T")
 

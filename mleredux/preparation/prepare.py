@@ -220,7 +220,7 @@ def prepare_competition(
         return _dataset(competition_id, data_dir, files, reused=True)
     if raw is None and not competition.info.offline:
         # Lazy: the kaggle package is only needed (and only imported) when something is downloaded.
-        from services.preparer.kaggle_source import download_competition, download_leaderboard
+        from mleredux.preparation.kaggle import download_competition, download_leaderboard
 
         downloads = root.parent / "download"
         report(PrepareProgress("download", f"downloading {competition_id} from Kaggle"))

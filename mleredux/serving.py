@@ -1,0 +1,80 @@
+"""The composition root: the one module outside `services/` that imports the services and wires them.
+
+`mleredux serve SERVICE` lands here; the embedded stack (`mleredux up`, `demo`) starts one process per
+service through the same command. Domain code never imports a service; this module is the exception
+the import contract allows, so that the CLI itself stays a client of the domain and of the SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from mleredux.config import Home
+from mleredux.errors import MleReduxError
+from services.server import Hosted, serve
+
+
+def _require(args: argparse.Namespace, *names: str) -> None:
+    missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) in (None, "")]
+    if missing:
+        raise MleReduxError(f"`serve {args.service}` needs {', '.join(missing)}")
+
+
+def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
+    store = args.store or home.store_url
+    if args.service == "grader":
+        from services.grader.servicer import GraderSettings, hosted_grader
+
+        return hosted_grader(GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+    if args.service == "preparer":
+        from services.preparer.servicer import PreparerSettings, hosted_preparer
+
+        return hosted_preparer(PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+    if args.service == "runner":
+        from services.runner.servicer import RunnerSettings, hosted_runner
+
+        _require(args, "grader")
+        budget: dict[str, Any] = {"gpus_total": args.gpus_total}
+        if args.cpus_total is not None:
+            budget["cpus_total"] = args.cpus_total
+        if args.memory_total is not None:
+            budget["memory_bytes_total"] = args.memory_total << 20
+        return hosted_runner(
+            RunnerSettings(
+                work_root=args.work_dir or home.runner_work_dir,
+                store_url=store,
+                grader_address=args.grader,
+                max_concurrent=args.max_concurrent,
+                store_wait_seconds=args.store_wait,
+                **budget,
+            )
+        )
+    from services.gateway.servicer import GatewaySettings, hosted_gateway
+
+    _require(args, "preparer", "runner", "grader")
+    return hosted_gateway(
+        GatewaySettings(
+            db_path=args.db or home.db_path,
+            store_url=store,
+            preparer_address=args.preparer,
+            runner_address=args.runner,
+            grader_address=args.grader,
+            max_concurrent_runs=args.max_concurrent,
+            per_user_limit=args.per_user_limit,
+            http_listen=args.http_listen,
+        )
+    )
+
+
+def serve_service(args: argparse.Namespace, home: Home) -> int:
+    """Runs the one service `args.service` names in the foreground until it is stopped (`mleredux serve`)."""
+
+    async def main() -> None:
+        # Built inside the running loop: grpc.aio channels and asyncio primitives bind to the loop
+        # that exists when they are created.
+        await serve(_hosted(args, home), args.listen)
+
+    asyncio.run(main())
+    return 0
