@@ -1,0 +1,166 @@
+"""The `mleredux` command line: every subcommand, its flags and their help text (no behaviour)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mleredux.config import DEFAULT_GATEWAY, DEFAULT_GATEWAY_HTTP
+
+
+def _add_gateway(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gateway", help=f"gateway address (default: from `mleredux up`, else {DEFAULT_GATEWAY})")
+    parser.add_argument(
+        "--token",
+        help="API token (default: MLEREDUX_TOKEN, then `mleredux login`'s, then the local `mleredux up` admin token)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mleredux", description="MLE-Bench Redux: evaluate ML agents.")
+    parser.add_argument("--home", help="state directory of the embedded service (default: $MLEREDUX_HOME, ~/.mleredux)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run one service in the foreground")
+    serve.add_argument("service", choices=["preparer", "runner", "grader", "gateway"])
+    serve.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
+    serve.add_argument("--data-dir", type=Path, help="prepared competitions (preparer, grader)")
+    serve.add_argument("--store", help="artifact store URL: file:///DIR or s3://BUCKET?endpoint=http://HOST:PORT")
+    serve.add_argument("--work-dir", type=Path, help="runner: where run work dirs live")
+    serve.add_argument("--cpus-total", type=float, help="runner: CPUs it may hand out at once (default: all)")
+    serve.add_argument("--memory-total", type=int, help="runner: MiB of memory it may hand out (default: all)")
+    serve.add_argument("--gpus-total", type=int, default=0, help="runner: GPUs it may hand out")
+    serve.add_argument(
+        "--store-wait", type=float, default=600.0, help="runner: seconds a run waits for a store that is down"
+    )
+    serve.add_argument("--db", type=Path, help="gateway: SQLite database path")
+    serve.add_argument("--preparer", help="gateway: preparer address")
+    serve.add_argument("--runner", help="gateway: runner address, or several comma-separated (one per Docker host)")
+    serve.add_argument(
+        "--per-user-limit", type=int, default=0, help="gateway: runs one user may have running at once (0: no limit)"
+    )
+    serve.add_argument("--grader", help="gateway and runner: grader address")
+    serve.add_argument("--max-concurrent", type=int, default=4, help="runner/gateway: concurrent runs")
+    serve.add_argument(
+        "--http-listen", help="gateway: HOST:PORT of the HTTP/JSON API and run viewer (default: gRPC only)"
+    )
+
+    up = sub.add_parser("up", help="start the four services on loopback (the embedded default)")
+    up.add_argument("--listen", default=DEFAULT_GATEWAY, help="gateway HOST:PORT")
+    up.add_argument(
+        "--http-listen",
+        default=DEFAULT_GATEWAY_HTTP,
+        help="gateway HTTP/JSON API and run viewer HOST:PORT ('' for none)",
+    )
+
+    demo = sub.add_parser("demo", help="build the images, start the services, run the dummy agent on demo-digits")
+    demo.add_argument("--agent", default="dummy")
+    demo.add_argument("--competition", default="demo-digits")
+
+    run = sub.add_parser("run", help="run an agent on a competition through the gateway, streaming live")
+    run.add_argument("--competition", "-c", required=True)
+    run.add_argument("--agent", "-a", required=True, help="a name under agent_images/ or an image NAME:TAG")
+    run.add_argument("--task", default="", help="a technique task id")
+    run.add_argument("--cpus", type=float, default=0.0)
+    run.add_argument("--memory", type=int, default=0, help="memory limit in MiB")
+    run.add_argument("--gpus", type=int, default=0)
+    run.add_argument("--time-limit", type=int, default=0, help="wall-clock limit in seconds")
+    run.add_argument("--detach", action="store_true", help="print the run id and return")
+    _add_gateway(run)
+
+    tail = sub.add_parser("tail", help="replay a run's events, then follow it live")
+    tail.add_argument("run_id")
+    tail.add_argument("--from-seq", type=int, default=1)
+    tail.add_argument("--no-follow", action="store_true")
+    _add_gateway(tail)
+
+    runs = sub.add_parser("runs", help="list runs or show one")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    runs_list = runs_sub.add_parser("list")
+    runs_list.add_argument("--limit", type=int, default=20)
+    _add_gateway(runs_list)
+    runs_get = runs_sub.add_parser("get")
+    runs_get.add_argument("run_id")
+    _add_gateway(runs_get)
+
+    cancel = sub.add_parser("cancel", help="cancel a run")
+    cancel.add_argument("run_id")
+    _add_gateway(cancel)
+
+    artifacts = sub.add_parser("artifacts", help="a run's stored artifacts")
+    art_sub = artifacts.add_subparsers(dest="artifacts_command", required=True)
+    art_list = art_sub.add_parser("list")
+    art_list.add_argument("run_id")
+    _add_gateway(art_list)
+    art_get = art_sub.add_parser("get")
+    art_get.add_argument("run_id")
+    art_get.add_argument("name")
+    art_get.add_argument("--output", "-o", type=Path, help="file to write (default stdout)")
+    _add_gateway(art_get)
+
+    login = sub.add_parser("login", help="check an API token against the gateway and save it for this address")
+    login.add_argument("--token", required=True, help="the token (mlx_...) an admin created for you")
+    login.add_argument("--gateway", help=f"gateway address (default: from `mleredux up`, else {DEFAULT_GATEWAY})")
+
+    tokens = sub.add_parser("tokens", help="API tokens: create, list, revoke")
+    tok_sub = tokens.add_subparsers(dest="tokens_command", required=True)
+    tok_create = tok_sub.add_parser("create", help="create a token (for another user: admins only)")
+    tok_create.add_argument("--user", default="", help="the user (default: yourself); created if new")
+    tok_create.add_argument("--name", default="", help="a label, e.g. laptop or ci")
+    tok_create.add_argument("--admin", action="store_true", help="make the user an admin (admins only)")
+    _add_gateway(tok_create)
+    tok_list = tok_sub.add_parser("list", help="your tokens (admins: --user NAME, or --user '*' for all)")
+    tok_list.add_argument("--user", default="")
+    _add_gateway(tok_list)
+    tok_revoke = tok_sub.add_parser("revoke", help="revoke a token by id")
+    tok_revoke.add_argument("token_id")
+    _add_gateway(tok_revoke)
+
+    sub.add_parser("competitions", help="list the competition registry")
+
+    prepare = sub.add_parser("prepare", help="prepare competitions into the data dir (in-process)")
+    which = prepare.add_mutually_exclusive_group(required=True)
+    which.add_argument("-c", "--competition", help="one competition id")
+    which.add_argument("--lite", action="store_true", help="the 22 MLE-bench Lite competitions")
+    which.add_argument("--all", action="store_true", help="every supported competition")
+    which.add_argument("--list", type=Path, help="a file of competition ids, one per line")
+    prepare.add_argument("--data-dir", type=Path, help="default: <home>/data")
+    prepare.add_argument(
+        "--raw",
+        type=Path,
+        help="offline: the competition's Kaggle zip or extracted folder (with -c), or a folder "
+        "holding one <id>.zip or <id>/ per competition",
+    )
+    prepare.add_argument("--keep-raw", action="store_true", help="keep the extracted raw files in <data>/<id>/raw")
+    prepare.add_argument("--overwrite", action="store_true", help="prepare again even if already prepared")
+    prepare.add_argument(
+        "--overwrite-checksums", action="store_true", help="accept the prepared files as they are; rewrite the manifest"
+    )
+    prepare.add_argument("--check", action="store_true", help="report what preparing would need; change nothing")
+
+    grade = sub.add_parser("grade", help="grade a JSONL of submissions (in-process, like MLE-bench's grade)")
+    grade.add_argument("--submission", type=Path, required=True, help='JSONL: {"competition_id", "submission_path"}')
+    grade.add_argument("--output-dir", type=Path, required=True)
+    grade.add_argument("--data-dir", type=Path, help="default: <home>/data")
+
+    grade_sample = sub.add_parser("grade-sample", help="grade one CSV for one competition and print the report")
+    grade_sample.add_argument("submission", type=Path)
+    grade_sample.add_argument("competition_id")
+    grade_sample.add_argument("--data-dir", type=Path, help="default: <home>/data")
+
+    images = sub.add_parser("images", help="agent images built locally")
+    img_sub = images.add_subparsers(dest="images_command", required=True)
+    img_build = img_sub.add_parser("build", help="build every image under agent_images/ (skips built ones)")
+    img_build.add_argument("names", nargs="*")
+    img_build.add_argument("--force", action="store_true")
+    img_sub.add_parser("list")
+
+    agents = sub.add_parser("agents", help="your own agents: images built from a Dockerfile on our base images")
+    agents_sub = agents.add_subparsers(dest="agents_command", required=True)
+    agents_add = agents_sub.add_parser(
+        "add", help="build DIR/Dockerfile (FROM mleredux-base-python:latest or mleredux-base-busybox:latest)"
+    )
+    agents_add.add_argument("directory", type=Path)
+    agents_add.add_argument("--name", help="the agent's name (default: the directory's name)")
+    agents_sub.add_parser("list", help="built-in and added agents, and their images")
+    return parser
