@@ -595,16 +595,35 @@ def test_baseline_agent_analyses_score_well(derived, baseline_runs, case) -> Non
     assert recorded == json.loads(analysis_path.read_text())
 
 
-def test_techniques_imports_nothing_of_the_project() -> None:
-    tree = ast.parse((AGENT_DIR / "techniques.py").read_text())
+def _top_level_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
     imported = {
         alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
     imported |= {
         node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
     }
-    allowed = {"__future__", "json", "math", "os", "re", "time", "collections", "dataclasses", "pathlib", "typing"}
-    assert imported <= allowed | {"numpy", "pandas", "scipy", "sklearn"}, imported
+    return imported
+
+
+def test_techniques_imports_nothing_of_the_project() -> None:
+    """The analyses run in the agent's container: `techniques` and every agent module it reaches import
+    the standard library, the scientific libraries of the image and the agent's own modules; nothing
+    of the project. The agent's reading, rollout, metric and submission modules are imported, not copied."""
+    agent_modules = {path.stem for path in AGENT_DIR.glob("*.py")}
+    allowed = set(sys.stdlib_module_names) | {"numpy", "pandas", "scipy", "sklearn"} | agent_modules
+    reached: set[str] = set()
+    pending = ["techniques"]
+    while pending:
+        name = pending.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        imported = _top_level_imports(AGENT_DIR / f"{name}.py")
+        assert not imported & {"mleredux", "services", "technique_tasks", "tests"}, (name, imported)
+        assert imported <= allowed, (name, imported - allowed)
+        pending += sorted(imported & agent_modules)
+    assert {"loading", "rollout", "metrics", "submission"} <= reached, reached
 
 
 # --- the grader service -------------------------------------------------------------------------------

@@ -118,6 +118,10 @@ def _shrink(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _unchanged(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame
+
+
 def max_train_rows(path: Path, memory_bytes: int) -> int:
     """How many training rows fit the memory limit, judged by the table's width."""
     columns = 50
@@ -128,8 +132,12 @@ def max_train_rows(path: Path, memory_bytes: int) -> int:
     return max(20_000, min(MAX_TRAIN_ROWS, fitting))
 
 
-def read_table(path: Path, *, max_rows: int | None = None, seed: int = 0) -> tuple[pd.DataFrame, int]:
-    """The table and how many rows its file holds; with `max_rows`, a big CSV is sampled while read."""
+def read_table(
+    path: Path, *, max_rows: int | None = None, seed: int = 0, shrink: bool = True
+) -> tuple[pd.DataFrame, int]:
+    """The table and how many rows its file holds; with `max_rows`, a big CSV is sampled while read.
+    `shrink=False` keeps pandas' own dtypes (analyses that report exact statistics want them)."""
+    narrow = _shrink if shrink else _unchanged
     name = path.name.lower()
     if name.endswith(".zip"):
         member, raw = _zip_member(path)
@@ -147,13 +155,13 @@ def read_table(path: Path, *, max_rows: int | None = None, seed: int = 0) -> tup
         parts, total = [], 0
         for chunk in pd.read_csv(path, chunksize=200_000, low_memory=False):
             total += len(chunk)
-            parts.append(_shrink(chunk[rng.random(len(chunk)) < fraction].copy()))
+            parts.append(narrow(chunk[rng.random(len(chunk)) < fraction].copy()))
         return pd.concat(parts, ignore_index=True), total
-    frame = _shrink(pd.read_csv(path, low_memory=False))
+    frame = narrow(pd.read_csv(path, low_memory=False))
     return frame, len(frame)
 
 
-def _test_ids(path: Path, column: str, frame: pd.DataFrame) -> pd.Series:
+def read_ids(path: Path, column: str, frame: pd.DataFrame) -> pd.Series:
     """The id column as the exact text in the file (no NA guessing, no float conversion)."""
     if path.name.lower().endswith(".csv"):
         ids = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column]
@@ -185,7 +193,7 @@ def load(data_dir: Path, memory_bytes: int) -> CompetitionData:
         name = test_columns.get(column.lower())
         if name is None:
             continue
-        ids = _test_ids(test_file, name, test)
+        ids = read_ids(test_file, name, test)
         if set(sample[column]) <= set(ids) or (column == sample.columns[0] and wanted & set(ids)):
             id_column, test_id_column, test_ids = column, name, ids
             break

@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import (
     accuracy_score,
+    average_precision_score,
     cohen_kappa_score,
     f1_score,
     log_loss,
     mean_absolute_error,
+    r2_score,
     roc_auc_score,
 )
 
@@ -26,8 +28,9 @@ def selection_metric(kind: str, metric: str) -> str:
 
 
 def score(metric: str, truth: np.ndarray, prediction: np.ndarray) -> float:
-    """`prediction`: class probabilities (n, k) for auc/logloss (truth as class indices), labels
-    for accuracy/f1/qwk, numbers for rmse/mae."""
+    """`prediction`: class probabilities (n, k) for auc/logloss (truth as class indices), or the
+    positive class's probability (n,) for auc/average_precision; labels for accuracy/f1/qwk; numbers
+    for rmse/mae/r2."""
     if metric == "logloss":
         probs = np.clip(prediction, 1e-15, 1.0)
         probs = probs / probs.sum(axis=1, keepdims=True)
@@ -36,9 +39,13 @@ def score(metric: str, truth: np.ndarray, prediction: np.ndarray) -> float:
         present = np.unique(truth)
         if len(present) < 2:
             return 0.5
+        if prediction.ndim == 1:
+            return float(roc_auc_score(truth, prediction))
         if prediction.shape[1] == 2:
             return float(roc_auc_score(truth, prediction[:, 1]))
         return float(roc_auc_score(truth, prediction, multi_class="ovr", labels=list(range(prediction.shape[1]))))
+    if metric == "average_precision":
+        return float(average_precision_score(truth, prediction))
     if metric == "accuracy":
         return float(accuracy_score(truth, prediction))
     if metric == "f1":
@@ -48,6 +55,8 @@ def score(metric: str, truth: np.ndarray, prediction: np.ndarray) -> float:
         return float(cohen_kappa_score(truth, prediction, weights="quadratic"))
     if metric == "mae":
         return float(mean_absolute_error(truth, prediction))
+    if metric == "r2":
+        return float(r2_score(truth, prediction))
     return float(np.sqrt(np.mean((np.asarray(truth, dtype=float) - np.asarray(prediction, dtype=float)) ** 2)))
 
 

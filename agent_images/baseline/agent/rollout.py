@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 
 class Rollout:
     def __init__(self, logs_dir: Path) -> None:
@@ -21,8 +23,9 @@ class Rollout:
         """Appends one complete line at once, so the runner never reads half an event."""
         # Steps continue what is already recorded (a restarted agent, or a module writing its own events).
         self.step = max(self.step, self._recorded()) + 1
-        line = json.dumps({"step": self.step, "kind": kind, "payload": payload}, default=str) + "\n"
+        line = json.dumps({"step": self.step, "kind": kind, "payload": payload}, default=jsonable) + "\n"
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(line)
                 handle.flush()
@@ -40,7 +43,18 @@ class Rollout:
             return 0
 
 
+def jsonable(value: Any) -> Any:
+    """JSON for what `json` cannot write itself: numpy numbers as numbers, arrays as lists, else text."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
 def _short(payload: dict[str, Any]) -> str:
-    text = payload.get("text") or payload.get("message") or json.dumps(payload, default=str)
+    text = payload.get("text") or payload.get("message") or json.dumps(payload, default=jsonable)
     text = str(text)
     return text if len(text) <= 300 else text[:297] + "..."

@@ -40,19 +40,28 @@ def _render(values: np.ndarray, sample_values: pd.Series) -> list[str]:
 def write(data: CompetitionData, predictions: dict[str, np.ndarray], path: Path) -> dict[str, Any]:
     """The sample with its predicted columns replaced; ids, row order and other columns unchanged.
     A sample id the test table lacks keeps the sample's value (counted in the answer)."""
-    frame = data.sample.copy()
-    if data.test_id_column is None:
+    test_ids = None if data.test_id_column is None else data.test_ids
+    return write_like_sample(data.sample, data.id_column, test_ids, predictions, path)
+
+
+def write_like_sample(
+    sample: pd.DataFrame, id_column: str, test_ids: pd.Series | None, predictions: dict[str, np.ndarray], path: Path
+) -> dict[str, Any]:
+    """`sample` (read as text) with its `predictions` columns replaced. `predictions` follow the test
+    rows, whose ids are `test_ids` (None: the sample lists the test rows in their order)."""
+    frame = sample.copy()
+    if test_ids is None:
         rows = np.arange(len(frame))
     else:
-        first = pd.Series(np.arange(len(data.test_ids)), index=data.test_ids)
+        first = pd.Series(np.arange(len(test_ids)), index=test_ids)
         first = first[~first.index.duplicated()]
-        rows = frame[data.id_column].map(first).to_numpy()
+        rows = frame[id_column].map(first).to_numpy()
     known = ~pd.isna(rows)
     positions = np.where(known, rows, 0).astype(np.int64)
     for column, values in predictions.items():
         taken = np.asarray(values, dtype=object)[positions]
-        rendered = _render(taken, data.sample[column])
-        frame[column] = np.where(known, rendered, data.sample[column].to_numpy())
+        rendered = _render(taken, sample[column])
+        frame[column] = np.where(known, rendered, sample[column].to_numpy())
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
     frame.to_csv(temporary, index=False)
