@@ -30,6 +30,7 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.outcome import graded_outcome, grading_failed
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
 from services.gateway.state import RunDatabase, is_terminal
 
@@ -467,29 +468,12 @@ class RunOrchestrator:
                 timeout=600,
             )
         except grpc.aio.AioRpcError as exc:
-            self._fail_on_rpc(run, "grading failed", FailureReason.FAILURE_REASON_GRADER_ERROR)(exc)
+            self._finish(run, *grading_failed(exc.details() or exc.code().name))
             return
         if report.details_json:
             self._emit(run, rollout=common_pb2.RolloutEvent(kind="technique_grading", payload_json=report.details_json))
         self._emit(run, report=report)
-        if not report.submission_exists:
-            exited = verdict.HasField("exit_code") and verdict.exit_code != 0
-            self._finish(
-                run,
-                RunState.RUN_STATE_FAILED,
-                FailureReason.FAILURE_REASON_AGENT_ERROR if exited else FailureReason.FAILURE_REASON_NO_SUBMISSION,
-                f"the agent wrote no /home/submission/{analysis_file}"
-                + (f" and exited with code {verdict.exit_code}" if exited else ""),
-            )
-        elif not report.valid_submission:
-            self._finish(
-                run,
-                RunState.RUN_STATE_FAILED,
-                FailureReason.FAILURE_REASON_INVALID_SUBMISSION,
-                f"invalid analysis: {report.invalid_reason}",
-            )
-        else:
-            self._finish(run, RunState.RUN_STATE_SUCCEEDED, 0, f"graded: {run.task} analysis score {report.score:.4g}")
+        self._finish(run, *graded_outcome(report, verdict, task=run.task))
 
     async def _grade(self, run: gateway_pb2.Run, verdict: common_pb2.StatusChange) -> None:
         if run.task:
@@ -506,30 +490,7 @@ class RunOrchestrator:
                 timeout=600,
             )
         except grpc.aio.AioRpcError as exc:
-            self._fail_on_rpc(run, "grading failed", FailureReason.FAILURE_REASON_GRADER_ERROR)(exc)
+            self._finish(run, *grading_failed(exc.details() or exc.code().name))
             return
         self._emit(run, report=report)
-        if not report.submission_exists:
-            if verdict.HasField("exit_code") and verdict.exit_code != 0:
-                self._finish(
-                    run,
-                    RunState.RUN_STATE_FAILED,
-                    FailureReason.FAILURE_REASON_AGENT_ERROR,
-                    f"the agent exited with code {verdict.exit_code} and wrote no submission",
-                )
-            else:
-                self._finish(
-                    run,
-                    RunState.RUN_STATE_FAILED,
-                    FailureReason.FAILURE_REASON_NO_SUBMISSION,
-                    "the agent wrote no /home/submission/submission.csv",
-                )
-        elif not report.valid_submission:
-            self._finish(
-                run,
-                RunState.RUN_STATE_FAILED,
-                FailureReason.FAILURE_REASON_INVALID_SUBMISSION,
-                f"invalid submission: {report.invalid_reason}",
-            )
-        else:
-            self._finish(run, RunState.RUN_STATE_SUCCEEDED, 0, f"graded: score {report.score:.6g}")
+        self._finish(run, *graded_outcome(report, verdict))
