@@ -9,21 +9,28 @@ found on disk is reused only after every file matches its manifest and it was pl
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from mleredux.competitions import get_competition
-from mleredux.errors import ChecksumMismatchError, CompetitionNotSupportedError, InvalidArgumentError, NotPreparedError
-from mleredux.preparation.prepare import (
+from mleredux.errors import CompetitionNotSupportedError, InvalidArgumentError, NotPreparedError
+from mleredux.preparation.manifest import (
+    MANIFEST,
     FileChecksum,
+    Manifest,
+    content_hash,
+    has_manifest,
+    read_manifest,
+    verify_files,
+    write_manifest,
+)
+from mleredux.preparation.prepare import (
     PreparedDataset,
     PrepareProgress,
     ProgressCallback,
     checksum_tree,
-    content_hash,
     install_prepared,
     prepare_competition,
 )
@@ -31,8 +38,6 @@ from technique_tasks.base import TechniqueTask, get_task
 from technique_tasks.sources import load_source, source_spec
 
 TECHNIQUE_DIR = "technique"
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -86,57 +91,33 @@ def _check_source(technique: TechniqueTask, competition_id: str) -> None:
         )
 
 
-def _read_manifest(root: Path) -> dict[str, object]:
-    try:
-        body = json.loads((root / MANIFEST).read_text())
-        if not isinstance(body, dict):
-            raise ValueError("not an object")
-        return body
-    except (OSError, ValueError) as exc:
-        raise ChecksumMismatchError(f"the manifest {root / MANIFEST} is unreadable: {exc}") from exc
-
-
-def _files(body: dict[str, object], root: Path) -> tuple[FileChecksum, ...]:
-    try:
-        return tuple(FileChecksum(f["path"], f["sha256"], int(f["size"])) for f in body["files"])  # type: ignore[attr-defined]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ChecksumMismatchError(f"the manifest {root / MANIFEST} is unreadable: {exc!r}") from exc
-
-
-def _verify(root: Path, body: dict[str, object], progress: ProgressCallback) -> tuple[FileChecksum, ...]:
-    recorded = {f.path: f for f in _files(body, root)}
-    found = {f.path: f for f in checksum_tree(root, progress)}
-    differ = sorted(
-        p
-        for p in recorded.keys() | found.keys()
-        if p not in recorded or p not in found or recorded[p].sha256 != found[p].sha256
+def _verify(root: Path, manifest: Manifest, progress: ProgressCallback) -> tuple[FileChecksum, ...]:
+    return verify_files(
+        manifest,
+        checksum_tree(root, progress),
+        what=f"derived files in {root}",
+        remedy="prepare the technique task again with overwrite",
     )
-    if differ:
-        raise ChecksumMismatchError(
-            f"derived files in {root} differ from the manifest ({', '.join(differ[:10])}); "
-            "prepare the technique task again with overwrite"
-        )
-    return tuple(recorded[p] for p in sorted(recorded))
 
 
 def load_technique_task(task: str, competition_id: str, data_dir: Path) -> PreparedTechniqueTask:
     """The derived dataset on this host, from its manifest (not re-hashed), or NotPreparedError."""
     get_task(task)
     root = technique_prepared_dir(task, competition_id, data_dir)
-    if not (root / MANIFEST).is_file():
+    if not has_manifest(root):
         raise NotPreparedError(
             f"the {task} technique task is not prepared from {competition_id} in {data_dir} "
             f"({root / MANIFEST} is missing)"
         )
-    body = _read_manifest(root)
-    return _prepared(task, competition_id, root, body, _files(body, root), reused=True)
+    manifest = read_manifest(root)
+    return _prepared(task, competition_id, root, manifest, manifest.files, reused=True)
 
 
 def _prepared(
     task: str,
     competition_id: str,
     root: Path,
-    body: dict[str, object],
+    manifest: Manifest,
     files: tuple[FileChecksum, ...],
     *,
     reused: bool,
@@ -144,12 +125,12 @@ def _prepared(
     return PreparedTechniqueTask(
         task=task,
         competition_id=competition_id,
-        seed=int(body.get("seed", 0)),  # type: ignore[call-overload]
+        seed=int(manifest.about.get("seed", 0)),
         public_dir=root / "public",
         private_dir=root / "private",
         content_hash=content_hash(files),
         files=files,
-        source_content_hash=str(body.get("source_content_hash", "")),
+        source_content_hash=str(manifest.about.get("source_content_hash", "")),
         reused=reused,
     )
 
@@ -169,11 +150,12 @@ def prepare_technique_task(
     technique = get_task(task)
     _check_source(technique, competition_id)
     root = technique_prepared_dir(task, competition_id, data_dir)
-    if (root / MANIFEST).is_file() and not overwrite:
-        existing = _read_manifest(root)
-        if int(existing.get("seed", -1)) != seed:  # type: ignore[call-overload]
+    if has_manifest(root) and not overwrite:
+        existing = read_manifest(root)
+        planted = existing.about.get("seed")
+        if planted != seed:
             raise InvalidArgumentError(
-                f"the {task} task from {competition_id} in {data_dir} was planted with seed {existing.get('seed')}, "
+                f"the {task} task from {competition_id} in {data_dir} was planted with seed {planted}, "
                 f"not {seed}; prepare it with overwrite to plant it again"
             )
         report(PrepareProgress("verify", f"verifying the existing derivation in {root}"))
@@ -191,19 +173,17 @@ def prepare_technique_task(
         (staging / "private").mkdir()
         technique.derive(source, staging / "public", staging / "private", seed)
         files = checksum_tree(staging, report)
-        body: dict[str, object] = {
-            "version": MANIFEST_VERSION,
+        about = {
             "task": task,
             "competition_id": competition_id,
             "seed": seed,
             "source_content_hash": source_dataset.content_hash,
-            "content_hash": content_hash(files),
-            "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
         }
-        (staging / MANIFEST).write_text(json.dumps(body, indent=2) + "\n")
+        manifest = Manifest(files, about)
+        write_manifest(staging, manifest)
         install_prepared(staging, root)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     report(PrepareProgress("done", "prepared", len(files), len(files)))
-    return _prepared(task, competition_id, root, body, files, reused=False)
+    return _prepared(task, competition_id, root, manifest, files, reused=False)

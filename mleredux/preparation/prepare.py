@@ -8,8 +8,6 @@ preparation found on disk is reused only after every file matches its manifest.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,11 +19,18 @@ import pandas as pd
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.competitions.raw import RawData, RawFileMissingError, safe_extract
-from mleredux.errors import ChecksumMismatchError, CompetitionNotSupportedError, NotPreparedError
+from mleredux.errors import CompetitionNotSupportedError, NotPreparedError
+from mleredux.preparation.manifest import (
+    MANIFEST,
+    FileChecksum,
+    Manifest,
+    content_hash,
+    has_manifest,
+    read_manifest,
+    verify_files,
+    write_manifest,
+)
 from mleredux.store import ArtifactStore, sha256_file
-
-MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -38,15 +43,6 @@ class PrepareProgress:
     files_total: int = 0
     bytes_done: int = 0
     bytes_total: int = 0
-
-
-@dataclass(frozen=True)
-class FileChecksum:
-    """A prepared file, relative to `prepared/` (so it starts with public/ or private/)."""
-
-    path: str
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True)
@@ -94,29 +90,8 @@ def checksum_tree(root: Path, progress: ProgressCallback = _quiet) -> tuple[File
     return tuple(out)
 
 
-def content_hash(files: tuple[FileChecksum, ...]) -> str:
-    digest = hashlib.sha256()
-    for item in files:
-        digest.update(f"{item.path}\0{item.sha256}\n".encode())
-    return digest.hexdigest()
-
-
 def _write_manifest(root: Path, competition_id: str, files: tuple[FileChecksum, ...]) -> None:
-    body = {
-        "version": MANIFEST_VERSION,
-        "competition_id": competition_id,
-        "content_hash": content_hash(files),
-        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
-    }
-    (root / MANIFEST).write_text(json.dumps(body, indent=2) + "\n")
-
-
-def _read_manifest(root: Path) -> tuple[FileChecksum, ...]:
-    try:
-        body = json.loads((root / MANIFEST).read_text())
-        return tuple(FileChecksum(f["path"], f["sha256"], int(f["size"])) for f in body["files"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ChecksumMismatchError(f"the manifest {root / MANIFEST} is unreadable: {exc}") from exc
+    write_manifest(root, Manifest(files, {"competition_id": competition_id}))
 
 
 def verify_prepared(
@@ -128,25 +103,15 @@ def verify_prepared(
     """
     root = prepared_dir(competition_id, data_dir)
     actual = checksum_tree(root, progress)
-    if not (root / MANIFEST).is_file():
+    if not has_manifest(root):
         _write_manifest(root, competition_id, actual)
         return actual
-    recorded = {f.path: f for f in _read_manifest(root)}
-    found = {f.path: f for f in actual}
-    changed = sorted(p for p in recorded.keys() & found.keys() if recorded[p].sha256 != found[p].sha256)
-    missing = sorted(recorded.keys() - found.keys())
-    added = sorted(found.keys() - recorded.keys())
-    if changed or missing or added:
-        parts = []
-        for label, names in (("changed", changed), ("missing", missing), ("not in the manifest", added)):
-            if names:
-                shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-                parts.append(f"{label}: {shown}")
-        raise ChecksumMismatchError(
-            f"prepared files of {competition_id} in {root} differ from the manifest ({'; '.join(parts)}); "
-            "prepare again with --overwrite (or --overwrite-checksums to accept the files as they are)"
-        )
-    return tuple(recorded[p] for p in sorted(recorded))
+    return verify_files(
+        read_manifest(root),
+        actual,
+        what=f"prepared files of {competition_id} in {root}",
+        remedy="prepare again with --overwrite (or --overwrite-checksums to accept the files as they are)",
+    )
 
 
 def _dataset(competition_id: str, data_dir: Path, files: tuple[FileChecksum, ...], reused: bool) -> PreparedDataset:
@@ -308,9 +273,9 @@ def load_prepared(competition_id: str, data_dir: Path) -> PreparedDataset:
         raise NotPreparedError(
             f"{competition_id} is not prepared in {data_dir} (run `mleredux prepare -c {competition_id}`)"
         )
-    if not (root / MANIFEST).is_file():
+    if not has_manifest(root):
         return _dataset(competition_id, data_dir, verify_prepared(competition_id, data_dir), reused=True)
-    return _dataset(competition_id, data_dir, _read_manifest(root), reused=True)
+    return _dataset(competition_id, data_dir, read_manifest(root).files, reused=True)
 
 
 def dataset_prefix(dataset: PreparedDataset) -> str:
@@ -340,10 +305,7 @@ def publish_dataset(dataset: PreparedDataset, store: ArtifactStore, progress: Pr
             store.put_file(key, root / item.path)
         done += item.size
         report(PrepareProgress("publish", item.path, index, len(files), done, total))
-    manifest = {
-        "competition_id": dataset.competition_id,
-        "content_hash": dataset.content_hash,
-        "files": [{"path": f.path, "sha256": f.sha256, "size": f.size} for f in files],
-    }
-    store.put_bytes(marker, json.dumps(manifest, indent=2).encode())
+    # The public files only, named by the whole preparation's hash (the prefix's name).
+    manifest = Manifest(files, {"competition_id": dataset.competition_id}, content_hash=dataset.content_hash)
+    store.put_bytes(marker, manifest.to_json().encode())
     return prefix

@@ -8,47 +8,30 @@ checked against its checksum before the copy becomes visible under its final nam
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mleredux.errors import ChecksumMismatchError, StoreError
+from mleredux.preparation.manifest import MANIFEST, FileChecksum, parse_manifest
 from mleredux.store import ArtifactStore, sha256_file
 
-MANIFEST_NAME = "manifest.json"
 
-
-@dataclass(frozen=True)
-class PublishedFile:
-    """One file of a published dataset, as its manifest lists it (path relative to the prefix)."""
-
-    path: str
-    sha256: str
-    size: int
-
-
-def read_published_manifest(store: ArtifactStore, prefix: str) -> list[PublishedFile]:
-    """The files a complete publication under `prefix` holds, or StoreError when it is not complete."""
+def read_published_manifest(store: ArtifactStore, prefix: str) -> tuple[FileChecksum, ...]:
+    """The files (paths relative to the prefix) a complete publication under `prefix` holds, or
+    StoreError when it is not complete or its manifest cannot be trusted."""
     prefix = prefix.rstrip("/") + "/"
-    key = prefix + MANIFEST_NAME
+    key = prefix + MANIFEST
     if not store.exists(key):
         raise StoreError(
-            f"no dataset is published under {prefix!r} in {store.url}: its {MANIFEST_NAME} is missing "
+            f"no dataset is published under {prefix!r} in {store.url}: its {MANIFEST} is missing "
             "(never published, or publishing did not finish)"
         )
     try:
-        body = json.loads(store.get_bytes(key))
-        files = [PublishedFile(str(f["path"]), str(f["sha256"]), int(f["size"])) for f in body["files"]]
-    except (ValueError, KeyError, TypeError) as exc:
+        return parse_manifest(store.get_bytes(key)).files
+    except ValueError as exc:
         raise StoreError(f"the manifest {key} in {store.url} is unreadable: {exc}") from exc
-    for item in files:
-        parts = PurePosixPath(item.path).parts
-        if PurePosixPath(item.path).is_absolute() or ".." in parts:
-            raise StoreError(f"the manifest {key} lists an unsafe path {item.path!r}")
-    return files
 
 
 def fetch_published_dataset(store: ArtifactStore, prefix: str, target: Path, *, subdir: str = "public") -> Path:
