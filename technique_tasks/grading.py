@@ -17,6 +17,7 @@ import pandas as pd
 
 from mleredux.errors import InvalidAnalysisError, InvalidSubmissionError, NotPreparedError
 from mleredux.grading.report import GradeReport
+from mleredux.grading.report_builders import record_score, ungraded_report
 from mleredux.grading.submission import SubmissionFormat, ValidationResult, check_format
 from mleredux.store import sha256_file
 from technique_tasks.base import ANSWERS, GROUND_TRUTH, get_task
@@ -46,33 +47,13 @@ def grade_technique_task(
     technique = get_task(task)
     truth_path = _truth_path(task, competition_id, data_dir)
     private = truth_path.parent
-    exists = analysis_path is not None and analysis_path.is_file()
-    report = GradeReport(
-        competition_id=competition_id,
-        score=None,
-        gold_threshold=None,
-        silver_threshold=None,
-        bronze_threshold=None,
-        median_threshold=None,
-        any_medal=False,
-        gold_medal=False,
-        silver_medal=False,
-        bronze_medal=False,
-        above_median=False,
-        submission_exists=exists,
-        valid_submission=False,
-        is_lower_better=False,
-        submission_path=str(analysis_path) if analysis_path is not None else None,
-        answers_sha256=sha256_file(truth_path),
-        compute_profile=dict(compute_profile or {}),
-        technique_task=task,
+    report = ungraded_report(
+        competition_id, analysis_path, truth_path, compute_profile=compute_profile, technique_task=task
     )
     truth = json.loads(truth_path.read_text())
     context = {"competition_id": competition_id, "seed": truth.get("seed")}
     analysis = None
-    if exists:
-        assert analysis_path is not None
-        report.submission_sha256 = sha256_file(analysis_path)
+    if analysis_path is not None and report.submission_exists:
         try:
             analysis = technique.load_analysis(analysis_path)
         except InvalidAnalysisError as exc:
@@ -88,8 +69,7 @@ def grade_technique_task(
         _submission_hash(report, submission_path)
         return report
     graded = technique.grade(analysis, submission_path, private)
-    report.score = graded.score
-    report.valid_submission = True
+    record_score(report, graded.score)
     report.details = {**graded.details(), **context}
     _submission_hash(report, submission_path)
     return report

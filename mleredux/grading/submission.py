@@ -23,7 +23,7 @@ from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
 from mleredux.grading.medals import medal_thresholds, medals_for
 from mleredux.grading.report import GradeReport
-from mleredux.store import sha256_file
+from mleredux.grading.report_builders import record_score, ungraded_report
 
 # Arrow's default allocator (mimalloc) keeps freed memory for reuse; a grader reads a few large
 # files once and then idles, so the system allocator, which returns memory, suits it better
@@ -255,28 +255,16 @@ def grade_submission(
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the leaderboard {leaderboard_path} is unusable: {exc}") from exc
 
-    report = GradeReport(
-        competition_id=competition_id,
-        score=None,
-        gold_threshold=thresholds.gold,
-        silver_threshold=thresholds.silver,
-        bronze_threshold=thresholds.bronze,
-        median_threshold=thresholds.median,
-        any_medal=False,
-        gold_medal=False,
-        silver_medal=False,
-        bronze_medal=False,
-        above_median=False,
-        submission_exists=path is not None and path.is_file(),
-        valid_submission=False,
+    report = ungraded_report(
+        competition_id,
+        path,
+        answers_path,
+        thresholds=thresholds,
         is_lower_better=is_lower_better,
-        submission_path=str(path) if path is not None else None,
-        answers_sha256=sha256_file(answers_path),
-        compute_profile=dict(compute_profile or {}),
+        compute_profile=compute_profile,
     )
-    if path is None or not path.is_file():
+    if path is None or not report.submission_exists:
         return report
-    report.submission_sha256 = sha256_file(path)
     try:
         answers = read_answers(answers_path, competition)
         answer_ids = answers[competition.answers_id_column or competition.id_column]
@@ -305,12 +293,7 @@ def grade_submission(
         raise GraderError(f"the {competition_id} metric failed on a well-formed submission: {exc!r}") from exc
     if not math.isfinite(score):
         raise GraderError(f"the {competition_id} metric returned {score} on a well-formed submission")
-    medals = medals_for(score, thresholds, is_lower_better=is_lower_better)
-    report.score = score
-    report.valid_submission = True
-    report.gold_medal, report.silver_medal, report.bronze_medal = medals.gold, medals.silver, medals.bronze
-    report.any_medal = medals.any
-    report.above_median = medals.above_median
+    record_score(report, score, medals_for(score, thresholds, is_lower_better=is_lower_better))
     return report
 
 
