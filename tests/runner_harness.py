@@ -144,7 +144,7 @@ def execute_request(
 
 
 async def collect(
-    stream: AsyncIterator[common_pb2.RunEventBatch],
+    stream: AsyncIterator[runner_pb2.ExecuteRunResponse] | AsyncIterator[runner_pb2.AttachRunResponse],
     into: list[common_pb2.RunEvent],
     until: Callable[[common_pb2.RunEvent], bool] | None = None,
 ) -> bool:

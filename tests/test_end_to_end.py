@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mleredux.client import GatewayClient, GatewayError
 from mleredux.embedded import EmbeddedStack
+from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2, gateway_pb2
 from tests.conftest import containers_of, project_containers
 
@@ -114,8 +115,8 @@ async def test_stdout_stderr_and_rollout_arrive_apart(demo_run) -> None:  # type
     rollouts = [e.rollout for e in events if e.HasField("rollout")]
     plans = [r for r in rollouts if r.kind == "plan"]
     assert len(plans) == 1 and plans[0].step == 1
-    assert json.loads(plans[0].payload_json) == {"text": "copy the sample submission"}
-    validations = [json.loads(r.payload_json) for r in rollouts if r.kind == "validation"]
+    assert struct_to_python(plans[0].payload) == {"text": "copy the sample submission"}
+    validations = [struct_to_python(r.payload) for r in rollouts if r.kind == "validation"]
     assert len(validations) == 1 and validations[0]["valid"] is True
     assert any(line.startswith('validation: {"valid": true') for line in out)
 

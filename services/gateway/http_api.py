@@ -243,7 +243,7 @@ class GatewayHttp:
             answer = await method(message, metadata=metadata, timeout=UNARY_TIMEOUT_SECONDS)
         except grpc.aio.AioRpcError as exc:
             raise RpcFailed.of(exc) from None
-        return web.json_response(to_json(answer))
+        return web.json_response(to_json(route.answer(answer)))
 
     async def _events(
         self, request: web.Request, route: Route, message: Message, metadata: tuple[tuple[str, str], ...]
