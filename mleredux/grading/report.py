@@ -89,6 +89,8 @@ def report_to_proto(report: GradeReport) -> common_pb2.GradeReport:
             setattr(message, name, str(value))
     if report.created_at:
         message.created_at.FromDatetime(datetime.fromisoformat(report.created_at))
+    # Always present (all zero outside a run), so a report has one shape wherever it was graded.
+    message.compute_profile.SetInParent()
     from_json(report.compute_profile or {}, message.compute_profile)
     if report.details is not None:
         # A metric can yield NaN; JSON has no NaN, and a report must still be written.
