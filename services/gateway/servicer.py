@@ -29,7 +29,7 @@ from mleredux.v1 import (
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.state import RunDatabase, is_terminal
-from services.server import SERVER_OPTIONS, Hosted
+from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
 
@@ -55,6 +55,8 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
+    #: The largest gRPC request accepted (no public RPC carries an upload); checked before auth.
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -75,7 +77,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if not runner_addresses:
             raise InvalidArgumentError("the gateway needs at least one runner address")
         self._channels = [
-            grpc.aio.insecure_channel(address, options=SERVER_OPTIONS)
+            grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
             for address in (settings.preparer_address, settings.grader_address, *runner_addresses)
         ]
         self.preparer = preparer_pb2_grpc.PreparerServiceStub(self._channels[0])
@@ -364,6 +366,7 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
         service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
+        max_request_bytes=settings.max_request_bytes,
     )
     if settings.http_listen is not None:
         from services.gateway.http_api import attach_http

@@ -19,6 +19,9 @@ from services.status import grpc_errors
 from technique_tasks.base import get_task
 from technique_tasks.grading import grade_technique_task, validate_technique_upload
 
+#: A submission sent inline (validation bodies, GradeSubmission content) plus its request's fields.
+MAX_UPLOAD_REQUEST_BYTES = 256 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class GraderSettings:
@@ -26,6 +29,10 @@ class GraderSettings:
 
     data_dir: Path
     store_url: str
+    #: The largest gRPC request accepted: every grader RPC may carry a submission inline (the
+    #: runner forwards an agent's validation body), so this is the upload cap, not the few MB of
+    #: the other services.
+    max_request_bytes: int = MAX_UPLOAD_REQUEST_BYTES
 
 
 class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
@@ -127,4 +134,5 @@ def hosted_grader(settings: GraderSettings) -> Hosted:
     return Hosted(
         register=lambda server: grader_pb2_grpc.add_GraderServiceServicer_to_server(servicer, server),
         service_names=[grader_pb2.DESCRIPTOR.services_by_name["GraderService"].full_name],
+        max_request_bytes=settings.max_request_bytes,
     )

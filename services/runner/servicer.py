@@ -23,7 +23,7 @@ from services.runner.execution import RunRequest
 from services.runner.profile import effective_profile
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
-from services.server import SERVER_OPTIONS, Hosted
+from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 
 __all__ = ["RunAlreadyActiveError", "RunnerServicer", "RunnerSettings", "hosted_runner"]
@@ -53,6 +53,8 @@ class RunnerSettings:
     #: The GPUs' model for reports, when the host's nvidia-smi cannot tell (empty: ask it).
     gpu_model: str = ""
     store_wait_seconds: float = 600.0
+    #: The largest gRPC request accepted (ExecuteRun carries no upload); checked before parsing.
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     detach_grace_seconds: float = 600.0
 
     @property
@@ -92,7 +94,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
 
     def __init__(self, settings: RunnerSettings, backend: ContainerBackend, store: ArtifactStore) -> None:
         self.settings = settings
-        self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=SERVER_OPTIONS)
+        self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=CHANNEL_OPTIONS)
         self._grader = grader_pb2_grpc.GraderServiceStub(self._grader_channel)
         self.supervisor = RunSupervisor(settings.supervisor_settings(), backend, store, self._validator)
         # The server answers before recovery is done; an attach must not be told LOST meanwhile.
@@ -215,4 +217,5 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
+        max_request_bytes=settings.max_request_bytes,
     )
