@@ -15,10 +15,10 @@ import sys
 from collections.abc import Callable
 
 import grpc
-from google.protobuf import json_format
 
 from mleredux.errors import InvalidArgumentError
 from mleredux.grading.report import report_json
+from mleredux.proto_json import to_json
 from mleredux.store import ArtifactStore
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
@@ -257,7 +257,8 @@ class RunOrchestrator:
             events = self.db.events_from(run.run_id, seq)
             if not events:
                 break
-            lines += [json_format.MessageToJson(e, indent=None) for e in events]
+            # One JSON shape with the HTTP API's event stream (mleredux/proto_json.py).
+            lines += [json.dumps(to_json(e), separators=(",", ":")) for e in events]
             seq = events[-1].seq + 1
         try:
             self.store.put_bytes(f"runs/{run.run_id}/events.jsonl", ("\n".join(lines) + "\n").encode())
