@@ -153,7 +153,7 @@ async def throughput(
         seconds, call = await _lines_through_runner(runner, request, lines)
         through.append(seconds)
         after.append(await _lines_through_docker_cli(await _container_of(run_id), lines))
-        await runner.CancelRun(runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason="benchmark done"))
+        await runner.CancelRun(runner_pb2.RunnerServiceCancelRunRequest(run_id=run_id, reason="benchmark done"))
         async for _ in call:
             pass
         live.append(await _lines_of_a_twin_followed_live(image, lines))
@@ -206,7 +206,7 @@ async def latency(runner: runner_pb2_grpc.RunnerServiceStub, image: str, public:
         stamp, _, text = line.partition(" ")
         if text in arrived:
             printed[text] = _docker_time(stamp)
-    await runner.CancelRun(runner_pb2.RunnerCancelRunRequest(run_id="latency", reason="benchmark done"))
+    await runner.CancelRun(runner_pb2.RunnerServiceCancelRunRequest(run_id="latency", reason="benchmark done"))
     async for _ in call:
         pass
     delays = [(arrived[text] - printed[text]) * 1000 for text in printed]

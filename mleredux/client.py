@@ -24,7 +24,6 @@ from mleredux.v1 import (
     competitions_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
-    preparer_pb2,
 )
 
 T = TypeVar("T")
@@ -97,24 +96,27 @@ class GatewayClient:
         request = gateway_pb2.CreateRunRequest(
             competition_id=competition_id, agent=agent, task=task, compute=compute, env=env or {}
         )
-        return await self._call(self._stub.CreateRun(request, timeout=60, metadata=self._metadata))
+        answer = await self._call(self._stub.CreateRun(request, timeout=60, metadata=self._metadata))
+        return answer.run
 
     async def get_run(self, run_id: str) -> gateway_pb2.Run:
-        return await self._call(
+        answer = await self._call(
             self._stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), timeout=30, metadata=self._metadata)
         )
+        return answer.run
 
     async def list_runs(self, *, page_size: int = 50, page_token: str = "") -> gateway_pb2.ListRunsResponse:
         request = gateway_pb2.ListRunsRequest(page_size=page_size, page_token=page_token)
         return await self._call(self._stub.ListRuns(request, timeout=30, metadata=self._metadata))
 
     async def cancel_run(self, run_id: str) -> gateway_pb2.Run:
-        return await self._call(
+        answer = await self._call(
             self._stub.CancelRun(gateway_pb2.CancelRunRequest(run_id=run_id), timeout=120, metadata=self._metadata)
         )
+        return answer.run
 
     async def watch(self, run_id: str, *, from_seq: int = 1, follow: bool = True) -> AsyncIterator[common_pb2.RunEvent]:
-        """Every event from `from_seq`, then live ones until the run ends (with `follow`)."""
+        """Every event from `from_seq` (inclusive), then live ones until the run ends (with `follow`)."""
         request = gateway_pb2.WatchRunRequest(run_id=run_id, from_seq=from_seq, no_follow=not follow)
         try:
             async for batch in self._stub.WatchRun(request, metadata=self._metadata):
@@ -148,7 +150,7 @@ class GatewayClient:
         while True:
             response = await self._call(
                 self._stub.ListCompetitions(
-                    preparer_pb2.ListCompetitionsRequest(page_token=token), timeout=30, metadata=self._metadata
+                    gateway_pb2.ListCompetitionsRequest(page_token=token), timeout=30, metadata=self._metadata
                 )
             )
             found += response.competitions
@@ -169,19 +171,30 @@ class GatewayClient:
         return list(response.tokens)
 
     async def revoke_token(self, token_id: str) -> gateway_pb2.ApiToken:
-        return await self._call(
+        answer = await self._call(
             self._stub.RevokeToken(
                 gateway_pb2.RevokeTokenRequest(token_id=token_id), timeout=30, metadata=self._metadata
             )
         )
+        return answer.api_token
 
-    async def whoami(self) -> gateway_pb2.Caller:
+    async def get_competition(self, competition_id: str) -> competitions_pb2.Competition:
+        answer = await self._call(
+            self._stub.GetCompetition(
+                gateway_pb2.GetCompetitionRequest(competition_id=competition_id), timeout=30, metadata=self._metadata
+            )
+        )
+        return answer.competition
+
+    async def whoami(self) -> gateway_pb2.GetCallerResponse:
         return await self._call(
             self._stub.GetCaller(gateway_pb2.GetCallerRequest(), timeout=30, metadata=self._metadata)
         )
 
-    async def prepare(self, competition_id: str) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
-        request = preparer_pb2.PrepareCompetitionRequest(competition_id=competition_id)
+    async def prepare(
+        self, competition_id: str, *, task: str = ""
+    ) -> AsyncIterator[gateway_pb2.PrepareCompetitionResponse]:
+        request = gateway_pb2.PrepareCompetitionRequest(competition_id=competition_id, task=task)
         try:
             async for progress in self._stub.PrepareCompetition(request, metadata=self._metadata):
                 yield progress
@@ -245,5 +258,5 @@ class SyncGatewayClient:
     def revoke_token(self, token_id: str) -> gateway_pb2.ApiToken:
         return self._loop.run_until_complete(self._client.revoke_token(token_id))
 
-    def whoami(self) -> gateway_pb2.Caller:
+    def whoami(self) -> gateway_pb2.GetCallerResponse:
         return self._loop.run_until_complete(self._client.whoami())

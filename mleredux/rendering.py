@@ -5,34 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
-from google.protobuf import json_format
-
+from mleredux.grading.report import report_json
+from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2
-
-#: The MLE-bench CompetitionReport fields, in MLE-bench's order, then ours.
-REPORT_FIELDS = (
-    "competition_id",
-    "score",
-    "gold_threshold",
-    "silver_threshold",
-    "bronze_threshold",
-    "median_threshold",
-    "any_medal",
-    "gold_medal",
-    "silver_medal",
-    "bronze_medal",
-    "above_median",
-    "submission_exists",
-    "valid_submission",
-    "is_lower_better",
-    "created_at",
-    "submission_path",
-    "invalid_reason",
-    "grader_version",
-    "submission_sha256",
-    "answers_sha256",
-    "compute_profile",
-)
 
 
 def state_name(state: int) -> str:
@@ -44,15 +19,8 @@ def reason_name(reason: int) -> str:
 
 
 def report_dict(report: common_pb2.GradeReport) -> dict[str, Any]:
-    """The report as MLE-bench's JSON shape: absent scores are null, every field present."""
-    raw = json_format.MessageToDict(report, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
-    out: dict[str, Any] = {}
-    for name in REPORT_FIELDS:
-        value = raw.get(name)
-        if name in ("invalid_reason",) and value == "":
-            value = None
-        out[name] = value
-    return out
+    """The report in its one JSON shape (the same as report.json and `mleredux grade`)."""
+    return report_json(report)
 
 
 def format_event(event: common_pb2.RunEvent) -> str:
@@ -63,7 +31,7 @@ def format_event(event: common_pb2.RunEvent) -> str:
         return f"{prefix} {stream} | {event.log_line.text}"
     if kind == "rollout":
         r = event.rollout
-        return f"{prefix} rollout | step {r.step} {r.kind}: {r.payload_json}"
+        return f"{prefix} rollout | step {r.step} {r.kind}: {json.dumps(struct_to_python(r.payload))}"
     if kind == "status_change":
         s = event.status_change
         reason = f" ({reason_name(s.reason)})" if s.reason else ""

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything MLE-Bench Redux needs on a fresh Debian machine (run as root), idempotently:
 # the Docker engine (started if it does not answer) and image-build tools, then a venv in .venv with
-# the project and its test extras. Safe to run again; skips what is already there.
+# the project and its test extras, and the non-Python tools the suite runs (buf, via npm, into
+# tools/node_modules). Safe to run again; skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,4 +18,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     touch "$stamp"
 fi
+bash scripts/install_tools.sh
 echo "install: $(.venv/bin/mleredux --help >/dev/null && echo 'mleredux ready in .venv')"

@@ -18,16 +18,35 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-#: Large enough for a submission CSV sent inline to ValidateSubmission.
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-SERVER_OPTIONS = [
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    # Channels between services (clients only read this): a service that restarts is found again
-    # within seconds, not after gRPC's default back-off of up to two minutes.
+#: What a service accepts in one request unless its hosting says otherwise: a few MB, checked by gRPC
+#: against the message's length prefix before anything is allocated or any token is looked at, so an
+#: unauthenticated 200 MB request costs nothing. Only RPCs that carry uploads (the grader's inline
+#: submissions) get more; see docs/limits.md.
+DEFAULT_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+#: Answers between our own services (a runner's event batches, an artifact's chunks) and what a
+#: service may send: the peers are ours, so this only stops a runaway, not a tenant.
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+#: Options of the channels a service opens to another service (clients only read these).
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_RESPONSE_BYTES),
+    ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+    # A service that restarts is found again within seconds, not after gRPC's default back-off of up
+    # to two minutes.
     ("grpc.initial_reconnect_backoff_ms", 250),
     ("grpc.max_reconnect_backoff_ms", 2000),
 ]
+#: Kept for callers that open channels with it; the same as CHANNEL_OPTIONS.
+SERVER_OPTIONS = CHANNEL_OPTIONS
+
+
+def server_options(max_request_bytes: int) -> list[tuple[str, int]]:
+    """A server's options: requests up to `max_request_bytes`, answers up to MAX_RESPONSE_BYTES."""
+    if max_request_bytes <= 0:
+        raise ValueError(f"max_request_bytes must be positive, got {max_request_bytes}")
+    return [
+        ("grpc.max_receive_message_length", max_request_bytes),
+        ("grpc.max_send_message_length", MAX_RESPONSE_BYTES),
+    ]
 
 
 @dataclass
@@ -47,11 +66,13 @@ class Hosted:
     on_listening: Callable[[str], Awaitable[None]] | None = None
     #: Extra servers (e.g. the gateway's HTTP side) to close on shutdown.
     extra_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: The largest request message the server accepts (RESOURCE_EXHAUSTED above it, before parsing).
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> None:
     """Runs until SIGTERM/SIGINT. `listen` is HOST:PORT; port 0 picks a free one."""
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=server_options(hosted.max_request_bytes))
     hosted.register(server)
     health_servicer = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -21,7 +21,7 @@ from pathlib import Path
 import grpc
 
 from mleredux.v1 import common_pb2, competitions_pb2, runner_pb2, runner_pb2_grpc
-from services.server import SERVER_OPTIONS
+from services.server import CHANNEL_OPTIONS
 from tests.conftest import free_port
 
 RunState = common_pb2.RunState
@@ -120,7 +120,7 @@ class RunnerProcess:
             self.process.stdout.close()
 
     def channel(self) -> grpc.aio.Channel:
-        return grpc.aio.insecure_channel(self.address, options=SERVER_OPTIONS)
+        return grpc.aio.insecure_channel(self.address, options=CHANNEL_OPTIONS)
 
 
 def execute_request(
@@ -144,7 +144,7 @@ def execute_request(
 
 
 async def collect(
-    stream: AsyncIterator[common_pb2.RunEventBatch],
+    stream: AsyncIterator[runner_pb2.ExecuteRunResponse] | AsyncIterator[runner_pb2.AttachRunResponse],
     into: list[common_pb2.RunEvent],
     until: Callable[[common_pb2.RunEvent], bool] | None = None,
 ) -> bool:

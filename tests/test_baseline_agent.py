@@ -29,6 +29,7 @@ from mleredux.competitions import get_competition
 from mleredux.embedded import EmbeddedStack
 from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.preparation.prepare import prepare_competition
+from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket
 from tests.lite import all_specs
@@ -281,7 +282,7 @@ async def test_baseline_beats_the_sample_on_demo_digits_end_to_end(baseline_demo
     rollouts = [e.rollout for e in events if e.HasField("rollout")]
     kinds = [r.kind for r in rollouts]
     assert {"plan", "code", "result", "validation"} <= set(kinds), kinds
-    validations = [json.loads(r.payload_json) for r in rollouts if r.kind == "validation"]
+    validations = [struct_to_python(r.payload) for r in rollouts if r.kind == "validation"]
     # The runner records the socket call and the agent records the answer it got: both say valid.
     assert validations and all(v["valid"] is True for v in validations)
     assert any(v.get("exit_code") == 0 for v in validations)

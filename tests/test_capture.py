@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import OutputChunk
 from services.runner.capture import (
@@ -187,7 +187,7 @@ async def test_rollout_tailer_reads_appended_lines_and_warns_on_malformed(tmp_pa
     events = [e.rollout for e in _events(await _drain(sequencer))]
     kinds = [(e.step, e.kind) for e in events]
     assert kinds == [(1, "plan"), (2, "code"), (0, "warning"), (0, "warning"), (0, "metric")]
-    assert json.loads(events[0].payload_json) == {"text": "go"}
+    assert struct_to_python(events[0].payload) == {"text": "go"}
     assert sequencer.cursor["rollout"] == path.stat().st_size
 
 
@@ -203,4 +203,4 @@ async def test_rollout_tailer_resumes_at_its_offset_and_refuses_symlinks(tmp_pat
     RolloutTailer(link, sequencer).poll(final=True)
     events = [e.rollout for e in _events(await _drain(sequencer))]
     assert [e.kind for e in events] == ["b", "warning"]
-    assert "symlink" in json.loads(events[1].payload_json)["message"]
+    assert "symlink" in struct_to_python(events[1].payload)["message"]

@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from mleredux.client import GatewayClient, GatewayError
 from mleredux.embedded import EmbeddedStack
+from mleredux.proto_json import struct_to_python, to_json
 from mleredux.v1 import common_pb2, gateway_pb2
 from tests.conftest import containers_of, project_containers
 
@@ -114,8 +115,8 @@ async def test_stdout_stderr_and_rollout_arrive_apart(demo_run) -> None:  # type
     rollouts = [e.rollout for e in events if e.HasField("rollout")]
     plans = [r for r in rollouts if r.kind == "plan"]
     assert len(plans) == 1 and plans[0].step == 1
-    assert json.loads(plans[0].payload_json) == {"text": "copy the sample submission"}
-    validations = [json.loads(r.payload_json) for r in rollouts if r.kind == "validation"]
+    assert struct_to_python(plans[0].payload) == {"text": "copy the sample submission"}
+    validations = [struct_to_python(r.payload) for r in rollouts if r.kind == "validation"]
     assert len(validations) == 1 and validations[0]["valid"] is True
     assert any(line.startswith('validation: {"valid": true') for line in out)
 
@@ -138,7 +139,7 @@ async def test_artifacts_are_stored_and_no_container_remains(demo_run, client: G
     report = json.loads(await client.get_artifact(run.run_id, "report.json"))
     assert report["valid_submission"] is True and report["competition_id"] == "demo-digits"
     stored_events = (await client.get_artifact(run.run_id, "events.jsonl")).decode().splitlines()
-    assert len(stored_events) == len(events)
+    assert [json.loads(line) for line in stored_events] == [to_json(e) for e in events]
     assert not [c for c in project_containers() if run.run_id in c]
     assert containers_of(run.run_id) == []
 

@@ -98,7 +98,7 @@ async def test_rest_create_get_list_and_cancel(stack: EmbeddedStack, base: str, 
         assert r.status == 200, await r.text()
         created = await r.json()
     assert created["owner"] == "rest-user" and created["state"] == "RUN_STATE_QUEUED"
-    assert created["env"] == {"DUMMY_SLEEP": "60"} and isinstance(created["last_seq"], str)
+    assert created["env"] == {"DUMMY_SLEEP": "60"} and isinstance(created["last_seq"], int)
     run_id = created["run_id"]
     async with session.get(f"{base}/v1/runs/{run_id}", headers=bearer(token)) as r:
         assert r.status == 200 and (await r.json())["run_id"] == run_id
@@ -357,6 +357,8 @@ _json_values = st.recursive(
 
 def _value_for(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> st.SearchStrategy[Any]:
     """Mostly values of the schema's type, sometimes anything at all."""
+    if "anyOf" in schema:
+        return st.one_of([_value_for(option, components, depth) for option in schema["anyOf"]])
     if "$ref" in schema:
         target = components[schema["$ref"].rsplit("/", 1)[-1]]
         if depth > 2:
@@ -376,6 +378,8 @@ def _value_for(schema: dict[str, Any], components: dict[str, Any], depth: int = 
             options.append(st.floats() | st.sampled_from(["NaN", "Infinity", "-Infinity", "1e999"]))
         elif kind == "boolean":
             options.append(st.booleans())
+        elif kind == "null":
+            options.append(st.none())
         elif kind == "array":
             options.append(st.lists(_value_for(schema["items"], components, depth + 1), max_size=3))
         elif kind == "object":

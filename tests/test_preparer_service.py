@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from mleredux.store import S3Store
-from mleredux.v1 import preparer_pb2, preparer_pb2_grpc
+from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
 from tests.lite.gen_spooky_author_identification import write_raw as write_spooky_raw
 
-Stage = preparer_pb2.PrepareStage
+Stage = competitions_pb2.PrepareStage
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,12 @@ def preparer(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         process.wait(timeout=30)
 
 
-async def _prepare(address: str, **fields: str) -> list[preparer_pb2.PrepareCompetitionResponse]:
+async def _prepare(address: str, **fields: str) -> list[preparer_pb2.PreparerServicePrepareCompetitionResponse]:
     async with grpc.aio.insecure_channel(address) as channel:
         stub = preparer_pb2_grpc.PreparerServiceStub(channel)
-        return [m async for m in stub.PrepareCompetition(preparer_pb2.PrepareCompetitionRequest(**fields))]
+        return [
+            m async for m in stub.PrepareCompetition(preparer_pb2.PreparerServicePrepareCompetitionRequest(**fields))
+        ]
 
 
 async def test_prepare_streams_progress_and_publishes_by_hash(preparer, s3_endpoint, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +87,8 @@ async def test_prepare_streams_progress_and_publishes_by_hash(preparer, s3_endpo
 
     async with grpc.aio.insecure_channel(address) as channel:
         stub = preparer_pb2_grpc.PreparerServiceStub(channel)
-        fetched = await stub.GetDataset(preparer_pb2.GetDatasetRequest(competition_id="spooky-author-identification"))
+        answer = await stub.GetDataset(preparer_pb2.GetDatasetRequest(competition_id="spooky-author-identification"))
+    fetched = answer.dataset
     assert fetched.content_hash == dataset.content_hash and fetched.store_prefix == dataset.store_prefix
 
     again = await _prepare(address, competition_id="spooky-author-identification")

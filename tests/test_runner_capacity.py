@@ -122,7 +122,9 @@ async def test_runs_beyond_the_budget_wait_their_turn_and_get_capacity_reports_i
             await collect(again, [])
         assert twice.value.code() == grpc.StatusCode.ALREADY_EXISTS
         # When the first run ends, the second gets its turn.
-        assert (await runner.CancelRun(runner_pb2.RunnerCancelRunRequest(run_id="cap-a", reason="make room"))).found
+        assert (
+            await runner.CancelRun(runner_pb2.RunnerServiceCancelRunRequest(run_id="cap-a", reason="make room"))
+        ).found
         await collect(call_a, first)
         await collect(call_b, second)
         capacity = await runner.GetCapacity(runner_pb2.GetCapacityRequest())

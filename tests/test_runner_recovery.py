@@ -7,7 +7,6 @@ runs, its containers keep going) and started again on the same port.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from mleredux.client import GatewayClient
 from mleredux.config import Home
 from mleredux.embedded import EmbeddedStack
+from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2, runner_pb2
 from services.runner.servicer import RunnerSettings
 from tests.conftest import containers_of
@@ -59,7 +59,7 @@ def _ticks(events: list[common_pb2.RunEvent]) -> tuple[list[str], list[str], lis
     out = [line for line in log_lines(events, STDOUT) if line.startswith("tick ")]
     err = [line for line in log_lines(events, STDERR) if line.startswith("tick-err ")]
     rollout = [
-        json.loads(e.rollout.payload_json)["i"] for e in events if e.HasField("rollout") and e.rollout.kind == "tick"
+        struct_to_python(e.rollout.payload)["i"] for e in events if e.HasField("rollout") and e.rollout.kind == "tick"
     ]
     return out, err, rollout
 
@@ -79,7 +79,7 @@ async def test_a_run_that_ended_while_the_runner_was_down_is_finished_after_rest
     runner.start()
     async with runner.channel() as channel:
         attach = stub(channel).AttachRun(
-            runner_pb2.AttachRunRequest(run_id="ended-while-down", from_seq=events[-1].seq)
+            runner_pb2.AttachRunRequest(run_id="ended-while-down", after_seq=events[-1].seq)
         )
         await collect(attach, events)
     assert _seqs_are_gap_free(events)
@@ -114,12 +114,12 @@ async def test_a_container_removed_while_the_runner_was_down_ends_the_run_as_los
     runner.start()
     async with runner.channel() as channel:
         attach = stub(channel).AttachRun(
-            runner_pb2.AttachRunRequest(run_id="removed-while-down", from_seq=events[-1].seq)
+            runner_pb2.AttachRunRequest(run_id="removed-while-down", after_seq=events[-1].seq)
         )
         await collect(attach, events)
         # A run the runner never heard of is LOST too, with its own reason.
         unknown: list[common_pb2.RunEvent] = []
-        await collect(stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="never-ran", from_seq=7)), unknown)
+        await collect(stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="never-ran", after_seq=7)), unknown)
     assert _seqs_are_gap_free(events)
     final = statuses(events)[-1]
     assert final.state == RunState.RUN_STATE_LOST and final.reason == Reason.FAILURE_REASON_RUNNER_LOST
@@ -243,11 +243,11 @@ async def test_a_run_still_waiting_for_capacity_when_the_runner_died_starts_afte
         runner.start()
         async with runner.channel() as channel:
             runner_stub = stub(channel)
-            attach_a = runner_stub.AttachRun(runner_pb2.AttachRunRequest(run_id="busy", from_seq=first[-1].seq))
-            attach_b = runner_stub.AttachRun(runner_pb2.AttachRunRequest(run_id="queued", from_seq=second[-1].seq))
+            attach_a = runner_stub.AttachRun(runner_pb2.AttachRunRequest(run_id="busy", after_seq=first[-1].seq))
+            attach_b = runner_stub.AttachRun(runner_pb2.AttachRunRequest(run_id="queued", after_seq=second[-1].seq))
             rest_b = asyncio.create_task(collect(attach_b, second))
             await collect(attach_a, first, until=lambda e: "reattached" in e.status_change.message)
-            cancel = runner_pb2.RunnerCancelRunRequest(run_id="busy", reason="make room")
+            cancel = runner_pb2.RunnerServiceCancelRunRequest(run_id="busy", reason="make room")
             assert (await runner_stub.CancelRun(cancel)).found
             await collect(attach_a, first)
             await rest_b

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from minio import Minio
 
+from mleredux.proto_json import struct_to_python
 from mleredux.store import S3Store, sha256_file
 from mleredux.v1 import common_pb2
 from services.runner.servicer import RunnerSettings
@@ -103,7 +104,9 @@ async def test_store_down_at_the_end_of_a_run_keeps_the_files_and_uploads_them_w
             call = stub(channel).ExecuteRun(execute_request("store-back", dummy_image, make_public_dir(tmp_path)))
 
             def store_warning(event: common_pb2.RunEvent) -> bool:
-                return event.rollout.kind == "warning" and "artifact store unavailable" in event.rollout.payload_json
+                return event.rollout.kind == "warning" and "artifact store unavailable" in str(
+                    struct_to_python(event.rollout.payload)
+                )
 
             assert await collect(call, events, until=store_warning)
             work_dir = runner.work_dir / "runs" / "store-back"
@@ -121,7 +124,9 @@ async def test_store_down_at_the_end_of_a_run_keeps_the_files_and_uploads_them_w
     assert stored["submission/submission.csv"].sha256 == kept_sha
     for artifact in stored.values():
         assert _object_sha256(s3, "runs-back", artifact.key) == (artifact.sha256, artifact.sha256)
-    assert any(e.rollout.kind == "warning" and "reachable again" in e.rollout.payload_json for e in events)
+    assert any(
+        e.rollout.kind == "warning" and "reachable again" in str(struct_to_python(e.rollout.payload)) for e in events
+    )
     assert not work_dir.exists(), "delivered and stored: the work dir is gone"
 
 

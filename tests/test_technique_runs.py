@@ -5,7 +5,6 @@ truth, and the analysis and per-item grading are artifacts and rollout events.""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 
 from mleredux.client import GatewayClient, GatewayError
 from mleredux.embedded import EmbeddedStack
+from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2, gateway_pb2
 
 RunState = common_pb2.RunState
@@ -46,9 +46,9 @@ async def test_the_baseline_completes_each_task_end_to_end(technique_runs, task:
     # The baseline detects the planted traps with real code; on the demo it finds most of them.
     assert report.score > 0.5, (task, report.score)
     assert f"submission/{task}_analysis.json" in artifacts and "report.json" in artifacts
-    details = json.loads(report.details_json)
+    details = struct_to_python(report.details)
     grading = [e.rollout for e in events if e.HasField("rollout") and e.rollout.kind == "technique_grading"]
-    assert len(grading) == 1 and json.loads(grading[0].payload_json) == details
+    assert len(grading) == 1 and struct_to_python(grading[0].payload) == details
     agent_kinds = {e.rollout.kind for e in events if e.HasField("rollout")}
     assert "validation" in agent_kinds, agent_kinds  # the analysis went through the grader socket
     seqs = [e.seq for e in events]

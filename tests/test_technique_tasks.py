@@ -36,6 +36,7 @@ from mleredux.errors import (
     UnknownTechniqueTaskError,
 )
 from mleredux.preparation.prepare import prepare_competition, prepared_dir
+from mleredux.proto_json import struct_to_python
 from mleredux.store import S3Store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc
 from technique_tasks.base import TASK_NAMES, get_task
@@ -661,7 +662,7 @@ async def test_grade_technique_task_through_the_grader_service(grader, derived, 
     sample = (prepared.public_dir / "sample_submission.csv").read_bytes()
     async with grpc.aio.insecure_channel(grader) as channel:
         stub = grader_pb2_grpc.GraderServiceStub(channel)
-        report = await stub.GradeTechniqueTask(
+        answer = await stub.GradeTechniqueTask(
             grader_pb2.GradeTechniqueTaskRequest(
                 task="cv",
                 competition_id="demo-digits",
@@ -670,27 +671,33 @@ async def test_grade_technique_task_through_the_grader_service(grader, derived, 
                 compute_profile=common_pb2.ComputeProfile(cpus=1.0),
             )
         )
+        report = answer.report
+        assert report.technique_task == "cv" and report.compute_profile.cpus == 1.0
         assert report.score == 1.0 and report.valid_submission and report.submission_exists
         assert report.submission_path == "runs/r1/submission/cv_analysis.json"
-        details = json.loads(report.details_json)
+        details = struct_to_python(report.details)
         assert details["task"] == "cv" and details["submission"]["valid"]
         assert details["outcome"]["cv_score"] == 0.7
         assert details["outcome"]["cv_score_gap"] == pytest.approx(abs(0.7 - details["submission"]["score"]))
 
-        empty = await stub.GradeTechniqueTask(
-            grader_pb2.GradeTechniqueTaskRequest(
-                task="cv", competition_id="demo-digits", analysis=grader_pb2.SubmissionSource(content=b"{}")
+        empty = (
+            await stub.GradeTechniqueTask(
+                grader_pb2.GradeTechniqueTaskRequest(
+                    task="cv", competition_id="demo-digits", analysis=grader_pb2.SubmissionSource(content=b"{}")
+                )
             )
-        )
+        ).report
         assert empty.HasField("score") and empty.score == 0.0 and empty.submission_path == "cv_analysis.json"
 
-        invalid = await stub.GradeTechniqueTask(
-            grader_pb2.GradeTechniqueTaskRequest(
-                task="cv",
-                competition_id="demo-digits",
-                analysis=grader_pb2.SubmissionSource(content=b'{"n_splits": 1}'),
+        invalid = (
+            await stub.GradeTechniqueTask(
+                grader_pb2.GradeTechniqueTaskRequest(
+                    task="cv",
+                    competition_id="demo-digits",
+                    analysis=grader_pb2.SubmissionSource(content=b'{"n_splits": 1}'),
+                )
             )
-        )
+        ).report
         assert (
             not invalid.valid_submission and "at $.n_splits: 1 is less than the minimum of 2" in invalid.invalid_reason
         )

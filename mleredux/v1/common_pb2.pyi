@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -72,20 +73,24 @@ LOG_STREAM_STDOUT: LogStream
 LOG_STREAM_STDERR: LogStream
 
 class ComputeProfile(_message.Message):
-    __slots__ = ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes")
+    __slots__ = ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes", "disk_bytes", "gpu_model")
     CPUS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SHM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPU_MODEL_FIELD_NUMBER: _ClassVar[int]
     cpus: float
     memory_bytes: int
     gpus: int
     time_limit_seconds: int
     pids_limit: int
     shm_bytes: int
-    def __init__(self, cpus: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ..., time_limit_seconds: _Optional[int] = ..., pids_limit: _Optional[int] = ..., shm_bytes: _Optional[int] = ...) -> None: ...
+    disk_bytes: int
+    gpu_model: str
+    def __init__(self, cpus: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ..., time_limit_seconds: _Optional[int] = ..., pids_limit: _Optional[int] = ..., shm_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ..., gpu_model: _Optional[str] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ("stream", "text", "partial")
@@ -98,26 +103,28 @@ class LogLine(_message.Message):
     def __init__(self, stream: _Optional[_Union[LogStream, str]] = ..., text: _Optional[str] = ..., partial: _Optional[bool] = ...) -> None: ...
 
 class RolloutEvent(_message.Message):
-    __slots__ = ("step", "kind", "payload_json")
+    __slots__ = ("step", "kind", "payload")
     STEP_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
-    PAYLOAD_JSON_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     step: int
     kind: str
-    payload_json: str
-    def __init__(self, step: _Optional[int] = ..., kind: _Optional[str] = ..., payload_json: _Optional[str] = ...) -> None: ...
+    payload: _struct_pb2.Struct
+    def __init__(self, step: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StatusChange(_message.Message):
-    __slots__ = ("state", "reason", "message", "exit_code")
+    __slots__ = ("state", "reason", "message", "exit_code", "compute")
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_FIELD_NUMBER: _ClassVar[int]
     state: RunState
     reason: FailureReason
     message: str
     exit_code: int
-    def __init__(self, state: _Optional[_Union[RunState, str]] = ..., reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., exit_code: _Optional[int] = ...) -> None: ...
+    compute: ComputeProfile
+    def __init__(self, state: _Optional[_Union[RunState, str]] = ..., reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., exit_code: _Optional[int] = ..., compute: _Optional[_Union[ComputeProfile, _Mapping]] = ...) -> None: ...
 
 class ArtifactStored(_message.Message):
     __slots__ = ("name", "key", "size_bytes", "sha256")
@@ -132,7 +139,7 @@ class ArtifactStored(_message.Message):
     def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class GradeReport(_message.Message):
-    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details_json")
+    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details", "technique_task")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     GOLD_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -154,7 +161,8 @@ class GradeReport(_message.Message):
     SUBMISSION_SHA256_FIELD_NUMBER: _ClassVar[int]
     ANSWERS_SHA256_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_PROFILE_FIELD_NUMBER: _ClassVar[int]
-    DETAILS_JSON_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    TECHNIQUE_TASK_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     score: float
     gold_threshold: float
@@ -176,8 +184,9 @@ class GradeReport(_message.Message):
     submission_sha256: str
     answers_sha256: str
     compute_profile: ComputeProfile
-    details_json: str
-    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details_json: _Optional[str] = ...) -> None: ...
+    details: _struct_pb2.Struct
+    technique_task: str
+    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., technique_task: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "seq", "time", "log_line", "rollout", "status_change", "artifact_stored", "report")

@@ -19,6 +19,17 @@ class Complexity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMPLEXITY_LOW: _ClassVar[Complexity]
     COMPLEXITY_MEDIUM: _ClassVar[Complexity]
     COMPLEXITY_HIGH: _ClassVar[Complexity]
+
+class PrepareStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PREPARE_STAGE_UNSPECIFIED: _ClassVar[PrepareStage]
+    PREPARE_STAGE_VERIFY: _ClassVar[PrepareStage]
+    PREPARE_STAGE_DOWNLOAD: _ClassVar[PrepareStage]
+    PREPARE_STAGE_EXTRACT: _ClassVar[PrepareStage]
+    PREPARE_STAGE_SPLIT: _ClassVar[PrepareStage]
+    PREPARE_STAGE_CHECKSUM: _ClassVar[PrepareStage]
+    PREPARE_STAGE_PUBLISH: _ClassVar[PrepareStage]
+    PREPARE_STAGE_DONE: _ClassVar[PrepareStage]
 METRIC_DIRECTION_UNSPECIFIED: MetricDirection
 METRIC_DIRECTION_HIGHER_IS_BETTER: MetricDirection
 METRIC_DIRECTION_LOWER_IS_BETTER: MetricDirection
@@ -26,6 +37,14 @@ COMPLEXITY_UNSPECIFIED: Complexity
 COMPLEXITY_LOW: Complexity
 COMPLEXITY_MEDIUM: Complexity
 COMPLEXITY_HIGH: Complexity
+PREPARE_STAGE_UNSPECIFIED: PrepareStage
+PREPARE_STAGE_VERIFY: PrepareStage
+PREPARE_STAGE_DOWNLOAD: PrepareStage
+PREPARE_STAGE_EXTRACT: PrepareStage
+PREPARE_STAGE_SPLIT: PrepareStage
+PREPARE_STAGE_CHECKSUM: PrepareStage
+PREPARE_STAGE_PUBLISH: PrepareStage
+PREPARE_STAGE_DONE: PrepareStage
 
 class Competition(_message.Message):
     __slots__ = ("id", "name", "category", "metric", "direction", "complexity", "approx_size_bytes", "supported", "offline", "summary")

@@ -3,7 +3,6 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mleredux.v1 import common_pb2 as _common_pb2
 from mleredux.v1 import competitions_pb2 as _competitions_pb2
-from mleredux.v1 import preparer_pb2 as _preparer_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -78,11 +77,23 @@ class CreateRunRequest(_message.Message):
     env: _containers.ScalarMap[str, str]
     def __init__(self, competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., task: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
+class CreateRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
 class GetRunRequest(_message.Message):
     __slots__ = ("run_id",)
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
+
+class GetRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
 
 class ListRunsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "state", "competition_id")
@@ -110,6 +121,12 @@ class CancelRunRequest(_message.Message):
     run_id: str
     def __init__(self, run_id: _Optional[str] = ...) -> None: ...
 
+class CancelRunResponse(_message.Message):
+    __slots__ = ("run",)
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    run: Run
+    def __init__(self, run: _Optional[_Union[Run, _Mapping]] = ...) -> None: ...
+
 class WatchRunRequest(_message.Message):
     __slots__ = ("run_id", "from_seq", "no_follow")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +136,12 @@ class WatchRunRequest(_message.Message):
     from_seq: int
     no_follow: bool
     def __init__(self, run_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., no_follow: _Optional[bool] = ...) -> None: ...
+
+class WatchRunResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.RunEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.RunEvent, _Mapping]]] = ...) -> None: ...
 
 class ListArtifactsRequest(_message.Message):
     __slots__ = ("run_id",)
@@ -150,11 +173,69 @@ class GetArtifactRequest(_message.Message):
     name: str
     def __init__(self, run_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
 
-class ArtifactChunk(_message.Message):
+class GetArtifactResponse(_message.Message):
     __slots__ = ("data",)
     DATA_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     def __init__(self, data: _Optional[bytes] = ...) -> None: ...
+
+class ListCompetitionsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "supported_only")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTED_ONLY_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    supported_only: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., supported_only: _Optional[bool] = ...) -> None: ...
+
+class ListCompetitionsResponse(_message.Message):
+    __slots__ = ("competitions", "next_page_token")
+    COMPETITIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    competitions: _containers.RepeatedCompositeFieldContainer[_competitions_pb2.Competition]
+    next_page_token: str
+    def __init__(self, competitions: _Optional[_Iterable[_Union[_competitions_pb2.Competition, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetCompetitionRequest(_message.Message):
+    __slots__ = ("competition_id",)
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    def __init__(self, competition_id: _Optional[str] = ...) -> None: ...
+
+class GetCompetitionResponse(_message.Message):
+    __slots__ = ("competition",)
+    COMPETITION_FIELD_NUMBER: _ClassVar[int]
+    competition: _competitions_pb2.Competition
+    def __init__(self, competition: _Optional[_Union[_competitions_pb2.Competition, _Mapping]] = ...) -> None: ...
+
+class PrepareCompetitionRequest(_message.Message):
+    __slots__ = ("competition_id", "task")
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    task: str
+    def __init__(self, competition_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
+
+class PrepareCompetitionResponse(_message.Message):
+    __slots__ = ("stage", "message", "files_done", "files_total", "bytes_done", "bytes_total", "reused", "content_hash")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FILES_DONE_FIELD_NUMBER: _ClassVar[int]
+    FILES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
+    stage: _competitions_pb2.PrepareStage
+    message: str
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    reused: bool
+    content_hash: str
+    def __init__(self, stage: _Optional[_Union[_competitions_pb2.PrepareStage, str]] = ..., message: _Optional[str] = ..., files_done: _Optional[int] = ..., files_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., reused: _Optional[bool] = ..., content_hash: _Optional[str] = ...) -> None: ...
 
 class ApiToken(_message.Message):
     __slots__ = ("token_id", "user", "name", "admin", "create_time", "revoke_time")
@@ -208,11 +289,17 @@ class RevokeTokenRequest(_message.Message):
     token_id: str
     def __init__(self, token_id: _Optional[str] = ...) -> None: ...
 
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ("api_token",)
+    API_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    api_token: ApiToken
+    def __init__(self, api_token: _Optional[_Union[ApiToken, _Mapping]] = ...) -> None: ...
+
 class GetCallerRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class Caller(_message.Message):
+class GetCallerResponse(_message.Message):
     __slots__ = ("user", "admin", "token_id")
     USER_FIELD_NUMBER: _ClassVar[int]
     ADMIN_FIELD_NUMBER: _ClassVar[int]

@@ -3,10 +3,7 @@
 import grpc
 import warnings
 
-from mleredux.v1 import common_pb2 as mleredux_dot_v1_dot_common__pb2
-from mleredux.v1 import competitions_pb2 as mleredux_dot_v1_dot_competitions__pb2
 from mleredux.v1 import gateway_pb2 as mleredux_dot_v1_dot_gateway__pb2
-from mleredux.v1 import preparer_pb2 as mleredux_dot_v1_dot_preparer__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -29,7 +26,9 @@ if _version_not_supported:
 
 
 class GatewayServiceStub:
-    """The public API: runs, their events and artifacts, and pass-throughs to the other services.
+    """The public API: runs, their events and artifacts, the competition registry and tokens. Every
+    request and response message here is the gateway's own; nothing of the internal services' requests
+    (and no path on any host) can be set through it.
     """
 
     def __init__(self, channel):
@@ -41,12 +40,12 @@ class GatewayServiceStub:
         self.CreateRun = channel.unary_unary(
                 '/mleredux.v1.GatewayService/CreateRun',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.Run.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateRunResponse.FromString,
                 _registered_method=True)
         self.GetRun = channel.unary_unary(
                 '/mleredux.v1.GatewayService/GetRun',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.Run.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetRunResponse.FromString,
                 _registered_method=True)
         self.ListRuns = channel.unary_unary(
                 '/mleredux.v1.GatewayService/ListRuns',
@@ -56,12 +55,12 @@ class GatewayServiceStub:
         self.CancelRun = channel.unary_unary(
                 '/mleredux.v1.GatewayService/CancelRun',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.CancelRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.Run.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.CancelRunResponse.FromString,
                 _registered_method=True)
         self.WatchRun = channel.unary_stream(
                 '/mleredux.v1.GatewayService/WatchRun',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_common__pb2.RunEventBatch.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchRunResponse.FromString,
                 _registered_method=True)
         self.ListArtifacts = channel.unary_unary(
                 '/mleredux.v1.GatewayService/ListArtifacts',
@@ -71,22 +70,22 @@ class GatewayServiceStub:
         self.GetArtifact = channel.unary_stream(
                 '/mleredux.v1.GatewayService/GetArtifact',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetArtifactRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ArtifactChunk.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetArtifactResponse.FromString,
                 _registered_method=True)
         self.ListCompetitions = channel.unary_unary(
                 '/mleredux.v1.GatewayService/ListCompetitions',
-                request_serializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsResponse.FromString,
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ListCompetitionsRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListCompetitionsResponse.FromString,
                 _registered_method=True)
         self.GetCompetition = channel.unary_unary(
                 '/mleredux.v1.GatewayService/GetCompetition',
-                request_serializer=mleredux_dot_v1_dot_preparer__pb2.GetCompetitionRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_competitions__pb2.Competition.FromString,
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCompetitionRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCompetitionResponse.FromString,
                 _registered_method=True)
         self.PrepareCompetition = channel.unary_stream(
                 '/mleredux.v1.GatewayService/PrepareCompetition',
-                request_serializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.FromString,
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.PrepareCompetitionRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.PrepareCompetitionResponse.FromString,
                 _registered_method=True)
         self.CreateToken = channel.unary_unary(
                 '/mleredux.v1.GatewayService/CreateToken',
@@ -101,17 +100,19 @@ class GatewayServiceStub:
         self.RevokeToken = channel.unary_unary(
                 '/mleredux.v1.GatewayService/RevokeToken',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.RevokeTokenRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ApiToken.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.RevokeTokenResponse.FromString,
                 _registered_method=True)
         self.GetCaller = channel.unary_unary(
                 '/mleredux.v1.GatewayService/GetCaller',
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.Caller.FromString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerResponse.FromString,
                 _registered_method=True)
 
 
 class GatewayServiceServicer:
-    """The public API: runs, their events and artifacts, and pass-throughs to the other services.
+    """The public API: runs, their events and artifacts, the competition registry and tokens. Every
+    request and response message here is the gateway's own; nothing of the internal services' requests
+    (and no path on any host) can be set through it.
     """
 
     def CreateRun(self, request, context):
@@ -143,7 +144,7 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchRun(self, request, context):
-        """Replays a run's events from from_seq, then follows live until the run has ended.
+        """Replays a run's events from from_seq (inclusive), then follows live until the run has ended.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -164,21 +165,22 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListCompetitions(self, request, context):
-        """Lists the competition registry (pass-through to the preparer).
+        """Lists the competition registry.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetCompetition(self, request, context):
-        """Gets one competition (pass-through to the preparer).
+        """Gets one competition.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def PrepareCompetition(self, request, context):
-        """Prepares a competition (pass-through to the preparer).
+        """Prepares a competition (or a technique task derived from it) from Kaggle or its built-in data,
+        streaming progress.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -218,12 +220,12 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             'CreateRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateRun,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.Run.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateRunResponse.SerializeToString,
             ),
             'GetRun': grpc.unary_unary_rpc_method_handler(
                     servicer.GetRun,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.Run.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetRunResponse.SerializeToString,
             ),
             'ListRuns': grpc.unary_unary_rpc_method_handler(
                     servicer.ListRuns,
@@ -233,12 +235,12 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.CancelRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.Run.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.CancelRunResponse.SerializeToString,
             ),
             'WatchRun': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchRun,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_common__pb2.RunEventBatch.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchRunResponse.SerializeToString,
             ),
             'ListArtifacts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListArtifacts,
@@ -248,22 +250,22 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             'GetArtifact': grpc.unary_stream_rpc_method_handler(
                     servicer.GetArtifact,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetArtifactRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ArtifactChunk.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetArtifactResponse.SerializeToString,
             ),
             'ListCompetitions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCompetitions,
-                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsResponse.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListCompetitionsRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ListCompetitionsResponse.SerializeToString,
             ),
             'GetCompetition': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCompetition,
-                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.GetCompetitionRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_competitions__pb2.Competition.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCompetitionRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCompetitionResponse.SerializeToString,
             ),
             'PrepareCompetition': grpc.unary_stream_rpc_method_handler(
                     servicer.PrepareCompetition,
-                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.PrepareCompetitionRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.PrepareCompetitionResponse.SerializeToString,
             ),
             'CreateToken': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateToken,
@@ -278,12 +280,12 @@ def add_GatewayServiceServicer_to_server(servicer, server):
             'RevokeToken': grpc.unary_unary_rpc_method_handler(
                     servicer.RevokeToken,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.RevokeTokenRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ApiToken.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.RevokeTokenResponse.SerializeToString,
             ),
             'GetCaller': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCaller,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.Caller.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -294,7 +296,9 @@ def add_GatewayServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GatewayService:
-    """The public API: runs, their events and artifacts, and pass-throughs to the other services.
+    """The public API: runs, their events and artifacts, the competition registry and tokens. Every
+    request and response message here is the gateway's own; nothing of the internal services' requests
+    (and no path on any host) can be set through it.
     """
 
     @staticmethod
@@ -313,7 +317,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/CreateRun',
             mleredux_dot_v1_dot_gateway__pb2.CreateRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_gateway__pb2.Run.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.CreateRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -340,7 +344,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/GetRun',
             mleredux_dot_v1_dot_gateway__pb2.GetRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_gateway__pb2.Run.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.GetRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -394,7 +398,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/CancelRun',
             mleredux_dot_v1_dot_gateway__pb2.CancelRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_gateway__pb2.Run.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.CancelRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -421,7 +425,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/WatchRun',
             mleredux_dot_v1_dot_gateway__pb2.WatchRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_common__pb2.RunEventBatch.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.WatchRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -475,7 +479,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/GetArtifact',
             mleredux_dot_v1_dot_gateway__pb2.GetArtifactRequest.SerializeToString,
-            mleredux_dot_v1_dot_gateway__pb2.ArtifactChunk.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.GetArtifactResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -501,8 +505,8 @@ class GatewayService:
             request,
             target,
             '/mleredux.v1.GatewayService/ListCompetitions',
-            mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsRequest.SerializeToString,
-            mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsResponse.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.ListCompetitionsRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ListCompetitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -528,8 +532,8 @@ class GatewayService:
             request,
             target,
             '/mleredux.v1.GatewayService/GetCompetition',
-            mleredux_dot_v1_dot_preparer__pb2.GetCompetitionRequest.SerializeToString,
-            mleredux_dot_v1_dot_competitions__pb2.Competition.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.GetCompetitionRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.GetCompetitionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -555,8 +559,8 @@ class GatewayService:
             request,
             target,
             '/mleredux.v1.GatewayService/PrepareCompetition',
-            mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.SerializeToString,
-            mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.PrepareCompetitionRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.PrepareCompetitionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -637,7 +641,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/RevokeToken',
             mleredux_dot_v1_dot_gateway__pb2.RevokeTokenRequest.SerializeToString,
-            mleredux_dot_v1_dot_gateway__pb2.ApiToken.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.RevokeTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -664,7 +668,7 @@ class GatewayService:
             target,
             '/mleredux.v1.GatewayService/GetCaller',
             mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.SerializeToString,
-            mleredux_dot_v1_dot_gateway__pb2.Caller.FromString,
+            mleredux_dot_v1_dot_gateway__pb2.GetCallerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,12 @@ class GradeSubmissionRequest(_message.Message):
     compute_profile: _common_pb2.ComputeProfile
     def __init__(self, competition_id: _Optional[str] = ..., submission: _Optional[_Union[SubmissionSource, _Mapping]] = ..., compute_profile: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ...) -> None: ...
 
+class GradeSubmissionResponse(_message.Message):
+    __slots__ = ("report",)
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    report: _common_pb2.GradeReport
+    def __init__(self, report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ...) -> None: ...
+
 class ValidateSubmissionRequest(_message.Message):
     __slots__ = ("competition_id", "content", "run_id", "task")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -57,3 +63,9 @@ class GradeTechniqueTaskRequest(_message.Message):
     submission: SubmissionSource
     compute_profile: _common_pb2.ComputeProfile
     def __init__(self, task: _Optional[str] = ..., competition_id: _Optional[str] = ..., analysis: _Optional[_Union[SubmissionSource, _Mapping]] = ..., submission: _Optional[_Union[SubmissionSource, _Mapping]] = ..., compute_profile: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ...) -> None: ...
+
+class GradeTechniqueTaskResponse(_message.Message):
+    __slots__ = ("report",)
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    report: _common_pb2.GradeReport
+    def __init__(self, report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ...) -> None: ...

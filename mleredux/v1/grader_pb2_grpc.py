@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from mleredux.v1 import common_pb2 as mleredux_dot_v1_dot_common__pb2
 from mleredux.v1 import grader_pb2 as mleredux_dot_v1_dot_grader__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -39,7 +38,7 @@ class GraderServiceStub:
         self.GradeSubmission = channel.unary_unary(
                 '/mleredux.v1.GraderService/GradeSubmission',
                 request_serializer=mleredux_dot_v1_dot_grader__pb2.GradeSubmissionRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_common__pb2.GradeReport.FromString,
+                response_deserializer=mleredux_dot_v1_dot_grader__pb2.GradeSubmissionResponse.FromString,
                 _registered_method=True)
         self.ValidateSubmission = channel.unary_unary(
                 '/mleredux.v1.GraderService/ValidateSubmission',
@@ -49,7 +48,7 @@ class GraderServiceStub:
         self.GradeTechniqueTask = channel.unary_unary(
                 '/mleredux.v1.GraderService/GradeTechniqueTask',
                 request_serializer=mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_common__pb2.GradeReport.FromString,
+                response_deserializer=mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskResponse.FromString,
                 _registered_method=True)
 
 
@@ -84,7 +83,7 @@ def add_GraderServiceServicer_to_server(servicer, server):
             'GradeSubmission': grpc.unary_unary_rpc_method_handler(
                     servicer.GradeSubmission,
                     request_deserializer=mleredux_dot_v1_dot_grader__pb2.GradeSubmissionRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_common__pb2.GradeReport.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_grader__pb2.GradeSubmissionResponse.SerializeToString,
             ),
             'ValidateSubmission': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateSubmission,
@@ -94,7 +93,7 @@ def add_GraderServiceServicer_to_server(servicer, server):
             'GradeTechniqueTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GradeTechniqueTask,
                     request_deserializer=mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_common__pb2.GradeReport.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -124,7 +123,7 @@ class GraderService:
             target,
             '/mleredux.v1.GraderService/GradeSubmission',
             mleredux_dot_v1_dot_grader__pb2.GradeSubmissionRequest.SerializeToString,
-            mleredux_dot_v1_dot_common__pb2.GradeReport.FromString,
+            mleredux_dot_v1_dot_grader__pb2.GradeSubmissionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -178,7 +177,7 @@ class GraderService:
             target,
             '/mleredux.v1.GraderService/GradeTechniqueTask',
             mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskRequest.SerializeToString,
-            mleredux_dot_v1_dot_common__pb2.GradeReport.FromString,
+            mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskResponse.FromString,
             options,
             channel_credentials,
             insecure,

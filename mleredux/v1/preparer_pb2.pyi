@@ -1,6 +1,5 @@
 from mleredux.v1 import competitions_pb2 as _competitions_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
@@ -8,26 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
-class PrepareStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    PREPARE_STAGE_UNSPECIFIED: _ClassVar[PrepareStage]
-    PREPARE_STAGE_VERIFY: _ClassVar[PrepareStage]
-    PREPARE_STAGE_DOWNLOAD: _ClassVar[PrepareStage]
-    PREPARE_STAGE_EXTRACT: _ClassVar[PrepareStage]
-    PREPARE_STAGE_SPLIT: _ClassVar[PrepareStage]
-    PREPARE_STAGE_CHECKSUM: _ClassVar[PrepareStage]
-    PREPARE_STAGE_PUBLISH: _ClassVar[PrepareStage]
-    PREPARE_STAGE_DONE: _ClassVar[PrepareStage]
-PREPARE_STAGE_UNSPECIFIED: PrepareStage
-PREPARE_STAGE_VERIFY: PrepareStage
-PREPARE_STAGE_DOWNLOAD: PrepareStage
-PREPARE_STAGE_EXTRACT: PrepareStage
-PREPARE_STAGE_SPLIT: PrepareStage
-PREPARE_STAGE_CHECKSUM: PrepareStage
-PREPARE_STAGE_PUBLISH: PrepareStage
-PREPARE_STAGE_DONE: PrepareStage
-
-class ListCompetitionsRequest(_message.Message):
+class PreparerServiceListCompetitionsRequest(_message.Message):
     __slots__ = ("page_size", "page_token", "supported_only")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -37,7 +17,7 @@ class ListCompetitionsRequest(_message.Message):
     supported_only: bool
     def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., supported_only: _Optional[bool] = ...) -> None: ...
 
-class ListCompetitionsResponse(_message.Message):
+class PreparerServiceListCompetitionsResponse(_message.Message):
     __slots__ = ("competitions", "next_page_token")
     COMPETITIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
@@ -45,13 +25,19 @@ class ListCompetitionsResponse(_message.Message):
     next_page_token: str
     def __init__(self, competitions: _Optional[_Iterable[_Union[_competitions_pb2.Competition, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
-class GetCompetitionRequest(_message.Message):
+class PreparerServiceGetCompetitionRequest(_message.Message):
     __slots__ = ("competition_id",)
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     def __init__(self, competition_id: _Optional[str] = ...) -> None: ...
 
-class PrepareCompetitionRequest(_message.Message):
+class PreparerServiceGetCompetitionResponse(_message.Message):
+    __slots__ = ("competition",)
+    COMPETITION_FIELD_NUMBER: _ClassVar[int]
+    competition: _competitions_pb2.Competition
+    def __init__(self, competition: _Optional[_Union[_competitions_pb2.Competition, _Mapping]] = ...) -> None: ...
+
+class PreparerServicePrepareCompetitionRequest(_message.Message):
     __slots__ = ("competition_id", "raw_path", "keep_raw", "overwrite_checksums", "task")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     RAW_PATH_FIELD_NUMBER: _ClassVar[int]
@@ -65,7 +51,7 @@ class PrepareCompetitionRequest(_message.Message):
     task: str
     def __init__(self, competition_id: _Optional[str] = ..., raw_path: _Optional[str] = ..., keep_raw: _Optional[bool] = ..., overwrite_checksums: _Optional[bool] = ..., task: _Optional[str] = ...) -> None: ...
 
-class PrepareCompetitionResponse(_message.Message):
+class PreparerServicePrepareCompetitionResponse(_message.Message):
     __slots__ = ("stage", "message", "files_done", "files_total", "bytes_done", "bytes_total", "dataset", "reused")
     STAGE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
@@ -75,7 +61,7 @@ class PrepareCompetitionResponse(_message.Message):
     BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     REUSED_FIELD_NUMBER: _ClassVar[int]
-    stage: PrepareStage
+    stage: _competitions_pb2.PrepareStage
     message: str
     files_done: int
     files_total: int
@@ -83,7 +69,7 @@ class PrepareCompetitionResponse(_message.Message):
     bytes_total: int
     dataset: _competitions_pb2.Dataset
     reused: bool
-    def __init__(self, stage: _Optional[_Union[PrepareStage, str]] = ..., message: _Optional[str] = ..., files_done: _Optional[int] = ..., files_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
+    def __init__(self, stage: _Optional[_Union[_competitions_pb2.PrepareStage, str]] = ..., message: _Optional[str] = ..., files_done: _Optional[int] = ..., files_total: _Optional[int] = ..., bytes_done: _Optional[int] = ..., bytes_total: _Optional[int] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
 
 class GetDatasetRequest(_message.Message):
     __slots__ = ("competition_id", "task")
@@ -92,3 +78,9 @@ class GetDatasetRequest(_message.Message):
     competition_id: str
     task: str
     def __init__(self, competition_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
+
+class GetDatasetResponse(_message.Message):
+    __slots__ = ("dataset",)
+    DATASET_FIELD_NUMBER: _ClassVar[int]
+    dataset: _competitions_pb2.Dataset
+    def __init__(self, dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ...) -> None: ...

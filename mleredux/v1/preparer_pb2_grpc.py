@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from mleredux.v1 import competitions_pb2 as mleredux_dot_v1_dot_competitions__pb2
 from mleredux.v1 import preparer_pb2 as mleredux_dot_v1_dot_preparer__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -27,7 +26,9 @@ if _version_not_supported:
 
 
 class PreparerServiceStub:
-    """Owns the competition registry and the prepared datasets.
+    """Owns the competition registry and the prepared datasets. Internal: only the gateway and the
+    operator's tools call it (preparing from raw files on the preparer's host is an admin operation,
+    never reachable through the gateway's public API).
     """
 
     def __init__(self, channel):
@@ -38,28 +39,30 @@ class PreparerServiceStub:
         """
         self.ListCompetitions = channel.unary_unary(
                 '/mleredux.v1.PreparerService/ListCompetitions',
-                request_serializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsResponse.FromString,
+                request_serializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceListCompetitionsRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceListCompetitionsResponse.FromString,
                 _registered_method=True)
         self.GetCompetition = channel.unary_unary(
                 '/mleredux.v1.PreparerService/GetCompetition',
-                request_serializer=mleredux_dot_v1_dot_preparer__pb2.GetCompetitionRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_competitions__pb2.Competition.FromString,
+                request_serializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceGetCompetitionRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceGetCompetitionResponse.FromString,
                 _registered_method=True)
         self.PrepareCompetition = channel.unary_stream(
                 '/mleredux.v1.PreparerService/PrepareCompetition',
-                request_serializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.FromString,
+                request_serializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServicePrepareCompetitionRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServicePrepareCompetitionResponse.FromString,
                 _registered_method=True)
         self.GetDataset = channel.unary_unary(
                 '/mleredux.v1.PreparerService/GetDataset',
                 request_serializer=mleredux_dot_v1_dot_preparer__pb2.GetDatasetRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_competitions__pb2.Dataset.FromString,
+                response_deserializer=mleredux_dot_v1_dot_preparer__pb2.GetDatasetResponse.FromString,
                 _registered_method=True)
 
 
 class PreparerServiceServicer:
-    """Owns the competition registry and the prepared datasets.
+    """Owns the competition registry and the prepared datasets. Internal: only the gateway and the
+    operator's tools call it (preparing from raw files on the preparer's host is an admin operation,
+    never reachable through the gateway's public API).
     """
 
     def ListCompetitions(self, request, context):
@@ -96,23 +99,23 @@ def add_PreparerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'ListCompetitions': grpc.unary_unary_rpc_method_handler(
                     servicer.ListCompetitions,
-                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsResponse.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceListCompetitionsRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceListCompetitionsResponse.SerializeToString,
             ),
             'GetCompetition': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCompetition,
-                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.GetCompetitionRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_competitions__pb2.Competition.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceGetCompetitionRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServiceGetCompetitionResponse.SerializeToString,
             ),
             'PrepareCompetition': grpc.unary_stream_rpc_method_handler(
                     servicer.PrepareCompetition,
-                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServicePrepareCompetitionRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.PreparerServicePrepareCompetitionResponse.SerializeToString,
             ),
             'GetDataset': grpc.unary_unary_rpc_method_handler(
                     servicer.GetDataset,
                     request_deserializer=mleredux_dot_v1_dot_preparer__pb2.GetDatasetRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_competitions__pb2.Dataset.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_preparer__pb2.GetDatasetResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -123,7 +126,9 @@ def add_PreparerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PreparerService:
-    """Owns the competition registry and the prepared datasets.
+    """Owns the competition registry and the prepared datasets. Internal: only the gateway and the
+    operator's tools call it (preparing from raw files on the preparer's host is an admin operation,
+    never reachable through the gateway's public API).
     """
 
     @staticmethod
@@ -141,8 +146,8 @@ class PreparerService:
             request,
             target,
             '/mleredux.v1.PreparerService/ListCompetitions',
-            mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsRequest.SerializeToString,
-            mleredux_dot_v1_dot_preparer__pb2.ListCompetitionsResponse.FromString,
+            mleredux_dot_v1_dot_preparer__pb2.PreparerServiceListCompetitionsRequest.SerializeToString,
+            mleredux_dot_v1_dot_preparer__pb2.PreparerServiceListCompetitionsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -168,8 +173,8 @@ class PreparerService:
             request,
             target,
             '/mleredux.v1.PreparerService/GetCompetition',
-            mleredux_dot_v1_dot_preparer__pb2.GetCompetitionRequest.SerializeToString,
-            mleredux_dot_v1_dot_competitions__pb2.Competition.FromString,
+            mleredux_dot_v1_dot_preparer__pb2.PreparerServiceGetCompetitionRequest.SerializeToString,
+            mleredux_dot_v1_dot_preparer__pb2.PreparerServiceGetCompetitionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -195,8 +200,8 @@ class PreparerService:
             request,
             target,
             '/mleredux.v1.PreparerService/PrepareCompetition',
-            mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionRequest.SerializeToString,
-            mleredux_dot_v1_dot_preparer__pb2.PrepareCompetitionResponse.FromString,
+            mleredux_dot_v1_dot_preparer__pb2.PreparerServicePrepareCompetitionRequest.SerializeToString,
+            mleredux_dot_v1_dot_preparer__pb2.PreparerServicePrepareCompetitionResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -223,7 +228,7 @@ class PreparerService:
             target,
             '/mleredux.v1.PreparerService/GetDataset',
             mleredux_dot_v1_dot_preparer__pb2.GetDatasetRequest.SerializeToString,
-            mleredux_dot_v1_dot_competitions__pb2.Dataset.FromString,
+            mleredux_dot_v1_dot_preparer__pb2.GetDatasetResponse.FromString,
             options,
             channel_credentials,
             insecure,

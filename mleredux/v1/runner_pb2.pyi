@@ -3,7 +3,7 @@ from mleredux.v1 import competitions_pb2 as _competitions_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -37,15 +37,27 @@ class ExecuteRunRequest(_message.Message):
     env: _containers.ScalarMap[str, str]
     def __init__(self, run_id: _Optional[str] = ..., image: _Optional[str] = ..., competition_id: _Optional[str] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., first_seq: _Optional[int] = ..., task: _Optional[str] = ..., instructions: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
-class AttachRunRequest(_message.Message):
-    __slots__ = ("run_id", "from_seq")
-    RUN_ID_FIELD_NUMBER: _ClassVar[int]
-    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
-    run_id: str
-    from_seq: int
-    def __init__(self, run_id: _Optional[str] = ..., from_seq: _Optional[int] = ...) -> None: ...
+class ExecuteRunResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.RunEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.RunEvent, _Mapping]]] = ...) -> None: ...
 
-class RunnerCancelRunRequest(_message.Message):
+class AttachRunRequest(_message.Message):
+    __slots__ = ("run_id", "after_seq")
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    run_id: str
+    after_seq: int
+    def __init__(self, run_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class AttachRunResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[_common_pb2.RunEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[_common_pb2.RunEvent, _Mapping]]] = ...) -> None: ...
+
+class RunnerServiceCancelRunRequest(_message.Message):
     __slots__ = ("run_id", "reason")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
@@ -53,7 +65,7 @@ class RunnerCancelRunRequest(_message.Message):
     reason: str
     def __init__(self, run_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
-class RunnerCancelRunResponse(_message.Message):
+class RunnerServiceCancelRunResponse(_message.Message):
     __slots__ = ("found",)
     FOUND_FIELD_NUMBER: _ClassVar[int]
     found: bool
@@ -63,7 +75,7 @@ class GetCapacityRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
-class Capacity(_message.Message):
+class GetCapacityResponse(_message.Message):
     __slots__ = ("cpus_total", "cpus_used", "memory_bytes_total", "memory_bytes_used", "gpus_total", "gpus_used", "running", "max_concurrent")
     CPUS_TOTAL_FIELD_NUMBER: _ClassVar[int]
     CPUS_USED_FIELD_NUMBER: _ClassVar[int]

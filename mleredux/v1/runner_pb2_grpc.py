@@ -3,7 +3,6 @@
 import grpc
 import warnings
 
-from mleredux.v1 import common_pb2 as mleredux_dot_v1_dot_common__pb2
 from mleredux.v1 import runner_pb2 as mleredux_dot_v1_dot_runner__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -39,22 +38,22 @@ class RunnerServiceStub:
         self.ExecuteRun = channel.unary_stream(
                 '/mleredux.v1.RunnerService/ExecuteRun',
                 request_serializer=mleredux_dot_v1_dot_runner__pb2.ExecuteRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_common__pb2.RunEventBatch.FromString,
+                response_deserializer=mleredux_dot_v1_dot_runner__pb2.ExecuteRunResponse.FromString,
                 _registered_method=True)
         self.AttachRun = channel.unary_stream(
                 '/mleredux.v1.RunnerService/AttachRun',
                 request_serializer=mleredux_dot_v1_dot_runner__pb2.AttachRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_common__pb2.RunEventBatch.FromString,
+                response_deserializer=mleredux_dot_v1_dot_runner__pb2.AttachRunResponse.FromString,
                 _registered_method=True)
         self.CancelRun = channel.unary_unary(
                 '/mleredux.v1.RunnerService/CancelRun',
-                request_serializer=mleredux_dot_v1_dot_runner__pb2.RunnerCancelRunRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_runner__pb2.RunnerCancelRunResponse.FromString,
+                request_serializer=mleredux_dot_v1_dot_runner__pb2.RunnerServiceCancelRunRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_runner__pb2.RunnerServiceCancelRunResponse.FromString,
                 _registered_method=True)
         self.GetCapacity = channel.unary_unary(
                 '/mleredux.v1.RunnerService/GetCapacity',
                 request_serializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityRequest.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_runner__pb2.Capacity.FromString,
+                response_deserializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityResponse.FromString,
                 _registered_method=True)
 
 
@@ -73,7 +72,7 @@ class RunnerServiceServicer:
 
     def AttachRun(self, request, context):
         """Reattaches to a run whose container is still alive (after the caller or the runner restarted),
-        streaming events after from_seq; a run it cannot find ends with a LOST status change.
+        streaming the events after after_seq; a run it cannot find ends with a LOST status change.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -99,22 +98,22 @@ def add_RunnerServiceServicer_to_server(servicer, server):
             'ExecuteRun': grpc.unary_stream_rpc_method_handler(
                     servicer.ExecuteRun,
                     request_deserializer=mleredux_dot_v1_dot_runner__pb2.ExecuteRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_common__pb2.RunEventBatch.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_runner__pb2.ExecuteRunResponse.SerializeToString,
             ),
             'AttachRun': grpc.unary_stream_rpc_method_handler(
                     servicer.AttachRun,
                     request_deserializer=mleredux_dot_v1_dot_runner__pb2.AttachRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_common__pb2.RunEventBatch.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_runner__pb2.AttachRunResponse.SerializeToString,
             ),
             'CancelRun': grpc.unary_unary_rpc_method_handler(
                     servicer.CancelRun,
-                    request_deserializer=mleredux_dot_v1_dot_runner__pb2.RunnerCancelRunRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_runner__pb2.RunnerCancelRunResponse.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_runner__pb2.RunnerServiceCancelRunRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_runner__pb2.RunnerServiceCancelRunResponse.SerializeToString,
             ),
             'GetCapacity': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCapacity,
                     request_deserializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityRequest.FromString,
-                    response_serializer=mleredux_dot_v1_dot_runner__pb2.Capacity.SerializeToString,
+                    response_serializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -144,7 +143,7 @@ class RunnerService:
             target,
             '/mleredux.v1.RunnerService/ExecuteRun',
             mleredux_dot_v1_dot_runner__pb2.ExecuteRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_common__pb2.RunEventBatch.FromString,
+            mleredux_dot_v1_dot_runner__pb2.ExecuteRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -171,7 +170,7 @@ class RunnerService:
             target,
             '/mleredux.v1.RunnerService/AttachRun',
             mleredux_dot_v1_dot_runner__pb2.AttachRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_common__pb2.RunEventBatch.FromString,
+            mleredux_dot_v1_dot_runner__pb2.AttachRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -197,8 +196,8 @@ class RunnerService:
             request,
             target,
             '/mleredux.v1.RunnerService/CancelRun',
-            mleredux_dot_v1_dot_runner__pb2.RunnerCancelRunRequest.SerializeToString,
-            mleredux_dot_v1_dot_runner__pb2.RunnerCancelRunResponse.FromString,
+            mleredux_dot_v1_dot_runner__pb2.RunnerServiceCancelRunRequest.SerializeToString,
+            mleredux_dot_v1_dot_runner__pb2.RunnerServiceCancelRunResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -225,7 +224,7 @@ class RunnerService:
             target,
             '/mleredux.v1.RunnerService/GetCapacity',
             mleredux_dot_v1_dot_runner__pb2.GetCapacityRequest.SerializeToString,
-            mleredux_dot_v1_dot_runner__pb2.Capacity.FromString,
+            mleredux_dot_v1_dot_runner__pb2.GetCapacityResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -36,7 +36,7 @@ from mleredux.errors import InvalidArgumentError, MleReduxError, Unauthenticated
 from mleredux.v1 import common_pb2, gateway_pb2_grpc
 from services.gateway.openapi import openapi_document
 from services.gateway.rest_routes import HTTP_STATUS, ROUTES, TOKEN_COOKIE, Kind, Route, build_request, to_json
-from services.server import SERVER_OPTIONS, Hosted
+from services.server import CHANNEL_OPTIONS, Hosted
 
 VIEWER_DIR = Path(__file__).with_name("viewer")
 #: A comment line on an idle event stream, so proxies and browsers keep it open.
@@ -180,7 +180,7 @@ class GatewayHttp:
     async def start(self, listen: str, grpc_address: str) -> str:
         """Serves on `listen` (HOST:PORT, port 0 picks one); returns the bound HOST:PORT."""
         _quiet_aiohttp_logs()
-        self._channel = grpc.aio.insecure_channel(grpc_address, options=SERVER_OPTIONS)
+        self._channel = grpc.aio.insecure_channel(grpc_address, options=CHANNEL_OPTIONS)
         self._stub = gateway_pb2_grpc.GatewayServiceStub(self._channel)
         # No access log: nothing secret is in a URL, but there is no need to keep one either.
         self._runner = web.AppRunner(self.app(), access_log=None, shutdown_timeout=2.0)
@@ -243,7 +243,7 @@ class GatewayHttp:
             answer = await method(message, metadata=metadata, timeout=UNARY_TIMEOUT_SECONDS)
         except grpc.aio.AioRpcError as exc:
             raise RpcFailed.of(exc) from None
-        return web.json_response(to_json(answer))
+        return web.json_response(to_json(route.answer(answer)))
 
     async def _events(
         self, request: web.Request, route: Route, message: Message, metadata: tuple[tuple[str, str], ...]

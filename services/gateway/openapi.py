@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document of the HTTP API, generated from the route table and the proto descriptors.
 
 Nothing here is written by hand per message: every schema comes from a message descriptor, following
-protobuf's JSON mapping (64-bit integers as strings or numbers, enums by name, Timestamps as RFC 3339
-strings, bytes as base64), so the document cannot drift from the .proto files.
+the JSON the API writes (`mleredux.proto_json`: integers as numbers, enums by name, Timestamps as
+RFC 3339 strings, bytes as base64, Structs as objects, unset optional fields null), so the document
+cannot drift from the .proto files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from mleredux.proto_json import is_nullable
 from services.gateway.rest_routes import HTTP_STATUS, ROUTES, TOKEN_COOKIE, Kind, Route
 
 _INT64 = (
@@ -30,6 +32,9 @@ _INT32 = (
 _WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?\d+(\.\d+)?s$"},
+    "google.protobuf.Struct": {"type": "object", "description": "any JSON object"},
+    "google.protobuf.Value": {"description": "any JSON value"},
+    "google.protobuf.ListValue": {"type": "array", "description": "any JSON array"},
 }
 _ERROR_SCHEMA = {
     "type": "object",
@@ -61,9 +66,9 @@ def _scalar_schema(field: FieldDescriptor) -> dict[str, Any]:
         return {"type": "string", "contentEncoding": "base64"}
     if field.type in _INT64:
         return {
-            "type": ["string", "integer"],
+            "type": "integer",
             "format": "int64",
-            "description": "a 64-bit integer: answers carry it as a decimal string (protobuf JSON mapping)",
+            "description": "a 64-bit integer, a JSON number (requests may also send a decimal string)",
         }
     if field.type in _INT32:
         return {"type": "integer", "format": "int32"}
@@ -77,7 +82,11 @@ def field_schema(field: FieldDescriptor) -> dict[str, Any]:
         return {"type": "object", "additionalProperties": _scalar_schema(value)}
     if field.is_repeated:
         return {"type": "array", "items": _scalar_schema(field)}
-    return _scalar_schema(field)
+    schema = _scalar_schema(field)
+    if is_nullable(field):
+        # Unset, it is written as null.
+        return {"anyOf": [schema, {"type": "null"}]}
+    return schema
 
 
 def _collect(descriptor: Descriptor, schemas: dict[str, dict[str, Any]]) -> None:
@@ -130,7 +139,7 @@ def _operation(route: Route) -> dict[str, Any]:
             "content": {"application/json": {"schema": _ref(route.request_descriptor)}},
         }
     if route.kind is Kind.UNARY:
-        body = {"application/json": {"schema": _ref(route.response_descriptor)}}
+        body = {"application/json": {"schema": _ref(route.answer_descriptor)}}
         operation["responses"]["200"] = {"description": "OK", "content": body}
     elif route.kind is Kind.EVENTS:
         item = route.response_descriptor
@@ -166,7 +175,7 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         _collect(route.request_descriptor, schemas)
-        _collect(route.response_descriptor, schemas)
+        _collect(route.answer_descriptor, schemas)
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
     paths["/v1/openapi.json"] = {
         "get": {

@@ -15,13 +15,15 @@ import sys
 from collections.abc import Callable
 
 import grpc
-from google.protobuf import json_format
 
 from mleredux.errors import InvalidArgumentError
+from mleredux.grading.report import report_json
+from mleredux.proto_json import to_json
 from mleredux.store import ArtifactStore
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
     common_pb2,
+    competitions_pb2,
     gateway_pb2,
     grader_pb2,
     grader_pb2_grpc,
@@ -149,6 +151,8 @@ class RunOrchestrator:
             return
         run.state = change.state
         run.message = change.message
+        if change.HasField("compute"):  # the runner's effective profile replaces the request's
+            run.compute.CopyFrom(change.compute)
         if change.state == RunState.RUN_STATE_RUNNING and not run.HasField("start_time"):
             run.start_time.CopyFrom(now_timestamp())
 
@@ -191,7 +195,7 @@ class RunOrchestrator:
             # The runner kills the container and ends its stream with CANCELLED.
             with contextlib.suppress(grpc.aio.AioRpcError):
                 answer = await self._runner(run).CancelRun(
-                    runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason), timeout=30
+                    runner_pb2.RunnerServiceCancelRunRequest(run_id=run_id, reason=reason), timeout=30
                 )
                 found = answer.found
         task = self._tasks.get(run_id)
@@ -254,14 +258,13 @@ class RunOrchestrator:
             events = self.db.events_from(run.run_id, seq)
             if not events:
                 break
-            lines += [json_format.MessageToJson(e, indent=None) for e in events]
+            # One JSON shape with the HTTP API's event stream (mleredux/proto_json.py).
+            lines += [json.dumps(to_json(e), separators=(",", ":")) for e in events]
             seq = events[-1].seq + 1
         try:
             self.store.put_bytes(f"runs/{run.run_id}/events.jsonl", ("\n".join(lines) + "\n").encode())
             if run.HasField("report"):
-                report = json_format.MessageToDict(
-                    run.report, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-                )
+                report = report_json(run.report)
                 self.store.put_bytes(f"runs/{run.run_id}/report.json", json.dumps(report, indent=2).encode())
         except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
             print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
@@ -295,7 +298,8 @@ class RunOrchestrator:
                 # a run cancelled here must be cancelled there too.
                 with contextlib.suppress(grpc.aio.AioRpcError, TimeoutError):
                     await self._runner(run).CancelRun(
-                        runner_pb2.RunnerCancelRunRequest(run_id=run_id, reason=reason or "cancelled"), timeout=10
+                        runner_pb2.RunnerServiceCancelRunRequest(run_id=run_id, reason=reason or "cancelled"),
+                        timeout=10,
                     )
             self._finish(
                 run, RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, reason or "cancelled"
@@ -323,10 +327,10 @@ class RunOrchestrator:
         dataset = None
         try:
             call = self.preparer.PrepareCompetition(
-                preparer_pb2.PrepareCompetitionRequest(competition_id=run.competition_id, task=run.task)
+                preparer_pb2.PreparerServicePrepareCompetitionRequest(competition_id=run.competition_id, task=run.task)
             )
             async for progress in call:
-                if progress.stage == preparer_pb2.PrepareStage.PREPARE_STAGE_DONE:
+                if progress.stage == competitions_pb2.PrepareStage.PREPARE_STAGE_DONE:
                     dataset = progress.dataset
         except grpc.aio.AioRpcError as exc:
             self._fail_on_rpc(run, "prepare failed", FailureReason.FAILURE_REASON_PREPARE_FAILED)(exc)
@@ -392,7 +396,7 @@ class RunOrchestrator:
                 if request is not None:
                     call = self._runner(run).ExecuteRun(request)
                 else:
-                    attach = runner_pb2.AttachRunRequest(run_id=run.run_id, from_seq=run.last_seq)
+                    attach = runner_pb2.AttachRunRequest(run_id=run.run_id, after_seq=run.last_seq)
                     call = self._runner(run).AttachRun(attach)
                 try:
                     async for batch in call:
@@ -457,7 +461,7 @@ class RunOrchestrator:
         analysis_file = f"{run.task}_analysis.json"
         prefix = f"runs/{run.run_id}/submission/"
         try:
-            report = await self.grader.GradeTechniqueTask(
+            answer = await self.grader.GradeTechniqueTask(
                 grader_pb2.GradeTechniqueTaskRequest(
                     task=run.task,
                     competition_id=run.competition_id,
@@ -470,8 +474,9 @@ class RunOrchestrator:
         except grpc.aio.AioRpcError as exc:
             self._finish(run, *grading_failed(exc.details() or exc.code().name))
             return
-        if report.details_json:
-            self._emit(run, rollout=common_pb2.RolloutEvent(kind="technique_grading", payload_json=report.details_json))
+        report = answer.report
+        if report.HasField("details"):
+            self._emit(run, rollout=common_pb2.RolloutEvent(kind="technique_grading", payload=report.details))
         self._emit(run, report=report)
         self._finish(run, *graded_outcome(report, verdict, task=run.task))
 
@@ -481,7 +486,7 @@ class RunOrchestrator:
             return
         key = f"runs/{run.run_id}/submission/submission.csv"
         try:
-            report = await self.grader.GradeSubmission(
+            answer = await self.grader.GradeSubmission(
                 grader_pb2.GradeSubmissionRequest(
                     competition_id=run.competition_id,
                     submission=grader_pb2.SubmissionSource(store_key=key),
@@ -492,5 +497,6 @@ class RunOrchestrator:
         except grpc.aio.AioRpcError as exc:
             self._finish(run, *grading_failed(exc.details() or exc.code().name))
             return
+        report = answer.report
         self._emit(run, report=report)
         self._finish(run, *graded_outcome(report, verdict))

@@ -1,9 +1,12 @@
 """The HTTP/JSON face of the gateway's gRPC API: one route per RPC, and how a request becomes a message.
 
 The route table is the single source of truth: the HTTP server registers exactly these routes, and
-the OpenAPI document is generated from them and the proto descriptors. Bodies and answers use
-protobuf's JSON mapping with the proto field names (`run_id`, `gold_medal`: the same names as the
-.proto files, the CLI and MLE-bench's report); input also accepts the lowerCamelCase names.
+the OpenAPI document is generated from them and the proto descriptors. Answers are written by
+`mleredux.proto_json.to_json` (the house's JSON: proto field names such as `run_id` and `gold_medal`,
+the names of the .proto files, the CLI and MLE-bench's report; integers as numbers; unset fields
+null), the same function that writes report.json; input is protobuf's JSON mapping and also accepts
+the lowerCamelCase names. A route with a `response_body` answers with that field of the RPC's
+response (GET /v1/runs/{run_id} is the Run itself, as google.api.http's `response_body` does).
 
 A route's request message is filled from its path parameters plus either the JSON body (`body=True`)
 or the query string. Anything that does not fit (malformed JSON, an unknown field, a wrong type) is an
@@ -24,6 +27,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from mleredux import proto_json
 from mleredux.errors import InvalidArgumentError
 from mleredux.v1 import gateway_pb2
 
@@ -63,6 +67,8 @@ class Route:
     kind: Kind = Kind.UNARY
     #: The viewer's EventSource and download links may authenticate with the token cookie.
     cookie_auth: bool = False
+    #: The field of the response message that is the HTTP answer; empty for the whole message.
+    response_body: str = ""
 
     @property
     def method_descriptor(self) -> MethodDescriptor:
@@ -75,6 +81,19 @@ class Route:
     @property
     def response_descriptor(self) -> Descriptor:
         return self.method_descriptor.output_type
+
+    @property
+    def answer_descriptor(self) -> Descriptor:
+        """The message an HTTP answer holds: the response, or its `response_body` field's message."""
+        if not self.response_body:
+            return self.response_descriptor
+        target = self.response_descriptor.fields_by_name[self.response_body].message_type
+        assert target is not None, f"{self.rpc}: response_body must name a message field"
+        return target
+
+    def answer(self, response: Message) -> Message:
+        """What the HTTP answer is made of."""
+        return getattr(response, self.response_body) if self.response_body else response
 
     @property
     def path_params(self) -> list[str]:
@@ -102,10 +121,17 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/v1/runs", "CreateRun", "Queue a run", body=True),
+    Route("POST", "/v1/runs", "CreateRun", "Queue a run", body=True, response_body="run"),
     Route("GET", "/v1/runs", "ListRuns", "List runs, newest first"),
-    Route("GET", "/v1/runs/{run_id}", "GetRun", "Get a run"),
-    Route("POST", "/v1/runs/{run_id}:cancel", "CancelRun", "Cancel a run in any non-terminal state", body=True),
+    Route("GET", "/v1/runs/{run_id}", "GetRun", "Get a run", response_body="run"),
+    Route(
+        "POST",
+        "/v1/runs/{run_id}:cancel",
+        "CancelRun",
+        "Cancel a run in any non-terminal state",
+        body=True,
+        response_body="run",
+    ),
     Route(
         "GET",
         "/v1/runs/{run_id}/events",
@@ -125,7 +151,9 @@ ROUTES: tuple[Route, ...] = (
         cookie_auth=True,
     ),
     Route("GET", "/v1/competitions", "ListCompetitions", "List the competition registry"),
-    Route("GET", "/v1/competitions/{competition_id}", "GetCompetition", "Get one competition"),
+    Route(
+        "GET", "/v1/competitions/{competition_id}", "GetCompetition", "Get one competition", response_body="competition"
+    ),
     Route(
         "POST",
         "/v1/competitions/{competition_id}:prepare",
@@ -136,7 +164,14 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("POST", "/v1/tokens", "CreateToken", "Create an API token (the secret is shown only here)", body=True),
     Route("GET", "/v1/tokens", "ListTokens", "List API tokens (never their secrets)"),
-    Route("POST", "/v1/tokens/{token_id}:revoke", "RevokeToken", "Revoke an API token", body=True),
+    Route(
+        "POST",
+        "/v1/tokens/{token_id}:revoke",
+        "RevokeToken",
+        "Revoke an API token",
+        body=True,
+        response_body="api_token",
+    ),
     Route("GET", "/v1/caller", "GetCaller", "Who the calling token belongs to"),
 )
 
@@ -164,10 +199,8 @@ HTTP_STATUS: Mapping[str, int] = {
 
 
 def to_json(message: Message) -> dict[str, Any]:
-    """A message in protobuf's JSON mapping, with proto field names and every field present."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
+    """A message as the HTTP API answers it (the house's JSON, `mleredux.proto_json`)."""
+    return proto_json.to_json(message)
 
 
 def _field_by_name(descriptor: Descriptor, name: str) -> FieldDescriptor | None:

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import grpc
 
-from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, MleReduxError, RunNotFoundError
+from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, RunNotFoundError
 from mleredux.images import resolve_agent_image
 from mleredux.store import ArtifactStore, check_key, open_store
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
     common_pb2,
-    competitions_pb2,
     gateway_pb2,
     gateway_pb2_grpc,
     grader_pb2_grpc,
@@ -30,7 +29,7 @@ from mleredux.v1 import (
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.state import RunDatabase, is_terminal
-from services.server import SERVER_OPTIONS, Hosted
+from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
 
@@ -56,6 +55,8 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
+    #: The largest gRPC request accepted (no public RPC carries an upload); checked before auth.
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -76,7 +77,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if not runner_addresses:
             raise InvalidArgumentError("the gateway needs at least one runner address")
         self._channels = [
-            grpc.aio.insecure_channel(address, options=SERVER_OPTIONS)
+            grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
             for address in (settings.preparer_address, settings.grader_address, *runner_addresses)
         ]
         self.preparer = preparer_pb2_grpc.PreparerServiceStub(self._channels[0])
@@ -111,18 +112,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             raise RunNotFoundError(f"no run {run_id!r}")
         return run
 
-    async def _authorize_passthrough(self, context: grpc.aio.ServicerContext) -> None:
-        try:
-            self._caller(context)
-        except MleReduxError as exc:
-            await context.abort(grpc.StatusCode[exc.grpc_code], str(exc))
-
     # -- runs --------------------------------------------------------------------------------------
 
     @grpc_errors
     async def CreateRun(
         self, request: gateway_pb2.CreateRunRequest, context: grpc.aio.ServicerContext
-    ) -> gateway_pb2.Run:
+    ) -> gateway_pb2.CreateRunResponse:
         caller = self._caller(context)
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
@@ -144,7 +139,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         # An unknown competition fails here, not minutes later in the queue.
         try:
             await self.preparer.GetCompetition(
-                preparer_pb2.GetCompetitionRequest(competition_id=request.competition_id), timeout=30
+                preparer_pb2.PreparerServiceGetCompetitionRequest(competition_id=request.competition_id), timeout=30
             )
         except grpc.aio.AioRpcError as exc:
             await _forward_error(context, exc)
@@ -161,11 +156,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             owner=caller.user,
         )
         self.orchestrator.submit(run)
-        return self.db.get_run(run.run_id)
+        return gateway_pb2.CreateRunResponse(run=self.db.get_run(run.run_id))
 
     @grpc_errors
-    async def GetRun(self, request: gateway_pb2.GetRunRequest, context: grpc.aio.ServicerContext) -> gateway_pb2.Run:
-        return self._run_for(self._caller(context), request.run_id)
+    async def GetRun(
+        self, request: gateway_pb2.GetRunRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetRunResponse:
+        return gateway_pb2.GetRunResponse(run=self._run_for(self._caller(context), request.run_id))
 
     @grpc_errors
     async def ListRuns(
@@ -184,14 +181,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     @grpc_errors
     async def CancelRun(
         self, request: gateway_pb2.CancelRunRequest, context: grpc.aio.ServicerContext
-    ) -> gateway_pb2.Run:
+    ) -> gateway_pb2.CancelRunResponse:
         run = self._run_for(self._caller(context), request.run_id)
-        return await self.orchestrator.cancel(run.run_id)
+        return gateway_pb2.CancelRunResponse(run=await self.orchestrator.cancel(run.run_id))
 
     @grpc_errors
     async def WatchRun(
         self, request: gateway_pb2.WatchRunRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[common_pb2.RunEventBatch]:
+    ) -> AsyncIterator[gateway_pb2.WatchRunResponse]:
         caller = self._caller(context)
         if request.from_seq < 0:
             raise InvalidArgumentError("from_seq must not be negative")
@@ -209,7 +206,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             events = self.db.events_from(run.run_id, next_seq)
             if events:
                 next_seq = events[-1].seq + 1
-                yield common_pb2.RunEventBatch(events=events)
+                yield gateway_pb2.WatchRunResponse(events=events)
                 continue
             run = self.db.get_run(run.run_id)
             if request.no_follow or (is_terminal(run.state) and run.last_seq < next_seq):
@@ -234,7 +231,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     @grpc_errors
     async def GetArtifact(
         self, request: gateway_pb2.GetArtifactRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[gateway_pb2.ArtifactChunk]:
+    ) -> AsyncIterator[gateway_pb2.GetArtifactResponse]:
         run = self._run_for(self._caller(context), request.run_id)
         if not request.name:
             raise InvalidArgumentError("name is required (see ListArtifacts)")
@@ -250,37 +247,66 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             chunk = await asyncio.to_thread(next, chunks, None)
             if chunk is None:
                 return
-            yield gateway_pb2.ArtifactChunk(data=chunk)
+            yield gateway_pb2.GetArtifactResponse(data=chunk)
 
-    # -- pass-throughs to the preparer ---------------------------------------------------------------
+    # -- the registry and preparing (the preparer's answers, in the gateway's own messages) -------------
 
+    @grpc_errors
     async def ListCompetitions(
-        self, request: preparer_pb2.ListCompetitionsRequest, context: grpc.aio.ServicerContext
-    ) -> preparer_pb2.ListCompetitionsResponse:
-        await self._authorize_passthrough(context)
+        self, request: gateway_pb2.ListCompetitionsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListCompetitionsResponse:
+        self._caller(context)
         try:
-            return await self.preparer.ListCompetitions(request, timeout=30)
+            answer = await self.preparer.ListCompetitions(
+                preparer_pb2.PreparerServiceListCompetitionsRequest(
+                    page_size=request.page_size, page_token=request.page_token, supported_only=request.supported_only
+                ),
+                timeout=30,
+            )
         except grpc.aio.AioRpcError as exc:
             await _forward_error(context, exc)
             raise
+        return gateway_pb2.ListCompetitionsResponse(
+            competitions=answer.competitions, next_page_token=answer.next_page_token
+        )
 
+    @grpc_errors
     async def GetCompetition(
-        self, request: preparer_pb2.GetCompetitionRequest, context: grpc.aio.ServicerContext
-    ) -> competitions_pb2.Competition:
-        await self._authorize_passthrough(context)
+        self, request: gateway_pb2.GetCompetitionRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetCompetitionResponse:
+        self._caller(context)
         try:
-            return await self.preparer.GetCompetition(request, timeout=30)
+            answer = await self.preparer.GetCompetition(
+                preparer_pb2.PreparerServiceGetCompetitionRequest(competition_id=request.competition_id), timeout=30
+            )
         except grpc.aio.AioRpcError as exc:
             await _forward_error(context, exc)
             raise
+        return gateway_pb2.GetCompetitionResponse(competition=answer.competition)
 
+    @grpc_errors
     async def PrepareCompetition(
-        self, request: preparer_pb2.PrepareCompetitionRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
-        await self._authorize_passthrough(context)
+        self, request: gateway_pb2.PrepareCompetitionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.PrepareCompetitionResponse]:
+        self._caller(context)
+        if not request.competition_id:
+            raise InvalidArgumentError("competition_id is required")
+        # Only what a user may choose reaches the preparer: never a raw path on its host.
+        upstream = preparer_pb2.PreparerServicePrepareCompetitionRequest(
+            competition_id=request.competition_id, task=request.task
+        )
         try:
-            async for progress in self.preparer.PrepareCompetition(request):
-                yield progress
+            async for progress in self.preparer.PrepareCompetition(upstream):
+                yield gateway_pb2.PrepareCompetitionResponse(
+                    stage=progress.stage,
+                    message=progress.message,
+                    files_done=progress.files_done,
+                    files_total=progress.files_total,
+                    bytes_done=progress.bytes_done,
+                    bytes_total=progress.bytes_total,
+                    reused=progress.reused,
+                    content_hash=progress.dataset.content_hash,
+                )
         except grpc.aio.AioRpcError as exc:
             await _forward_error(context, exc)
 
@@ -303,17 +329,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     @grpc_errors
     async def RevokeToken(
         self, request: gateway_pb2.RevokeTokenRequest, context: grpc.aio.ServicerContext
-    ) -> gateway_pb2.ApiToken:
+    ) -> gateway_pb2.RevokeTokenResponse:
         if not request.token_id:
             raise InvalidArgumentError("token_id is required")
-        return self.tokens.revoke(self._caller(context), request.token_id)
+        return gateway_pb2.RevokeTokenResponse(api_token=self.tokens.revoke(self._caller(context), request.token_id))
 
     @grpc_errors
     async def GetCaller(
         self, request: gateway_pb2.GetCallerRequest, context: grpc.aio.ServicerContext
-    ) -> gateway_pb2.Caller:
+    ) -> gateway_pb2.GetCallerResponse:
         caller = self._caller(context)
-        return gateway_pb2.Caller(user=caller.user, admin=caller.admin, token_id=caller.token_id)
+        return gateway_pb2.GetCallerResponse(user=caller.user, admin=caller.admin, token_id=caller.token_id)
 
     async def start(self) -> None:
         token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
@@ -340,6 +366,7 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
         service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
+        max_request_bytes=settings.max_request_bytes,
     )
     if settings.http_listen is not None:
         from services.gateway.http_api import attach_http

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import grpc
 
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
-from mleredux.grading.report import GradeReport
+from mleredux.grading.report import compute_profile_dict, report_to_proto
 from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.store import ArtifactStore, open_store
-from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc
+from mleredux.v1 import grader_pb2, grader_pb2_grpc
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
 from technique_tasks.grading import grade_technique_task, validate_technique_upload
+
+#: A submission sent inline (validation bodies, GradeSubmission content) plus its request's fields.
+MAX_UPLOAD_REQUEST_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,48 +29,10 @@ class GraderSettings:
 
     data_dir: Path
     store_url: str
-
-
-def report_to_proto(report: GradeReport) -> common_pb2.GradeReport:
-    message = common_pb2.GradeReport(
-        competition_id=report.competition_id,
-        any_medal=report.any_medal,
-        gold_medal=report.gold_medal,
-        silver_medal=report.silver_medal,
-        bronze_medal=report.bronze_medal,
-        above_median=report.above_median,
-        submission_exists=report.submission_exists,
-        valid_submission=report.valid_submission,
-        is_lower_better=report.is_lower_better,
-        submission_path=report.submission_path or "",
-        invalid_reason=report.invalid_reason or "",
-        grader_version=report.grader_version,
-        submission_sha256=report.submission_sha256 or "",
-        answers_sha256=report.answers_sha256 or "",
-        details_json=json.dumps(report.details) if report.details is not None else "",
-    )
-    for name in ("score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold"):
-        value = getattr(report, name)
-        if value is not None:
-            setattr(message, name, float(value))
-    if report.created_at:
-        message.created_at.FromDatetime(datetime.fromisoformat(report.created_at))
-    profile = report.compute_profile or {}
-    for name in ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes"):
-        if name in profile:
-            setattr(message.compute_profile, name, type(getattr(message.compute_profile, name))(profile[name]))
-    return message
-
-
-def compute_profile_dict(profile: common_pb2.ComputeProfile) -> dict[str, float | int | str]:
-    return {
-        "cpus": profile.cpus,
-        "memory_bytes": profile.memory_bytes,
-        "gpus": profile.gpus,
-        "time_limit_seconds": profile.time_limit_seconds,
-        "pids_limit": profile.pids_limit,
-        "shm_bytes": profile.shm_bytes,
-    }
+    #: The largest gRPC request accepted: every grader RPC may carry a submission inline (the
+    #: runner forwards an agent's validation body), so this is the upload cap, not the few MB of
+    #: the other services.
+    max_request_bytes: int = MAX_UPLOAD_REQUEST_BYTES
 
 
 class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
@@ -80,7 +43,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
     @grpc_errors
     async def GradeSubmission(
         self, request: grader_pb2.GradeSubmissionRequest, context: grpc.aio.ServicerContext
-    ) -> common_pb2.GradeReport:
+    ) -> grader_pb2.GradeSubmissionResponse:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
         profile = compute_profile_dict(request.compute_profile)
@@ -102,7 +65,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             )
         if source == "store_key":
             report.submission_path = request.submission.store_key
-        return report_to_proto(report)
+        return grader_pb2.GradeSubmissionResponse(report=report_to_proto(report))
 
     @grpc_errors
     async def ValidateSubmission(
@@ -123,7 +86,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
     @grpc_errors
     async def GradeTechniqueTask(
         self, request: grader_pb2.GradeTechniqueTaskRequest, context: grpc.aio.ServicerContext
-    ) -> common_pb2.GradeReport:
+    ) -> grader_pb2.GradeTechniqueTaskResponse:
         if not request.task:
             raise InvalidArgumentError("task is required (imbalance, missing, encoding, cv, scaling or leakage)")
         if not request.competition_id:
@@ -147,7 +110,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             report.submission_path = request.analysis.store_key
         elif source == "content":
             report.submission_path = technique.analysis_file  # the temp copy is gone; name what was graded
-        return report_to_proto(report)
+        return grader_pb2.GradeTechniqueTaskResponse(report=report_to_proto(report))
 
     async def _materialize(self, source: grader_pb2.SubmissionSource, path: Path) -> Path | None:
         """The file a source names, written at `path`; None when unset or not in the store (graded as absent)."""
@@ -171,4 +134,5 @@ def hosted_grader(settings: GraderSettings) -> Hosted:
     return Hosted(
         register=lambda server: grader_pb2_grpc.add_GraderServiceServicer_to_server(servicer, server),
         service_names=[grader_pb2.DESCRIPTOR.services_by_name["GraderService"].full_name],
+        max_request_bytes=settings.max_request_bytes,
     )

@@ -28,13 +28,13 @@ from technique_tasks.base import get_task
 from technique_tasks.preparation import load_technique_task, prepare_technique_task
 
 _STAGES = {
-    "verify": preparer_pb2.PrepareStage.PREPARE_STAGE_VERIFY,
-    "download": preparer_pb2.PrepareStage.PREPARE_STAGE_DOWNLOAD,
-    "extract": preparer_pb2.PrepareStage.PREPARE_STAGE_EXTRACT,
-    "split": preparer_pb2.PrepareStage.PREPARE_STAGE_SPLIT,
-    "checksum": preparer_pb2.PrepareStage.PREPARE_STAGE_CHECKSUM,
-    "publish": preparer_pb2.PrepareStage.PREPARE_STAGE_PUBLISH,
-    "done": preparer_pb2.PrepareStage.PREPARE_STAGE_DONE,
+    "verify": competitions_pb2.PrepareStage.PREPARE_STAGE_VERIFY,
+    "download": competitions_pb2.PrepareStage.PREPARE_STAGE_DOWNLOAD,
+    "extract": competitions_pb2.PrepareStage.PREPARE_STAGE_EXTRACT,
+    "split": competitions_pb2.PrepareStage.PREPARE_STAGE_SPLIT,
+    "checksum": competitions_pb2.PrepareStage.PREPARE_STAGE_CHECKSUM,
+    "publish": competitions_pb2.PrepareStage.PREPARE_STAGE_PUBLISH,
+    "done": competitions_pb2.PrepareStage.PREPARE_STAGE_DONE,
 }
 
 _COMPLEXITY = {
@@ -81,9 +81,9 @@ def dataset_to_proto(dataset: PreparedDataset, store_prefix: str) -> competition
     )
 
 
-def _progress_message(progress: PrepareProgress) -> preparer_pb2.PrepareCompetitionResponse:
-    return preparer_pb2.PrepareCompetitionResponse(
-        stage=_STAGES.get(progress.stage, preparer_pb2.PrepareStage.PREPARE_STAGE_UNSPECIFIED),
+def _progress_message(progress: PrepareProgress) -> preparer_pb2.PreparerServicePrepareCompetitionResponse:
+    return preparer_pb2.PreparerServicePrepareCompetitionResponse(
+        stage=_STAGES.get(progress.stage, competitions_pb2.PrepareStage.PREPARE_STAGE_UNSPECIFIED),
         message=progress.message,
         files_done=progress.files_done,
         files_total=progress.files_total,
@@ -101,8 +101,8 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
 
     @grpc_errors
     async def ListCompetitions(
-        self, request: preparer_pb2.ListCompetitionsRequest, context: grpc.aio.ServicerContext
-    ) -> preparer_pb2.ListCompetitionsResponse:
+        self, request: preparer_pb2.PreparerServiceListCompetitionsRequest, context: grpc.aio.ServicerContext
+    ) -> preparer_pb2.PreparerServiceListCompetitionsResponse:
         if request.page_size < 0:
             raise InvalidArgumentError("page_size must not be negative")
         infos = sorted(list_competitions(), key=lambda i: i.id)
@@ -113,22 +113,23 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
         size = request.page_size or 100
         page = infos[:size]
         token = page[-1].id if len(infos) > size else ""
-        return preparer_pb2.ListCompetitionsResponse(
+        return preparer_pb2.PreparerServiceListCompetitionsResponse(
             competitions=[competition_to_proto(i) for i in page], next_page_token=token
         )
 
     @grpc_errors
     async def GetCompetition(
-        self, request: preparer_pb2.GetCompetitionRequest, context: grpc.aio.ServicerContext
-    ) -> competitions_pb2.Competition:
+        self, request: preparer_pb2.PreparerServiceGetCompetitionRequest, context: grpc.aio.ServicerContext
+    ) -> preparer_pb2.PreparerServiceGetCompetitionResponse:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
-        return competition_to_proto(get_competition(request.competition_id).info)
+        competition = competition_to_proto(get_competition(request.competition_id).info)
+        return preparer_pb2.PreparerServiceGetCompetitionResponse(competition=competition)
 
     @grpc_errors
     async def PrepareCompetition(
-        self, request: preparer_pb2.PrepareCompetitionRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[preparer_pb2.PrepareCompetitionResponse]:
+        self, request: preparer_pb2.PreparerServicePrepareCompetitionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[preparer_pb2.PreparerServicePrepareCompetitionResponse]:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
         get_competition(request.competition_id)  # unknown ids fail before any work
@@ -175,12 +176,12 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
                 # The thread cannot be interrupted; wait so its temp files are cleaned before we go.
                 if not work.done():
                     await asyncio.wait({work})
-            yield preparer_pb2.PrepareCompetitionResponse(
-                stage=preparer_pb2.PrepareStage.PREPARE_STAGE_PUBLISH, message=f"publishing to {self.store.url}"
+            yield preparer_pb2.PreparerServicePrepareCompetitionResponse(
+                stage=competitions_pb2.PrepareStage.PREPARE_STAGE_PUBLISH, message=f"publishing to {self.store.url}"
             )
             prefix = await asyncio.to_thread(publish_dataset, dataset, self.store)
-        yield preparer_pb2.PrepareCompetitionResponse(
-            stage=preparer_pb2.PrepareStage.PREPARE_STAGE_DONE,
+        yield preparer_pb2.PreparerServicePrepareCompetitionResponse(
+            stage=competitions_pb2.PrepareStage.PREPARE_STAGE_DONE,
             message="reused the existing preparation" if dataset.reused else "prepared",
             dataset=dataset_to_proto(dataset, prefix),
             reused=dataset.reused,
@@ -189,7 +190,7 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
     @grpc_errors
     async def GetDataset(
         self, request: preparer_pb2.GetDatasetRequest, context: grpc.aio.ServicerContext
-    ) -> competitions_pb2.Dataset:
+    ) -> preparer_pb2.GetDatasetResponse:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
         if request.task:
@@ -199,7 +200,7 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
             dataset = technique.as_dataset()
         else:
             dataset = await asyncio.to_thread(load_prepared, request.competition_id, self.settings.data_dir)
-        return dataset_to_proto(dataset, dataset_prefix(dataset))
+        return preparer_pb2.GetDatasetResponse(dataset=dataset_to_proto(dataset, dataset_prefix(dataset)))
 
 
 def hosted_preparer(settings: PreparerSettings) -> Hosted:

@@ -28,6 +28,7 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from mleredux import proto_json
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import OutputChunk
@@ -350,14 +351,14 @@ def rollout_event_from_line(line: bytes) -> common_pb2.RolloutEvent:
         kind = str(record.get("kind") or "event")
         step = int(record.get("step") or 0)
         payload = record.get("payload", {k: v for k, v in record.items() if k not in ("kind", "step")})
-        return common_pb2.RolloutEvent(step=step, kind=kind, payload_json=json.dumps(payload))
+        return common_pb2.RolloutEvent(step=step, kind=kind, payload=proto_json.struct_from(payload))
     except (ValueError, TypeError) as exc:
         return warning_event(f"malformed rollout line: {exc}", line=text[:2000])
 
 
 def warning_event(message: str, **details: Any) -> common_pb2.RolloutEvent:
     """A `warning` rollout event: something about the run the service wants on the record."""
-    return common_pb2.RolloutEvent(kind="warning", payload_json=json.dumps({"message": message, **details}))
+    return common_pb2.RolloutEvent(kind="warning", payload=proto_json.struct_from({"message": message, **details}))
 
 
 class RolloutTailer:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mleredux import proto_json
 from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
 from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import ArtifactStore, sha256_file
@@ -105,6 +106,8 @@ class RunRequest:
     task: str = ""
     instructions: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    #: The effective ComputeProfile as JSON (services/runner/profile.py), reported on RUNNING.
+    profile: dict[str, Any] = field(default_factory=dict)
 
     @property
     def claim(self) -> Claim:
@@ -228,7 +231,7 @@ class RunExecution:
                 for e in events
                 if e.HasField("rollout")
                 and e.rollout.kind == "validation"
-                and json.loads(e.rollout.payload_json).get("status") != 429
+                and not ("status" in e.rollout.payload and e.rollout.payload["status"] == 429)
             ),
             stored=frozenset(e.artifact_stored.name for e in events if e.HasField("artifact_stored")),
         )
@@ -293,6 +296,8 @@ class RunExecution:
         change = common_pb2.StatusChange(state=verdict.state, reason=verdict.reason, message=verdict.message)  # type: ignore[arg-type]
         if verdict.exit_code is not None:
             change.exit_code = verdict.exit_code
+        if verdict.state == RunState.RUN_STATE_RUNNING:
+            proto_json.from_json(self.request.profile, change.compute)
         self.sequencer.emit(status_change=change)
 
     async def _run(self) -> None:
@@ -577,7 +582,7 @@ class RunExecution:
 
     def _record_validation(self, answer: ValidationAnswer, size: int, status: int) -> None:
         payload = {"valid": answer.valid, "message": answer.message, "bytes": size, "status": status}
-        self.sequencer.emit(rollout=common_pb2.RolloutEvent(kind="validation", payload_json=json.dumps(payload)))
+        self.sequencer.emit(rollout=common_pb2.RolloutEvent(kind="validation", payload=proto_json.struct_from(payload)))
 
     # -- artifacts ---------------------------------------------------------------------------------
 

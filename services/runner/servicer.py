@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 
+from mleredux import proto_json
 from mleredux.errors import InvalidArgumentError, StoreError
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
@@ -19,9 +20,10 @@ from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
 from services.runner.execution import RunRequest
+from services.runner.profile import effective_profile
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
-from services.server import SERVER_OPTIONS, Hosted
+from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 
 __all__ = ["RunAlreadyActiveError", "RunnerServicer", "RunnerSettings", "hosted_runner"]
@@ -48,8 +50,24 @@ class RunnerSettings:
     default_time_limit_seconds: int = 3600
     default_pids_limit: int = 512
     default_shm_bytes: int = 64 << 20
+    #: The GPUs' model for reports, when the host's nvidia-smi cannot tell (empty: ask it).
+    gpu_model: str = ""
     store_wait_seconds: float = 600.0
+    #: The largest gRPC request accepted (ExecuteRun carries no upload); checked before parsing.
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     detach_grace_seconds: float = 600.0
+
+    @property
+    def default_profile(self) -> common_pb2.ComputeProfile:
+        """What a run gets for each limit it leaves at 0."""
+        return common_pb2.ComputeProfile(
+            cpus=self.default_cpus,
+            memory_bytes=self.default_memory_bytes,
+            time_limit_seconds=self.default_time_limit_seconds,
+            pids_limit=self.default_pids_limit,
+            shm_bytes=self.default_shm_bytes,
+            gpu_model=self.gpu_model,
+        )
 
     @property
     def runner_id(self) -> str:
@@ -76,7 +94,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
 
     def __init__(self, settings: RunnerSettings, backend: ContainerBackend, store: ArtifactStore) -> None:
         self.settings = settings
-        self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=SERVER_OPTIONS)
+        self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=CHANNEL_OPTIONS)
         self._grader = grader_pb2_grpc.GraderServiceStub(self._grader_channel)
         self.supervisor = RunSupervisor(settings.supervisor_settings(), backend, store, self._validator)
         # The server answers before recovery is done; an attach must not be told LOST meanwhile.
@@ -88,20 +106,20 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
                 raise InvalidArgumentError(f"{name} is required")
         if "/" in request.run_id or request.run_id in (".", ".."):
             raise InvalidArgumentError(f"run_id {request.run_id!r} must not contain '/'")
-        s = self.settings
-        compute = request.compute
+        compute = effective_profile(request.compute, self.settings.default_profile)
         return RunRequest(
             run_id=request.run_id,
             image=request.image,
             competition_id=request.competition_id,
             public_dir=Path(request.dataset.local_public_dir) if request.dataset.local_public_dir else None,
             store_prefix=request.dataset.store_prefix,
-            cpus=compute.cpus or s.default_cpus,
-            memory_bytes=compute.memory_bytes or s.default_memory_bytes,
+            cpus=compute.cpus,
+            memory_bytes=compute.memory_bytes,
             gpus=compute.gpus,
-            time_limit_seconds=int(compute.time_limit_seconds or s.default_time_limit_seconds),
-            pids_limit=int(compute.pids_limit or s.default_pids_limit),
-            shm_bytes=int(compute.shm_bytes or s.default_shm_bytes),
+            time_limit_seconds=compute.time_limit_seconds,
+            pids_limit=compute.pids_limit,
+            shm_bytes=compute.shm_bytes,
+            profile=proto_json.to_json(compute),
             first_seq=request.first_seq or 1,
             task=request.task,
             instructions=request.instructions,
@@ -123,46 +141,47 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
     @grpc_errors
     async def ExecuteRun(
         self, request: runner_pb2.ExecuteRunRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[common_pb2.RunEventBatch]:
+    ) -> AsyncIterator[runner_pb2.ExecuteRunResponse]:
         run = self._resolve(request)
         await self._recovered.wait()
         execution = self.supervisor.execute(run)
         async for batch in self.supervisor.follow(execution, run.first_seq - 1):
-            yield batch
+            yield runner_pb2.ExecuteRunResponse(events=batch.events)
 
     @grpc_errors
     async def AttachRun(
         self, request: runner_pb2.AttachRunRequest, context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[common_pb2.RunEventBatch]:
+    ) -> AsyncIterator[runner_pb2.AttachRunResponse]:
         if not request.run_id:
             raise InvalidArgumentError("run_id is required")
         await self._recovered.wait()
         execution = self.supervisor.active.get(request.run_id)
         if execution is None:
-            yield self.supervisor.lost_batch(
+            lost = self.supervisor.lost_batch(
                 request.run_id,
-                request.from_seq,
+                request.after_seq,
                 f"the runner has no record of run {request.run_id} (no container, no journal)",
             )
+            yield runner_pb2.AttachRunResponse(events=lost.events)
             return
-        async for batch in self.supervisor.follow(execution, request.from_seq):
-            yield batch
+        async for batch in self.supervisor.follow(execution, request.after_seq):
+            yield runner_pb2.AttachRunResponse(events=batch.events)
 
     @grpc_errors
     async def CancelRun(
-        self, request: runner_pb2.RunnerCancelRunRequest, context: grpc.aio.ServicerContext
-    ) -> runner_pb2.RunnerCancelRunResponse:
+        self, request: runner_pb2.RunnerServiceCancelRunRequest, context: grpc.aio.ServicerContext
+    ) -> runner_pb2.RunnerServiceCancelRunResponse:
         await self._recovered.wait()
         found = await self.supervisor.cancel(request.run_id, request.reason or "cancelled by the user")
-        return runner_pb2.RunnerCancelRunResponse(found=found)
+        return runner_pb2.RunnerServiceCancelRunResponse(found=found)
 
     @grpc_errors
     async def GetCapacity(
         self, request: runner_pb2.GetCapacityRequest, context: grpc.aio.ServicerContext
-    ) -> runner_pb2.Capacity:
+    ) -> runner_pb2.GetCapacityResponse:
         budget = self.supervisor.admission.budget
         used = self.supervisor.usage()
-        return runner_pb2.Capacity(
+        return runner_pb2.GetCapacityResponse(
             cpus_total=budget.cpus,
             cpus_used=used.cpus,
             memory_bytes_total=budget.memory_bytes,
@@ -198,4 +217,5 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
+        max_request_bytes=settings.max_request_bytes,
     )

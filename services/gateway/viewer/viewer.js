@@ -12,7 +12,7 @@ const REPORT_FIELDS = [
   "competition_id", "score", "valid_submission", "submission_exists", "invalid_reason", "any_medal",
   "gold_medal", "silver_medal", "bronze_medal", "above_median", "gold_threshold", "silver_threshold",
   "bronze_threshold", "median_threshold", "is_lower_better", "created_at", "grader_version",
-  "submission_sha256", "answers_sha256",
+  "submission_sha256", "answers_sha256", "technique_task", "compute_profile",
 ];
 
 let source = null; // the open EventSource, if any
@@ -99,7 +99,7 @@ async function showCaller() {
 // -- runs list -------------------------------------------------------------------------------------
 
 function score(run) {
-  return run.report && run.report.score !== undefined ? run.report.score : "";
+  return run.report && run.report.score != null ? run.report.score : "";
 }
 
 async function loadRuns() {
@@ -138,6 +138,15 @@ function renderRun(run) {
   if (run.report) renderReport(run.report);
 }
 
+// The effective compute profile, as one line: "1 CPUs · 2048 MiB memory · ...".
+function profileText(profile) {
+  const parts = [`${profile.cpus} CPUs`, `${Math.round(profile.memory_bytes / 2 ** 20)} MiB memory`];
+  if (profile.gpus) parts.push(`${profile.gpus} GPUs${profile.gpu_model ? ` (${profile.gpu_model})` : ""}`);
+  parts.push(`${profile.time_limit_seconds} s limit`, `${profile.pids_limit} pids`);
+  if (profile.disk_bytes) parts.push(`${Math.round(profile.disk_bytes / 2 ** 20)} MiB disk`);
+  return parts.join(" · ");
+}
+
 function renderReport(report) {
   const table = el("table");
   table.id = "report-table";
@@ -145,7 +154,8 @@ function renderReport(report) {
     if (!(key in report)) continue;
     const row = el("tr");
     row.dataset.field = key;
-    row.append(el("th", key), el("td", report[key]));
+    const value = report[key];
+    row.append(el("th", key), el("td", key === "compute_profile" && value ? profileText(value) : value));
     table.append(row);
   }
   $("report").replaceChildren(table);
@@ -183,7 +193,7 @@ function appendRollout(event) {
   const rollout = event.rollout;
   const row = el("tr");
   const payload = el("td");
-  payload.append(el("code", rollout.payload_json));
+  payload.append(el("code", JSON.stringify(rollout.payload)));
   row.append(el("td", event.seq), el("td", rollout.step), el("td", rollout.kind), payload);
   $("rollout").querySelector("tbody").append(row);
 }
