@@ -61,6 +61,22 @@ def project_containers() -> list[str]:
     return out.stdout.split()
 
 
+def containers_under(root: Path) -> list[str]:
+    """The project's containers with a bind mount under `root`: those of one stack, even when other test
+    sessions share the Docker engine."""
+    ids = project_containers()
+    if not ids:
+        return []
+    command = ["docker", "inspect", "--format", "{{.Id}} {{range .Mounts}}{{.Source}} {{end}}", *ids]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)  # a container may be gone
+    prefix = str(root.resolve())
+    return [
+        cid[:12]
+        for cid, *sources in (line.split() for line in out.stdout.splitlines() if line.strip())
+        if any(source == prefix or source.startswith(prefix + "/") for source in sources)
+    ]
+
+
 def containers_of(run_id: str) -> list[str]:
     command = ["docker", "ps", "-aq", "--filter", f"label=mleredux.run_id={run_id}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -103,7 +119,7 @@ def stack(stack_home: Home, dummy_image: str) -> Iterator[EmbeddedStack]:
         yield embedded
     finally:
         embedded.stop()
-        leftover = project_containers()
+        leftover = containers_under(stack_home.root)
         assert not leftover, f"containers left behind by the tests: {leftover}"
 
 
