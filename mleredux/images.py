@@ -18,16 +18,35 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from mleredux.errors import ImageMissingError, MleReduxError
 
-AGENT_IMAGES_DIR = Path(__file__).resolve().parent.parent / "agent_images"
 COMMON_DIR_NAME = "common"
+#: Inside `common/`: the script every agent container gets at /home/validate_submission.sh.
+VALIDATE_SCRIPT_NAME = "validate_submission.sh"
+
+
+def find_agent_images_dir() -> Path:
+    """Where the agent images are: `MLEREDUX_AGENT_IMAGES` when set, else inside the installed package
+    (a wheel carries them as `mleredux/agent_images/`, see setup.py), else the source tree's
+    `agent_images/` beside the package (a checkout or an editable install)."""
+    override = os.environ.get("MLEREDUX_AGENT_IMAGES")
+    if override:
+        return Path(override).resolve()
+    packaged = Path(str(resources.files("mleredux"))) / "agent_images"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "agent_images"
+
+
+AGENT_IMAGES_DIR = find_agent_images_dir()
 TAG_PREFIX = "mleredux-agent-"
 
 #: How many of the build's last output lines an ImageBuildError quotes.
@@ -51,6 +70,11 @@ class ImageBuildResult:
     tag: str
     built: bool
     seconds: float
+
+
+def validate_script() -> Path:
+    """The validation client script mounted into every agent container (from `common/`)."""
+    return AGENT_IMAGES_DIR / COMMON_DIR_NAME / VALIDATE_SCRIPT_NAME
 
 
 def list_images() -> list[str]:
@@ -180,7 +204,9 @@ def _build_lock(name: str) -> Iterator[None]:
         os.close(fd)
 
 
-def stream_command(command: list[str], cwd: Path, on_output: Callable[[str], None] | None) -> tuple[int, list[str]]:
+def stream_command(
+    command: list[str], cwd: Path, on_output: Callable[[str], None] | None, env: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
     """Run `command`, passing each output line (stdout and stderr) to `on_output` as it comes; returns
     the exit code and the last lines, for an error message."""
     tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL_LINES)
@@ -188,6 +214,7 @@ def stream_command(command: list[str], cwd: Path, on_output: Callable[[str], Non
         proc = subprocess.Popen(
             command,
             cwd=cwd,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -211,7 +238,10 @@ def stream_command(command: list[str], cwd: Path, on_output: Callable[[str], Non
 
 
 def _run_build(name: str, directory: Path, tag: str, on_output: Callable[[str], None] | None) -> None:
-    rc, tail = stream_command(["bash", str(directory / "build.sh"), tag], directory, on_output)
+    # Images that copy the host's library versions (the baseline's base) ask this Python, wherever the
+    # package is installed, unless the caller chose one.
+    env = {**os.environ, "MLEREDUX_HOST_PYTHON": os.environ.get("MLEREDUX_HOST_PYTHON") or sys.executable}
+    rc, tail = stream_command(["bash", str(directory / "build.sh"), tag], directory, on_output, env)
     if rc != 0:
         quoted = "\n".join(f"  {t}" for t in tail) or "  (no output)"
         raise ImageBuildError(

@@ -18,5 +18,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
     touch "$stamp"
 fi
+
+# Node.js and the Node client's gRPC packages (clients/node, pinned by its package-lock.json), for the
+# suite's other-language client test. npm ci only when the lock file changed since the last install.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "install: need root to install nodejs and npm" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -f clients/node/node_modules/.package-lock.json ] \
+    || [ clients/node/package-lock.json -nt clients/node/node_modules/.package-lock.json ]; then
+    (cd clients/node && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+
 bash scripts/install_tools.sh
 echo "install: $(.venv/bin/mleredux --help >/dev/null && echo 'mleredux ready in .venv')"

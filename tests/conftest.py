@@ -2,6 +2,13 @@
 
 The stack is the four services as separate processes on loopback (what `mleredux up` starts), with
 a fresh home in a temp dir. At the end of the session no container labelled by the project may remain.
+
+Tests that need something outside this process are marked (markers registered in pyproject.toml):
+`docker` (the engine), `services` (service processes), `s3` (an S3-protocol server), `browser`
+(Chromium), `subprocess` (other programs: the CLI, agents on the host, compilers), and all of them
+`integration` too. `pytest -m "not integration"` runs the pure tests only. Marks come from the
+fixtures a test uses (`FIXTURE_MARKERS`, through every fixture it depends on) and from explicit marks
+on tests that start processes themselves.
 """
 
 from __future__ import annotations
@@ -16,12 +23,58 @@ import pytest
 from mleredux.config import Home
 from mleredux.embedded import EmbeddedStack
 
+#: Fixtures that reach outside the test process, and what they need.
+FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
+    "docker_engine": ("docker",),
+    "stack": ("services",),
+    "s3_endpoint": ("s3",),
+    # Fixtures of single test modules; in this suite these names always mean the thing they start.
+    "s3": ("s3",),
+    "browser": ("browser",),
+    "preparer": ("services",),
+    "grader": ("services",),
+    "runner": ("services",),
+    "small_runner": ("services",),
+    "own_stack": ("services",),
+    "two_runners": ("services",),
+    "scheduling_gateway": ("services",),
+    "host_run": ("subprocess",),
+    "baseline_runs": ("subprocess",),
+}
+#: Markers that say a test needs more than this process; each also marks the test `integration`.
+OUTSIDE_MARKERS = ("docker", "services", "s3", "browser", "subprocess")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for name in FIXTURE_MARKERS.get(fixture, ()):
+                item.add_marker(name)
+        if any(item.get_closest_marker(name) for name in OUTSIDE_MARKERS):
+            item.add_marker("integration")
+
 
 def project_containers() -> list[str]:
     out = subprocess.run(
         ["docker", "ps", "-aq", "--filter", "label=mleredux.run_id"], capture_output=True, text=True, check=True
     )
     return out.stdout.split()
+
+
+def containers_under(root: Path) -> list[str]:
+    """The project's containers with a bind mount under `root`: those of one stack, even when other test
+    sessions share the Docker engine."""
+    ids = project_containers()
+    if not ids:
+        return []
+    command = ["docker", "inspect", "--format", "{{.Id}} {{range .Mounts}}{{.Source}} {{end}}", *ids]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)  # a container may be gone
+    prefix = str(root.resolve())
+    return [
+        cid[:12]
+        for cid, *sources in (line.split() for line in out.stdout.splitlines() if line.strip())
+        if any(source == prefix or source.startswith(prefix + "/") for source in sources)
+    ]
 
 
 def containers_of(run_id: str) -> list[str]:
@@ -66,7 +119,7 @@ def stack(stack_home: Home, dummy_image: str) -> Iterator[EmbeddedStack]:
         yield embedded
     finally:
         embedded.stop()
-        leftover = project_containers()
+        leftover = containers_under(stack_home.root)
         assert not leftover, f"containers left behind by the tests: {leftover}"
 
 

@@ -47,6 +47,9 @@ COMPETITIONS = [
     "tabular-playground-series-may-2022",
 ]
 SPECS = {spec.competition_id: spec for spec in all_specs()}
+
+#: Every test here runs the agent as a process (on the host or in a container).
+pytestmark = pytest.mark.subprocess
 RunState = common_pb2.RunState
 
 

@@ -15,6 +15,9 @@ import pytest
 
 from tests.lite.gen_spooky_author_identification import write_raw as write_spooky_raw
 
+#: Every test here runs the CLI as a process.
+pytestmark = pytest.mark.subprocess
+
 
 def mleredux(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -20,11 +20,14 @@ from mleredux import images
 SAMPLE = "id,target\n1,0.5\n2,0.5\n3,0.5\n"
 ROLLOUT_LINE = {"step": 1, "kind": "plan", "payload": {"text": "copy the sample submission"}}
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("docker") is None
-    or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0,
-    reason="no Docker engine (run scripts/ensure_docker.sh)",
-)
+pytestmark = [
+    pytest.mark.docker,
+    pytest.mark.skipif(
+        shutil.which("docker") is None
+        or subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0,
+        reason="no Docker engine (run scripts/ensure_docker.sh)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     assert last_checksum.bytes_done == last_checksum.bytes_total > 0
 
 
-@pytest.mark.parametrize("kind", ["local", "s3"])
+@pytest.mark.parametrize("kind", ["local", pytest.param("s3", marks=pytest.mark.s3)])
 def test_publish_puts_only_public_files_under_the_content_hash(kind: str, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
     dataset = prepare_competition("demo-digits", tmp_path / "data")
     if kind == "local":

@@ -11,7 +11,7 @@ from mleredux.store import ArtifactStore, LocalStore, S3Store, open_store, sha25
 from tests.conftest import free_port
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ArtifactStore:
     if request.param == "local":
         return LocalStore(tmp_path / "store")

@@ -82,6 +82,7 @@ async def test_an_added_agent_runs_by_name(my_agent, stack: EmbeddedStack) -> No
     assert any(e.HasField("log_line") and "my-agent: submitted" in e.log_line.text for e in events)
 
 
+@pytest.mark.subprocess
 def test_bad_agent_directories_get_clear_errors(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()

@@ -35,6 +35,9 @@ class CompetitionInfo:
     #: True when the competition prepares with no network and no raw files (built from bundled data).
     offline: bool
     summary: str
+    #: False when the answers can be rebuilt from data an agent's image holds (demos built from datasets
+    #: bundled with scikit-learn); such a competition measures nothing against a determined agent.
+    sealed: bool = True
 
 
 class Competition(ABC):

@@ -1,16 +1,24 @@
-"""`demo-digits`: an offline demo competition from scikit-learn's bundled 8x8 handwritten digits.
+"""`demo-digits`: the default offline demo, sealed: 8x8 handwritten-style digits drawn at prepare time.
 
-Multiclass (10 classes), scored by accuracy. It needs no network and no Kaggle account, so the
-embedded default can run end to end on a fresh machine. Its leaderboard is synthetic (see `leaderboard`).
+Multiclass (10 classes), scored by accuracy, needing no network and no Kaggle account, so the embedded
+default can run end to end on a fresh machine. Its leaderboard is synthetic (see `leaderboard`).
+
+Sealed: nothing inside an agent's image can rebuild the answers. Every prepare draws a fresh 128-bit
+seed, kept only in `private/seed.txt`, and draws every image from it: each digit's strokes are bent,
+rotated, sheared, scaled, shifted and thickened at random, rasterised on a 32x32 canvas, flipped here
+and there, and counted into 8x8 blocks of 0-16 (the encoding of scikit-learn's digits, which this
+demo used to be built from; those ship in agent images, so their row numbers gave away the labels).
+The same seed always gives the same files (`generate`).
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_digits
+from numpy.typing import NDArray
 from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition, CompetitionInfo
@@ -18,16 +26,29 @@ from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
 from mleredux.competitions.synthetic import synthetic_leaderboard
 
-SPLIT_SEED = 0
+ROWS = 1800
 TEST_FRACTION = 0.2
 LEADERBOARD_TEAMS = 120
+#: Where the secret seed lives; the grader never reads it, it is there to rebuild or audit the data.
+SEED_FILE = "seed.txt"
+SEED_BITS = 128
+
+#: The side of the canvas strokes are drawn on; 4x4 blocks of it give the 8x8 pixels (0-16).
+CANVAS = 32
+#: Share of canvas points flipped after drawing (speckle, so no two images of a digit are alike).
+SPECKLE = 0.02
+#: Images drawn at once.
+_BATCH = 30
 
 DESCRIPTION = """\
 # demo-digits
 
-An offline demonstration competition. Each row is an 8x8 grey-scale image of a handwritten digit,
+An offline demonstration competition. Each row is an 8x8 grey-scale image of a handwritten-style digit,
 flattened into 64 pixel intensities (`pixel_0` … `pixel_63`, integers from 0 to 16, row by row).
 Predict which digit (0-9) each image shows.
+
+The images were drawn for this preparation from a secret random seed: they are in no public dataset,
+so the only way to the labels is to learn them from `train.csv`.
 
 ## Files
 - `train.csv` — `id`, the 64 pixel columns and `label` (the digit).
@@ -44,6 +65,93 @@ realistic medal thresholds. It is not the record of any real competition.
 """
 
 
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, stop: float, points: int) -> NDArray[np.float64]:
+    """Points along an ellipse, angles in degrees, y pointing down (90 is the bottom)."""
+    a = np.deg2rad(np.linspace(start, stop, points))
+    return np.stack([cx + rx * np.cos(a), cy + ry * np.sin(a)], axis=1)
+
+
+def _line(*points: tuple[float, float]) -> NDArray[np.float64]:
+    return np.array(points, dtype=np.float64)
+
+
+#: Each digit as polylines on the unit square (x right, y down), before any random bending.
+STROKES: dict[int, list[NDArray[np.float64]]] = {
+    0: [_arc(0.5, 0.5, 0.3, 0.42, 0, 360, 16)],
+    1: [_line((0.32, 0.28), (0.52, 0.1), (0.52, 0.9))],
+    2: [np.concatenate([_arc(0.5, 0.32, 0.27, 0.22, 180, 390, 10), _line((0.22, 0.9), (0.8, 0.9))])],
+    3: [_arc(0.48, 0.3, 0.26, 0.2, 200, 450, 10), _arc(0.48, 0.7, 0.28, 0.2, 270, 520, 10)],
+    4: [_line((0.62, 0.9), (0.62, 0.1), (0.2, 0.65), (0.82, 0.65))],
+    5: [np.concatenate([_line((0.78, 0.1), (0.3, 0.1)), _arc(0.5, 0.66, 0.28, 0.24, 240, 510, 10)])],
+    6: [np.concatenate([_line((0.68, 0.1)), _arc(0.5, 0.7, 0.22, 0.2, 200, 560, 14)])],
+    7: [_line((0.2, 0.1), (0.8, 0.1), (0.42, 0.9))],
+    8: [_arc(0.5, 0.3, 0.22, 0.19, 0, 360, 12), _arc(0.5, 0.7, 0.27, 0.21, 0, 360, 12)],
+    9: [_arc(0.5, 0.32, 0.24, 0.21, 0, 360, 12), _line((0.74, 0.32), (0.62, 0.9))],
+}
+
+#: Canvas points, float32: distances need no more, and the arrays are half the size.
+_CENTRES = (
+    (np.stack(np.meshgrid(np.arange(CANVAS), np.arange(CANVAS), indexing="xy"), -1).reshape(-1, 2) + 0.5) / CANVAS
+).astype(np.float32)
+
+
+def _draw(digit: int, count: int, rng: np.random.Generator) -> NDArray[np.int64]:
+    """`count` images of one digit as (count, 64) block counts, drawn together (one batch per digit)."""
+    angle = np.deg2rad(rng.normal(0.0, 8.0, count))
+    shear = rng.normal(0.0, 0.15, count)
+    scale = np.stack([rng.uniform(0.7, 1.0, count), rng.uniform(0.75, 1.0, count)], axis=1)
+    shift = rng.uniform(-0.08, 0.08, (count, 2))
+    width = rng.uniform(0.035, 0.08, count)
+    cos, sin = np.cos(angle), np.sin(angle)
+    # rotation @ shear @ scale, one 2x2 matrix per image
+    transform = np.empty((count, 2, 2))
+    transform[:, 0, 0] = cos * scale[:, 0]
+    transform[:, 0, 1] = (cos * shear - sin) * scale[:, 1]
+    transform[:, 1, 0] = sin * scale[:, 0]
+    transform[:, 1, 1] = (sin * shear + cos) * scale[:, 1]
+    nearest = np.full((count, len(_CENTRES)), np.inf, dtype=np.float32)
+    for stroke in STROKES[digit]:
+        bent = stroke[None] + rng.normal(0.0, 0.025, (count, *stroke.shape))
+        placed = (np.einsum("bij,bpj->bpi", transform, bent - 0.5) + 0.5 + shift[:, None, :]).astype(np.float32)
+        start, step = placed[:, :-1], placed[:, 1:] - placed[:, :-1]  # (count, segments, 2)
+        rel = _CENTRES[None, :, None, :] - start[:, None]  # (count, canvas points, segments, 2)
+        length = np.maximum((step * step).sum(-1), 1e-12)[:, None]
+        t = np.clip((rel * step[:, None]).sum(-1) / length, 0.0, 1.0)
+        gap = rel - t[..., None] * step[:, None]
+        nearest = np.minimum(nearest, np.sqrt((gap * gap).sum(-1)).min(-1))
+    ink = nearest < width[:, None]
+    ink ^= rng.random(ink.shape) < SPECKLE
+    blocks = ink.reshape(count, 8, 4, 8, 4).sum(axis=(2, 4))
+    return blocks.reshape(count, 64).astype(np.int64)
+
+
+def generate(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(train with labels, test without, answers) drawn from `seed`; the same seed, the same frames."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10), ROWS // 10)
+    rng.shuffle(labels)
+    pixels = np.empty((ROWS, 64), dtype=np.int64)
+    for digit in range(10):
+        rows = np.flatnonzero(labels == digit)
+        for batch in range(0, len(rows), _BATCH):  # batches keep the distance arrays to a few MB
+            chosen = rows[batch : batch + _BATCH]
+            pixels[chosen] = _draw(digit, len(chosen), rng)
+    table = pd.DataFrame(pixels, columns=[f"pixel_{i}" for i in range(64)])
+    table.insert(0, "id", [f"img_{i:05d}" for i in range(ROWS)])
+    split_seed = int(rng.integers(0, 2**31 - 1))
+    train_x, test_x, train_y, test_y = train_test_split(
+        table, pd.Series(labels, name="label"), test_size=TEST_FRACTION, random_state=split_seed, stratify=labels
+    )
+    train = train_x.assign(label=train_y.to_numpy())
+    answers = pd.DataFrame({"id": test_x["id"].to_numpy(), "label": test_y.to_numpy()})
+    return train.reset_index(drop=True), test_x.reset_index(drop=True), answers
+
+
+def read_seed(private: Path) -> int:
+    """The seed a preparation drew, from its private dir."""
+    return int((private / SEED_FILE).read_text().strip())
+
+
 class DemoDigits(Competition):
     info = CompetitionInfo(
         id="demo-digits",
@@ -55,27 +163,22 @@ class DemoDigits(Competition):
         approx_size_bytes=400_000,
         supported=True,
         offline=True,
-        summary="Classify 8x8 handwritten digits (scikit-learn's bundled data); offline, scored by accuracy.",
+        summary="Classify 8x8 handwritten-style digits drawn from a secret seed at prepare time; offline, sealed, "
+        "scored by accuracy.",
+        sealed=True,
     )
     id_column = "id"
     target_columns = ("label",)
 
     def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
-        digits = load_digits()
-        pixels = pd.DataFrame(digits.data.astype(np.int64), columns=[f"pixel_{i}" for i in range(64)])
-        pixels.insert(0, "id", [f"img_{i:05d}" for i in range(len(pixels))])
-        labels = pd.Series(digits.target.astype(np.int64), name="label")
-        train_x, test_x, train_y, test_y = train_test_split(
-            pixels, labels, test_size=TEST_FRACTION, random_state=SPLIT_SEED, stratify=labels
-        )
-        train = train_x.assign(label=train_y.to_numpy())
+        seed = secrets.randbits(SEED_BITS)
+        (private / SEED_FILE).write_text(f"{seed}\n")
+        train, test, answers = generate(seed)
         train.to_csv(public / "train.csv", index=False)
-        test_x.to_csv(public / "test.csv", index=False)
-        pd.DataFrame({"id": test_x["id"].to_numpy(), "label": 0}).to_csv(public / "sample_submission.csv", index=False)
+        test.to_csv(public / "test.csv", index=False)
+        pd.DataFrame({"id": test["id"], "label": 0}).to_csv(public / "sample_submission.csv", index=False)
         (public / "description.md").write_text(DESCRIPTION)
-        pd.DataFrame({"id": test_x["id"].to_numpy(), "label": test_y.to_numpy()}).to_csv(
-            private / "test.csv", index=False
-        )
+        answers.to_csv(private / "test.csv", index=False)
 
     def score(self, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
         return float((submission["label"].to_numpy() == answers["label"].to_numpy()).mean())
@@ -84,7 +187,7 @@ class DemoDigits(Competition):
         """A synthetic leaderboard of 120 teams, deterministic, with scores where real entries would sit."""
         rng = np.random.default_rng(2024)
         # Most teams train something reasonable (0.80-0.995, median near 0.96, where a plain linear model
-        # lands); a tail submits weak or broken models.
+        # lands on these images); a tail submits weak or broken models.
         strong = rng.beta(5, 1.5, size=LEADERBOARD_TEAMS - 15) * 0.195 + 0.80
         weak = rng.uniform(0.1, 0.85, size=15)
         scores = np.round(np.sort(np.concatenate([strong, weak]))[::-1], 5)

@@ -47,7 +47,7 @@ PREPARE_STAGE_PUBLISH: PrepareStage
 PREPARE_STAGE_DONE: PrepareStage
 
 class Competition(_message.Message):
-    __slots__ = ("id", "name", "category", "metric", "direction", "complexity", "approx_size_bytes", "supported", "offline", "summary")
+    __slots__ = ("id", "name", "category", "metric", "direction", "complexity", "approx_size_bytes", "supported", "offline", "summary", "sealed")
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -58,6 +58,7 @@ class Competition(_message.Message):
     SUPPORTED_FIELD_NUMBER: _ClassVar[int]
     OFFLINE_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_FIELD_NUMBER: _ClassVar[int]
     id: str
     name: str
     category: str
@@ -68,7 +69,8 @@ class Competition(_message.Message):
     supported: bool
     offline: bool
     summary: str
-    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., metric: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., complexity: _Optional[_Union[Complexity, str]] = ..., approx_size_bytes: _Optional[int] = ..., supported: _Optional[bool] = ..., offline: _Optional[bool] = ..., summary: _Optional[str] = ...) -> None: ...
+    sealed: bool
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., metric: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., complexity: _Optional[_Union[Complexity, str]] = ..., approx_size_bytes: _Optional[int] = ..., supported: _Optional[bool] = ..., offline: _Optional[bool] = ..., summary: _Optional[str] = ..., sealed: _Optional[bool] = ...) -> None: ...
 
 class FileChecksum(_message.Message):
     __slots__ = ("path", "sha256", "size_bytes")

@@ -68,6 +68,7 @@ def competition_to_proto(info: CompetitionInfo) -> competitions_pb2.Competition:
         supported=info.supported,
         offline=info.offline,
         summary=info.summary,
+        sealed=info.sealed,
     )
 
 

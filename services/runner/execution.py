@@ -25,6 +25,7 @@ from typing import Any
 
 from mleredux import proto_json
 from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
+from mleredux.images import validate_script
 from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import ArtifactStore, sha256_file
 from mleredux.v1 import common_pb2
@@ -56,7 +57,7 @@ RUNNER_LABEL = "mleredux.runner"
 CANCEL_STORE_WAIT_SECONDS = 10.0
 
 #: The script every container gets at /home/validate_submission.sh.
-VALIDATE_SCRIPT = Path(__file__).resolve().parents[2] / "agent_images" / "common" / "validate_submission.sh"
+VALIDATE_SCRIPT = validate_script()  # inside the installed package, or the source tree (mleredux.images)
 
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
@@ -435,6 +436,9 @@ class RunExecution:
             time_limit=request.time_limit_seconds,
         )
         (self.work_dir / "instructions.txt").write_text(text)
+        # A copy in the work dir, not the package's file: when the runner itself runs in a container, only
+        # the work dir is at the same path for the Docker engine that mounts it (deploy/compose.yaml).
+        shutil.copyfile(VALIDATE_SCRIPT, self.work_dir / VALIDATE_SCRIPT.name)
 
     async def _ensure_dataset(self) -> Path:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
@@ -464,7 +468,7 @@ class RunExecution:
             # restarted runner re-creates it).
             Mount(str(work / "sock"), SOCKET_DIR, read_only=True),
             Mount(str(work / "instructions.txt"), "/home/instructions.txt", read_only=True),
-            Mount(str(VALIDATE_SCRIPT), "/home/validate_submission.sh", read_only=True),
+            Mount(str(work / VALIDATE_SCRIPT.name), "/home/validate_submission.sh", read_only=True),
         ]
         env = {
             **request.env,
