@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
-from mleredux.grading.medals import medal_thresholds, medals_for
+from mleredux.grading.medals import leaderboard_score, medal_thresholds, medals_for
 from mleredux.grading.report import GradeReport
 from mleredux.store import sha256_file
 
@@ -30,6 +30,9 @@ from mleredux.store import sha256_file
 # (a third less peak memory on a million-row submission, at no measurable cost in speed).
 pa.set_memory_pool(pa.system_memory_pool())
 
+#: Exact float parsing (the nearest double), as Arrow's reader and MLE-bench's `read_csv` parse: the
+#: default of pandas >= 3 (which deprecates the option), asked for explicitly on pandas 2.
+EXACT_FLOATS: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 #: How many offending ids a message names before it only counts them.
 SHOWN_IDS = 5
 #: Rows of the sample submission read to learn its columns' dtypes when grading.
@@ -80,7 +83,7 @@ def _read_csv(source: Path | IO[bytes], options: dict[str, Any]) -> pd.DataFrame
             return pd.read_csv(source, engine="pyarrow", **options)
         except (ValueError, TypeError, pa.ArrowException):
             pass
-    return pd.read_csv(source, **options)
+    return pd.read_csv(source, **EXACT_FLOATS, **options)
 
 
 def load_submission(source: Path | IO[bytes], competition: Competition) -> pd.DataFrame:
@@ -250,7 +253,8 @@ def grade_submission(
         raise NotPreparedError(f"{competition_id} has no leaderboard at {leaderboard_path}; medals cannot be computed")
     is_lower_better = competition.info.is_lower_better
     try:
-        leaderboard = pd.read_csv(leaderboard_path)
+        # Parsed exactly, so a threshold equals the rounded score written as the same decimal.
+        leaderboard = pd.read_csv(leaderboard_path, **EXACT_FLOATS)
         thresholds = medal_thresholds(leaderboard["score"].tolist(), is_lower_better=is_lower_better)
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the leaderboard {leaderboard_path} is unusable: {exc}") from exc
@@ -305,8 +309,11 @@ def grade_submission(
         raise GraderError(f"the {competition_id} metric failed on a well-formed submission: {exc!r}") from exc
     if not math.isfinite(score):
         raise GraderError(f"the {competition_id} metric returned {score} on a well-formed submission")
-    medals = medals_for(score, thresholds, is_lower_better=is_lower_better)
-    report.score = score
+    # Ranked at the leaderboard's precision, as MLE-bench ranks it; the exact value is kept beside it.
+    rounded = leaderboard_score(score)
+    medals = medals_for(rounded, thresholds, is_lower_better=is_lower_better)
+    report.score = rounded
+    report.score_unrounded = score
     report.valid_submission = True
     report.gold_medal, report.silver_medal, report.bronze_medal = medals.gold, medals.silver, medals.bronze
     report.any_medal = medals.any
