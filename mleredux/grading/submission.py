@@ -55,6 +55,8 @@ class SubmissionFormat:
     ids: pd.Series
     columns: tuple[str, ...]
     numeric_columns: frozenset[str]
+    #: The competition's target columns the sample does not have: allowed in a submission, never scored.
+    ignored_columns: tuple[str, ...] = ()
 
 
 def _examples(values: Iterable[Any], total: int | None = None) -> str:
@@ -110,12 +112,49 @@ def read_sample(path: Path, competition: Competition, nrows: int | None = None) 
     return pd.read_csv(path, nrows=nrows, **_read_options(competition, competition.id_column))
 
 
-def format_from(reference: pd.DataFrame, competition: Competition, ids: pd.Series | None = None) -> SubmissionFormat:
-    """The expected format: columns from a reference table (the public sample, or the answers), and ids."""
-    columns = competition.target_columns or tuple(c for c in reference.columns if c != competition.id_column)
+def scored_columns(sample_columns: Sequence[str], competition: Competition) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(scored, ignored): the prepared sample submission decides which target columns are scored.
+
+    The scored columns are the competition's target columns that the sample has, in the
+    competition's order; the others are ignored when a submission has them. MLE-bench's RANZCR data
+    scores nine of Kaggle's eleven classes, data prepared here all eleven: each grades as its sample
+    says. A sample lacking a required column, or naming one the competition does not know, is a
+    broken data dir (a grader error), never a smaller test.
+    """
+    known = competition.target_columns
+    if not known:
+        return tuple(c for c in sample_columns if c != competition.id_column), ()
+    required = competition.required_columns if competition.required_columns is not None else known
+    present = set(sample_columns)
+    lacking = [c for c in required if c not in present]
+    unknown = [c for c in sample_columns if c != competition.id_column and c not in known]
+    if lacking or unknown:
+        raise GraderError(
+            f"the sample submission of {competition.id} does not fit the competition: "
+            f"lacking {lacking}, unknown {unknown}"
+        )
+    return tuple(c for c in known if c in present), tuple(c for c in known if c not in present)
+
+
+def format_from(
+    reference: pd.DataFrame,
+    competition: Competition,
+    ids: pd.Series | None = None,
+    *,
+    from_sample: bool = True,
+) -> SubmissionFormat:
+    """The expected format: columns from the public sample (or every target column when the answers
+    stand in for a missing sample, `from_sample=False`), and ids (the reference's unless given)."""
+    if from_sample:
+        columns, ignored = scored_columns(list(reference.columns), competition)
+    else:
+        columns, ignored = (
+            competition.target_columns or tuple(c for c in reference.columns if c != competition.id_column),
+            (),
+        )
     numeric = frozenset(c for c in columns if c in reference.columns and pd.api.types.is_numeric_dtype(reference[c]))
     expected_ids = ids if ids is not None else reference[competition.id_column]
-    return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), tuple(columns), numeric)
+    return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), columns, numeric, ignored)
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
@@ -182,7 +221,9 @@ def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.nda
     missing_columns = [c for c in expected.columns if c not in columns]
     if missing_columns:
         raise InvalidSubmissionError(f"missing columns: {missing_columns} (expected {[id_column, *expected.columns]})")
-    extra_columns = [c for c in columns if c != id_column and c not in expected.columns]
+    extra_columns = [
+        c for c in columns if c != id_column and c not in expected.columns and c not in expected.ignored_columns
+    ]
     if extra_columns:
         raise InvalidSubmissionError(f"unexpected columns: {extra_columns} (expected {[id_column, *expected.columns]})")
 
@@ -213,6 +254,12 @@ def _numeric(submission: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
         if not pd.api.types.is_numeric_dtype(submission[column]):
             submission[column] = pd.to_numeric(submission[column])
     return submission
+
+
+def _without(submission: pd.DataFrame, ignored: Sequence[str]) -> pd.DataFrame:
+    """The submission without the columns this data dir does not score (MLE-bench ignores them too)."""
+    present = [c for c in ignored if c in submission.columns]
+    return submission.drop(columns=present) if present else submission
 
 
 def prepared_paths(competition: Competition, data_dir: Path) -> tuple[Path, Path, Path]:
@@ -285,13 +332,16 @@ def grade_submission(
         answers = read_answers(answers_path, competition)
         answer_ids = answers[competition.answers_id_column or competition.id_column]
         # Grading takes the ids from the answers; the sample gives only column names and dtypes.
-        reference = read_sample(sample_path, competition, nrows=SAMPLE_ROWS) if sample_path.is_file() else answers
-        expected = format_from(reference, competition, ids=answer_ids)
+        if sample_path.is_file():
+            expected = format_from(read_sample(sample_path, competition, nrows=SAMPLE_ROWS), competition, answer_ids)
+        else:
+            expected = format_from(answers, competition, answer_ids, from_sample=False)
     except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the answers of {competition_id} at {answers_path} are unreadable: {exc}") from exc
     try:
         submission = load_submission(path, competition)
         order = check_format(submission, expected)
+        submission = _without(submission, expected.ignored_columns)
         submission = _numeric(submission, sorted(expected.numeric_columns))
         competition.check_values(submission)
     except InvalidSubmissionError as exc:
@@ -331,6 +381,7 @@ def validate_submission(content: bytes, competition_id: str, data_dir: Path) -> 
     try:
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
+        submission = _without(submission, expected.ignored_columns)
         competition.check_values(_numeric(submission, sorted(expected.numeric_columns)))
     except InvalidSubmissionError as exc:
         return ValidationResult(valid=False, message=str(exc))
