@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import pyarrow.compute as pc
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
+from mleredux.grading.limits import Expected, SubmissionLimits, check_bounds, reference_row_bytes
 from mleredux.grading.medals import leaderboard_score, medal_thresholds, medals_for
 from mleredux.grading.report import GradeReport
 from mleredux.store import sha256_file
@@ -35,6 +37,8 @@ pa.set_memory_pool(pa.system_memory_pool())
 EXACT_FLOATS: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 #: How many offending ids a message names before it only counts them.
 SHOWN_IDS = 5
+#: How many column names a message lists before it only counts them.
+SHOWN_COLUMNS = 10
 #: Rows of the sample submission read to learn its columns' dtypes when grading.
 SAMPLE_ROWS = 10_000
 
@@ -65,6 +69,14 @@ def _examples(values: Iterable[Any], total: int | None = None) -> str:
     count = len(items) if total is None else total
     shown = ", ".join(repr(v) for v in items[:SHOWN_IDS])
     return shown + (f", … ({count - SHOWN_IDS} more)" if count > SHOWN_IDS else "")
+
+
+def _columns_text(columns: Sequence[str]) -> str:
+    """A list of column names for a message: all of them when few, else the first few and a count."""
+    if len(columns) <= SHOWN_COLUMNS:
+        return str(list(columns))
+    shown = ", ".join(repr(c) for c in columns[:SHOWN_COLUMNS])
+    return f"[{shown}, … ({len(columns) - SHOWN_COLUMNS} more)]"
 
 
 def _read_options(competition: Competition, id_column: str) -> dict[str, Any]:
@@ -214,18 +226,22 @@ def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.nda
     id_column = expected.id_column
     columns = list(submission.columns)
     if id_column not in columns:
-        raise InvalidSubmissionError(f"missing id column {id_column!r} (the submission has columns {columns})")
-    duplicated_columns = sorted({c for c in columns if columns.count(c) > 1})
+        raise InvalidSubmissionError(
+            f"missing id column {id_column!r} (the submission has columns {_columns_text(columns)})"
+        )
+    # Counted once (a header can have hundreds of thousands of names; a per-name scan is quadratic).
+    counts = Counter(columns)
+    duplicated_columns = sorted(str(c) for c, n in counts.items() if n > 1)
     if duplicated_columns:
-        raise InvalidSubmissionError(f"duplicate columns: {duplicated_columns}")
-    missing_columns = [c for c in expected.columns if c not in columns]
+        raise InvalidSubmissionError(f"duplicate columns: {_columns_text(duplicated_columns)}")
+    wanted = [id_column, *expected.columns]
+    missing_columns = [c for c in expected.columns if c not in counts]
     if missing_columns:
-        raise InvalidSubmissionError(f"missing columns: {missing_columns} (expected {[id_column, *expected.columns]})")
-    extra_columns = [
-        c for c in columns if c != id_column and c not in expected.columns and c not in expected.ignored_columns
-    ]
+        raise InvalidSubmissionError(f"missing columns: {_columns_text(missing_columns)} (expected {wanted})")
+    allowed = {id_column, *expected.columns, *expected.ignored_columns}
+    extra_columns = [c for c in columns if c not in allowed]
     if extra_columns:
-        raise InvalidSubmissionError(f"unexpected columns: {extra_columns} (expected {[id_column, *expected.columns]})")
+        raise InvalidSubmissionError(f"unexpected columns: {_columns_text(extra_columns)} (expected {wanted})")
 
     order = match_ids(submission[id_column], expected.ids, id_column)
 
@@ -287,8 +303,13 @@ def grade_submission(
     data_dir: Path,
     *,
     compute_profile: dict[str, Any] | None = None,
+    limits: SubmissionLimits | None = None,
 ) -> GradeReport:
-    """Grade the submission at `path` (None or a missing file: "no submission") against the prepared answers."""
+    """Grade the submission at `path` (None or a missing file: "no submission") against the prepared answers.
+
+    A submission beyond `limits` (rows, bytes, columns derived from the answers) is refused as
+    invalid before it is parsed.
+    """
     competition = _supported(competition_id)
     answers_path, sample_path, leaderboard_path = prepared_paths(competition, data_dir)
     if not answers_path.is_file():
@@ -338,7 +359,10 @@ def grade_submission(
             expected = format_from(answers, competition, answer_ids, from_sample=False)
     except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the answers of {competition_id} at {answers_path} are unreadable: {exc}") from exc
+    plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
+    bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
     try:
+        check_bounds(path, bounds, limits or SubmissionLimits())
         submission = load_submission(path, competition)
         order = check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)
@@ -371,14 +395,25 @@ def grade_submission(
     return report
 
 
-def validate_submission(content: bytes, competition_id: str, data_dir: Path) -> ValidationResult:
-    """Check the format only, against the PUBLIC sample submission: ids, columns, dtypes, NaN."""
+def _expected(expected: SubmissionFormat, rows: int, reference: Path) -> Expected:
+    columns = 1 + len(expected.columns) + len(expected.ignored_columns)
+    return Expected(rows=rows, columns=columns, reference_row_bytes=reference_row_bytes(reference, rows))
+
+
+def validate_submission(
+    content: bytes, competition_id: str, data_dir: Path, *, limits: SubmissionLimits | None = None
+) -> ValidationResult:
+    """Check the format only, against the PUBLIC sample submission: ids, columns, dtypes, NaN.
+
+    Bounds (`limits`) derive from the sample, so they reveal nothing the agent cannot read.
+    """
     competition = _supported(competition_id)
     _, sample_path, _ = prepared_paths(competition, data_dir)
     if not sample_path.is_file():
         raise NotPreparedError(f"{competition_id} is not prepared in {data_dir}: {sample_path} is missing")
     expected = format_from(read_sample(sample_path, competition), competition)
     try:
+        check_bounds(content, _expected(expected, len(expected.ids), sample_path), limits or SubmissionLimits())
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)

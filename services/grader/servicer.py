@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import grpc
 
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
+from mleredux.grading.limits import SubmissionLimits
 from mleredux.grading.report import GradeReport
 from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.store import ArtifactStore, open_store
@@ -24,10 +25,12 @@ from technique_tasks.grading import grade_technique_task, validate_technique_upl
 
 @dataclass(frozen=True)
 class GraderSettings:
-    """Where the answers (the prepared data dir) and the submissions (the store) are."""
+    """Where the answers (the prepared data dir) and the submissions (the store) are, and what one may spend."""
 
     data_dir: Path
     store_url: str
+    #: Rows, bytes and columns a submission may have, derived from the answers (docs/limits.md, "Grader").
+    submission_limits: SubmissionLimits = field(default_factory=SubmissionLimits)
 
 
 def report_to_proto(report: GradeReport) -> common_pb2.GradeReport:
@@ -98,7 +101,12 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             else:
                 path = None
             report = await asyncio.to_thread(
-                grade_submission, path, request.competition_id, self.settings.data_dir, compute_profile=profile
+                grade_submission,
+                path,
+                request.competition_id,
+                self.settings.data_dir,
+                compute_profile=profile,
+                limits=self.settings.submission_limits,
             )
         if source == "store_key":
             report.submission_path = request.submission.store_key
@@ -116,7 +124,11 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             )
         else:
             result = await asyncio.to_thread(
-                validate_submission, request.content, request.competition_id, self.settings.data_dir
+                validate_submission,
+                request.content,
+                request.competition_id,
+                self.settings.data_dir,
+                limits=self.settings.submission_limits,
             )
         return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
 
