@@ -71,7 +71,8 @@ def test_sample_submission_scores_the_constant_prediction(prepared) -> None:  # 
     competition = get_competition(spec.competition_id)
     report = grade_submission(dataset.public_dir / competition.sample_submission_file, spec.competition_id, data_dir)
     assert report.valid_submission, report.invalid_reason
-    assert report.score == pytest.approx(spec.sample_score(answers, sample), abs=1e-9)
+    assert report.score_unrounded == pytest.approx(spec.sample_score(answers, sample), abs=1e-9)
+    assert report.score == round(report.score_unrounded, 5)
     assert report.is_lower_better == competition.info.is_lower_better
 
 
@@ -81,7 +82,8 @@ def test_perfect_submission_scores_the_best_in_any_row_and_column_order(prepared
     perfect = spec.perfect(answers, sample)
     report = _grade(perfect, spec, data_dir)
     assert report.valid_submission, report.invalid_reason
-    assert report.score == pytest.approx(spec.best_score, abs=1e-9)
+    assert report.score_unrounded == pytest.approx(spec.best_score, abs=1e-9)
+    assert report.score == round(spec.best_score, 5)
     shuffled = perfect.sample(frac=1.0, random_state=1)[list(reversed(perfect.columns))]
     assert _grade(shuffled, spec, data_dir).score == report.score
 
@@ -98,6 +100,64 @@ def test_row_order_never_changes_a_score(prepared) -> None:  # type: ignore[no-u
     ordered = _grade(mixed, spec, data_dir).score
     shuffled = _grade(mixed.sample(frac=1.0, random_state=5), spec, data_dir).score
     assert ordered is not None and ordered == pytest.approx(shuffled, abs=1e-12)
+
+
+def _mixed(spec: LiteSpec, dataset: PreparedDataset) -> pd.DataFrame:
+    """A submission that is neither constant nor perfect: the sample with half its rows from the perfect one."""
+    answers, sample = _frames(spec, dataset)
+    perfect = spec.perfect(answers, sample).set_index(sample.columns[0])
+    mixed = sample.set_index(sample.columns[0]).copy()
+    half = mixed.index[: len(mixed) // 2]
+    mixed.loc[half, perfect.columns] = perfect.loc[half, perfect.columns].to_numpy()
+    return mixed.reset_index()
+
+
+def _mlebench_rank(score: float, board: list[float]) -> dict[str, bool]:
+    """MLE-bench's rule, written out for a board of 10 teams listed best first: positions 1, 2, 4."""
+    rounded = round(score, 5)
+    lower = board[0] < board[-1]
+    reaches = (lambda t: rounded <= t) if lower else (lambda t: rounded >= t)
+    gold = reaches(board[0])
+    silver = not gold and reaches(board[1])
+    bronze = not gold and not silver and reaches(board[3])
+    median = float(np.median(board))
+    return {
+        "gold_medal": gold,
+        "silver_medal": silver,
+        "bronze_medal": bronze,
+        "above_median": rounded < median if lower else rounded > median,
+    }
+
+
+def test_thresholds_exactly_at_the_score_rank_it_as_mlebench_does(prepared) -> None:  # type: ignore[no-untyped-def]
+    spec, data_dir, dataset = prepared
+    competition = get_competition(spec.competition_id)
+    first = _grade(_mixed(spec, dataset), spec, data_dir)
+    assert first.valid_submission and first.score_unrounded is not None, first.invalid_reason
+    exact, rounded = first.score_unrounded, round(first.score_unrounded, 5)
+    assert first.score == rounded
+    step = 0.1 if competition.info.is_lower_better else -0.1  # a worse score
+    boards = {
+        # Gold is the rounded score itself: MLE-bench awards gold whichever way the rounding went.
+        "gold at the score": [rounded] + [rounded + step * (i + 1) for i in range(9)],
+        # The median is the rounded score: not above it (strict), even when the exact score is.
+        "median at the score": [rounded - step * (4 - i) for i in range(4)] + [rounded] * 3 + [rounded + step] * 3,
+    }
+    leaderboard = data_dir / spec.competition_id / "leaderboard.csv"
+    original = leaderboard.read_bytes()
+    try:
+        for name, board in boards.items():
+            pd.DataFrame({"teamName": [f"t{i}" for i in range(10)], "score": board}).to_csv(leaderboard, index=False)
+            report = _grade(_mixed(spec, dataset), spec, data_dir)
+            assert (report.score, report.score_unrounded) == (rounded, exact), name
+            got = {k: getattr(report, k) for k in ("gold_medal", "silver_medal", "bronze_medal", "above_median")}
+            assert got == _mlebench_rank(exact, board), (name, exact, got)
+            if name == "gold at the score":
+                assert report.gold_threshold == rounded and report.gold_medal and report.any_medal
+            else:
+                assert report.median_threshold == rounded and not report.above_median and not report.any_medal
+    finally:
+        leaderboard.write_bytes(original)
 
 
 @pytest.mark.parametrize(
@@ -149,4 +209,5 @@ def test_grade_sample_command_prints_the_constant_prediction_score(prepared, cap
     code = main(["--home", str(tmp_path), "grade-sample", str(path), spec.competition_id, "--data-dir", str(data_dir)])
     report = json.loads(capsys.readouterr().out)
     assert code == 0 and report["valid_submission"] and report["competition_id"] == spec.competition_id
-    assert report["score"] == pytest.approx(spec.sample_score(answers, sample), abs=1e-9)
+    assert report["score_unrounded"] == pytest.approx(spec.sample_score(answers, sample), abs=1e-9)
+    assert report["score"] == round(report["score_unrounded"], 5)

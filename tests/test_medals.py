@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mleredux.grading.medals import medal_ranks, medal_thresholds, medals_for
+from mleredux.grading.medals import leaderboard_score, medal_ranks, medal_thresholds, medals_for
 
 
 @pytest.mark.parametrize(
@@ -68,3 +68,30 @@ def test_above_median_is_strict() -> None:
 def test_an_empty_leaderboard_is_refused() -> None:
     with pytest.raises(ValueError, match="no finite scores"):
         medal_thresholds([float("nan")], is_lower_better=False)
+
+
+@pytest.mark.parametrize(
+    "score,lower_is_better,board",
+    [
+        # Higher is better: 0.8715767 is 0.87158 on the board, so it reaches a gold of 0.87158.
+        (0.8715767, False, [0.87158, 0.8715, 0.8714, 0.8713, 0.8712, 0.8711, 0.871, 0.87, 0.86, 0.85]),
+        # Lower is better: 0.2345649 is 0.23456 on the board, the gold itself.
+        (0.2345649, True, [0.23456, 0.2346, 0.2347, 0.2348, 0.2349, 0.235, 0.236, 0.237, 0.238, 0.239]),
+    ],
+)
+def test_a_score_is_ranked_at_the_leaderboards_precision(
+    score: float, lower_is_better: bool, board: list[float]
+) -> None:
+    thresholds = medal_thresholds(board, is_lower_better=lower_is_better)
+    assert thresholds.gold == board[0]
+    assert not medals_for(score, thresholds, is_lower_better=lower_is_better).gold  # unrounded it misses gold
+    rounded = leaderboard_score(score)
+    assert rounded == board[0]
+    won = medals_for(rounded, thresholds, is_lower_better=lower_is_better)
+    assert won.gold and not won.silver and not won.bronze
+
+
+def test_leaderboard_precision_rounds_half_to_even_on_the_double() -> None:
+    # Python's round on the double's exact value, as MLE-bench rounds: 0.123455 is stored just below.
+    assert leaderboard_score(0.123455) == round(0.123455, 5) == 0.12345
+    assert leaderboard_score(0.5) == 0.5 and leaderboard_score(-0.0000001) == 0.0

@@ -46,8 +46,12 @@ class Competition(ABC):
     info: ClassVar[CompetitionInfo]
     #: The column that identifies a row in the submission and the answers.
     id_column: ClassVar[str]
-    #: The columns a submission must predict; empty means "the sample submission's other columns".
+    #: The columns a submission may predict; empty means "the sample submission's other columns". Of
+    #: these, the prepared sample submission decides which are required and scored (see docs/grading.md).
     target_columns: ClassVar[tuple[str, ...]] = ()
+    #: The target columns every layout's sample has (None: all of them). Fewer where MLE-bench's data
+    #: scores a subset of Kaggle's columns; a sample lacking one of these is a broken data dir.
+    required_columns: ClassVar[tuple[str, ...] | None] = None
     #: The answers file inside `prepared/private/`.
     answers_file: ClassVar[str] = "test.csv"
     #: The answers' columns the metric reads besides the id; None reads them all. Worth setting when

@@ -12,6 +12,11 @@ Kaggle awards medals by rank with four bands of team count N:
 A threshold is the score of the last team inside the band (rank counts are floored, at least 1),
 so a score equal to a threshold earns that medal. The median is the leaderboard's median score and
 "above median" is strict.
+
+A score is ranked at the leaderboard's precision, as MLE-bench ranks it: rounded to
+`LEADERBOARD_DECIMALS` decimals (Python's `round`, the nearest double to the decimal value, ties to
+even) before it is compared with thresholds that are themselves the leaderboard's scores as written.
+A score of 0.8715767 is therefore gold against a gold threshold of 0.87158, as on Kaggle's board.
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+#: The decimals Kaggle's leaderboards show, and the precision MLE-bench rounds every score to.
+LEADERBOARD_DECIMALS = 5
+
+
+def leaderboard_score(score: float) -> float:
+    """`score` at the leaderboard's precision: the value that is reported and ranked."""
+    return round(score, LEADERBOARD_DECIMALS)
 
 
 @dataclass(frozen=True)

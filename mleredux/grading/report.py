@@ -54,6 +54,9 @@ class GradeReport:
     technique_task: str | None = None
     #: Per-item detail (technique tasks: each graded item, the submission's outcome); None for competitions.
     details: dict[str, Any] | None = None
+    #: The metric's value before rounding; `score` is it at the leaderboard's precision (5 decimals),
+    #: the value medals are ranked by, as in MLE-bench. None when there is no score.
+    score_unrounded: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report's JSON shape (the one `report_json` writes)."""

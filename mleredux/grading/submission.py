@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ import pyarrow.compute as pc
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
-from mleredux.grading.medals import medal_thresholds, medals_for
+from mleredux.grading.limits import Expected, SubmissionLimits, check_bounds, reference_row_bytes
+from mleredux.grading.medals import leaderboard_score, medal_thresholds, medals_for
 from mleredux.grading.report import GradeReport
 from mleredux.grading.report_builders import record_score, ungraded_report
 
@@ -30,8 +32,13 @@ from mleredux.grading.report_builders import record_score, ungraded_report
 # (a third less peak memory on a million-row submission, at no measurable cost in speed).
 pa.set_memory_pool(pa.system_memory_pool())
 
+#: Exact float parsing (the nearest double), as Arrow's reader and MLE-bench's `read_csv` parse: the
+#: default of pandas >= 3 (which deprecates the option), asked for explicitly on pandas 2.
+EXACT_FLOATS: dict[str, Any] = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
 #: How many offending ids a message names before it only counts them.
 SHOWN_IDS = 5
+#: How many column names a message lists before it only counts them.
+SHOWN_COLUMNS = 10
 #: Rows of the sample submission read to learn its columns' dtypes when grading.
 SAMPLE_ROWS = 10_000
 
@@ -52,6 +59,8 @@ class SubmissionFormat:
     ids: pd.Series
     columns: tuple[str, ...]
     numeric_columns: frozenset[str]
+    #: The competition's target columns the sample does not have: allowed in a submission, never scored.
+    ignored_columns: tuple[str, ...] = ()
 
 
 def _examples(values: Iterable[Any], total: int | None = None) -> str:
@@ -60,6 +69,14 @@ def _examples(values: Iterable[Any], total: int | None = None) -> str:
     count = len(items) if total is None else total
     shown = ", ".join(repr(v) for v in items[:SHOWN_IDS])
     return shown + (f", … ({count - SHOWN_IDS} more)" if count > SHOWN_IDS else "")
+
+
+def _columns_text(columns: Sequence[str]) -> str:
+    """A list of column names for a message: all of them when few, else the first few and a count."""
+    if len(columns) <= SHOWN_COLUMNS:
+        return str(list(columns))
+    shown = ", ".join(repr(c) for c in columns[:SHOWN_COLUMNS])
+    return f"[{shown}, … ({len(columns) - SHOWN_COLUMNS} more)]"
 
 
 def _read_options(competition: Competition, id_column: str) -> dict[str, Any]:
@@ -80,7 +97,7 @@ def _read_csv(source: Path | IO[bytes], options: dict[str, Any]) -> pd.DataFrame
             return pd.read_csv(source, engine="pyarrow", **options)
         except (ValueError, TypeError, pa.ArrowException):
             pass
-    return pd.read_csv(source, **options)
+    return pd.read_csv(source, **EXACT_FLOATS, **options)
 
 
 def load_submission(source: Path | IO[bytes], competition: Competition) -> pd.DataFrame:
@@ -107,12 +124,49 @@ def read_sample(path: Path, competition: Competition, nrows: int | None = None) 
     return pd.read_csv(path, nrows=nrows, **_read_options(competition, competition.id_column))
 
 
-def format_from(reference: pd.DataFrame, competition: Competition, ids: pd.Series | None = None) -> SubmissionFormat:
-    """The expected format: columns from a reference table (the public sample, or the answers), and ids."""
-    columns = competition.target_columns or tuple(c for c in reference.columns if c != competition.id_column)
+def scored_columns(sample_columns: Sequence[str], competition: Competition) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(scored, ignored): the prepared sample submission decides which target columns are scored.
+
+    The scored columns are the competition's target columns that the sample has, in the
+    competition's order; the others are ignored when a submission has them. MLE-bench's RANZCR data
+    scores nine of Kaggle's eleven classes, data prepared here all eleven: each grades as its sample
+    says. A sample lacking a required column, or naming one the competition does not know, is a
+    broken data dir (a grader error), never a smaller test.
+    """
+    known = competition.target_columns
+    if not known:
+        return tuple(c for c in sample_columns if c != competition.id_column), ()
+    required = competition.required_columns if competition.required_columns is not None else known
+    present = set(sample_columns)
+    lacking = [c for c in required if c not in present]
+    unknown = [c for c in sample_columns if c != competition.id_column and c not in known]
+    if lacking or unknown:
+        raise GraderError(
+            f"the sample submission of {competition.id} does not fit the competition: "
+            f"lacking {lacking}, unknown {unknown}"
+        )
+    return tuple(c for c in known if c in present), tuple(c for c in known if c not in present)
+
+
+def format_from(
+    reference: pd.DataFrame,
+    competition: Competition,
+    ids: pd.Series | None = None,
+    *,
+    from_sample: bool = True,
+) -> SubmissionFormat:
+    """The expected format: columns from the public sample (or every target column when the answers
+    stand in for a missing sample, `from_sample=False`), and ids (the reference's unless given)."""
+    if from_sample:
+        columns, ignored = scored_columns(list(reference.columns), competition)
+    else:
+        columns, ignored = (
+            competition.target_columns or tuple(c for c in reference.columns if c != competition.id_column),
+            (),
+        )
     numeric = frozenset(c for c in columns if c in reference.columns and pd.api.types.is_numeric_dtype(reference[c]))
     expected_ids = ids if ids is not None else reference[competition.id_column]
-    return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), tuple(columns), numeric)
+    return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), columns, numeric, ignored)
 
 
 def _arrow_text(values: pd.Series) -> pa.Array:
@@ -172,16 +226,22 @@ def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.nda
     id_column = expected.id_column
     columns = list(submission.columns)
     if id_column not in columns:
-        raise InvalidSubmissionError(f"missing id column {id_column!r} (the submission has columns {columns})")
-    duplicated_columns = sorted({c for c in columns if columns.count(c) > 1})
+        raise InvalidSubmissionError(
+            f"missing id column {id_column!r} (the submission has columns {_columns_text(columns)})"
+        )
+    # Counted once (a header can have hundreds of thousands of names; a per-name scan is quadratic).
+    counts = Counter(columns)
+    duplicated_columns = sorted(str(c) for c, n in counts.items() if n > 1)
     if duplicated_columns:
-        raise InvalidSubmissionError(f"duplicate columns: {duplicated_columns}")
-    missing_columns = [c for c in expected.columns if c not in columns]
+        raise InvalidSubmissionError(f"duplicate columns: {_columns_text(duplicated_columns)}")
+    wanted = [id_column, *expected.columns]
+    missing_columns = [c for c in expected.columns if c not in counts]
     if missing_columns:
-        raise InvalidSubmissionError(f"missing columns: {missing_columns} (expected {[id_column, *expected.columns]})")
-    extra_columns = [c for c in columns if c != id_column and c not in expected.columns]
+        raise InvalidSubmissionError(f"missing columns: {_columns_text(missing_columns)} (expected {wanted})")
+    allowed = {id_column, *expected.columns, *expected.ignored_columns}
+    extra_columns = [c for c in columns if c not in allowed]
     if extra_columns:
-        raise InvalidSubmissionError(f"unexpected columns: {extra_columns} (expected {[id_column, *expected.columns]})")
+        raise InvalidSubmissionError(f"unexpected columns: {_columns_text(extra_columns)} (expected {wanted})")
 
     order = match_ids(submission[id_column], expected.ids, id_column)
 
@@ -212,6 +272,12 @@ def _numeric(submission: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return submission
 
 
+def _without(submission: pd.DataFrame, ignored: Sequence[str]) -> pd.DataFrame:
+    """The submission without the columns this data dir does not score (MLE-bench ignores them too)."""
+    present = [c for c in ignored if c in submission.columns]
+    return submission.drop(columns=present) if present else submission
+
+
 def prepared_paths(competition: Competition, data_dir: Path) -> tuple[Path, Path, Path]:
     """(answers, public sample submission, leaderboard) of a prepared competition."""
     root = data_dir / competition.id
@@ -237,8 +303,13 @@ def grade_submission(
     data_dir: Path,
     *,
     compute_profile: dict[str, Any] | None = None,
+    limits: SubmissionLimits | None = None,
 ) -> GradeReport:
-    """Grade the submission at `path` (None or a missing file: "no submission") against the prepared answers."""
+    """Grade the submission at `path` (None or a missing file: "no submission") against the prepared answers.
+
+    A submission beyond `limits` (rows, bytes, columns derived from the answers) is refused as
+    invalid before it is parsed.
+    """
     competition = _supported(competition_id)
     answers_path, sample_path, leaderboard_path = prepared_paths(competition, data_dir)
     if not answers_path.is_file():
@@ -250,7 +321,8 @@ def grade_submission(
         raise NotPreparedError(f"{competition_id} has no leaderboard at {leaderboard_path}; medals cannot be computed")
     is_lower_better = competition.info.is_lower_better
     try:
-        leaderboard = pd.read_csv(leaderboard_path)
+        # Parsed exactly, so a threshold equals the rounded score written as the same decimal.
+        leaderboard = pd.read_csv(leaderboard_path, **EXACT_FLOATS)
         thresholds = medal_thresholds(leaderboard["score"].tolist(), is_lower_better=is_lower_better)
     except (KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the leaderboard {leaderboard_path} is unusable: {exc}") from exc
@@ -269,13 +341,19 @@ def grade_submission(
         answers = read_answers(answers_path, competition)
         answer_ids = answers[competition.answers_id_column or competition.id_column]
         # Grading takes the ids from the answers; the sample gives only column names and dtypes.
-        reference = read_sample(sample_path, competition, nrows=SAMPLE_ROWS) if sample_path.is_file() else answers
-        expected = format_from(reference, competition, ids=answer_ids)
+        if sample_path.is_file():
+            expected = format_from(read_sample(sample_path, competition, nrows=SAMPLE_ROWS), competition, answer_ids)
+        else:
+            expected = format_from(answers, competition, answer_ids, from_sample=False)
     except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
         raise GraderError(f"the answers of {competition_id} at {answers_path} are unreadable: {exc}") from exc
+    plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
+    bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
     try:
+        check_bounds(path, bounds, limits or SubmissionLimits())
         submission = load_submission(path, competition)
         order = check_format(submission, expected)
+        submission = _without(submission, expected.ignored_columns)
         submission = _numeric(submission, sorted(expected.numeric_columns))
         competition.check_values(submission)
     except InvalidSubmissionError as exc:
@@ -293,20 +371,35 @@ def grade_submission(
         raise GraderError(f"the {competition_id} metric failed on a well-formed submission: {exc!r}") from exc
     if not math.isfinite(score):
         raise GraderError(f"the {competition_id} metric returned {score} on a well-formed submission")
-    record_score(report, score, medals_for(score, thresholds, is_lower_better=is_lower_better))
+    # Ranked at the leaderboard's precision, as MLE-bench ranks it; the exact value is kept beside it.
+    rounded = leaderboard_score(score)
+    record_score(report, rounded, medals_for(rounded, thresholds, is_lower_better=is_lower_better))
+    report.score_unrounded = score
     return report
 
 
-def validate_submission(content: bytes, competition_id: str, data_dir: Path) -> ValidationResult:
-    """Check the format only, against the PUBLIC sample submission: ids, columns, dtypes, NaN."""
+def _expected(expected: SubmissionFormat, rows: int, reference: Path) -> Expected:
+    columns = 1 + len(expected.columns) + len(expected.ignored_columns)
+    return Expected(rows=rows, columns=columns, reference_row_bytes=reference_row_bytes(reference, rows))
+
+
+def validate_submission(
+    content: bytes, competition_id: str, data_dir: Path, *, limits: SubmissionLimits | None = None
+) -> ValidationResult:
+    """Check the format only, against the PUBLIC sample submission: ids, columns, dtypes, NaN.
+
+    Bounds (`limits`) derive from the sample, so they reveal nothing the agent cannot read.
+    """
     competition = _supported(competition_id)
     _, sample_path, _ = prepared_paths(competition, data_dir)
     if not sample_path.is_file():
         raise NotPreparedError(f"{competition_id} is not prepared in {data_dir}: {sample_path} is missing")
     expected = format_from(read_sample(sample_path, competition), competition)
     try:
+        check_bounds(content, _expected(expected, len(expected.ids), sample_path), limits or SubmissionLimits())
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
+        submission = _without(submission, expected.ignored_columns)
         competition.check_values(_numeric(submission, sorted(expected.numeric_columns)))
     except InvalidSubmissionError as exc:
         return ValidationResult(valid=False, message=str(exc))

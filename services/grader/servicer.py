@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
 from mleredux.grading.report import compute_profile_dict, report_to_proto
+from mleredux.grading.limits import SubmissionLimits
 from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import grader_pb2, grader_pb2_grpc
@@ -25,7 +26,7 @@ MAX_UPLOAD_REQUEST_BYTES = 256 * 1024 * 1024
 
 @dataclass(frozen=True)
 class GraderSettings:
-    """Where the answers (the prepared data dir) and the submissions (the store) are."""
+    """Where the answers (the prepared data dir) and the submissions (the store) are, and what one may spend."""
 
     data_dir: Path
     store_url: str
@@ -33,6 +34,8 @@ class GraderSettings:
     #: runner forwards an agent's validation body), so this is the upload cap, not the few MB of
     #: the other services.
     max_request_bytes: int = MAX_UPLOAD_REQUEST_BYTES
+    #: Rows, bytes and columns a submission may have, derived from the answers (docs/limits.md, "Grader").
+    submission_limits: SubmissionLimits = field(default_factory=SubmissionLimits)
 
 
 class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
@@ -61,7 +64,12 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             else:
                 path = None
             report = await asyncio.to_thread(
-                grade_submission, path, request.competition_id, self.settings.data_dir, compute_profile=profile
+                grade_submission,
+                path,
+                request.competition_id,
+                self.settings.data_dir,
+                compute_profile=profile,
+                limits=self.settings.submission_limits,
             )
         if source == "store_key":
             report.submission_path = request.submission.store_key
@@ -79,7 +87,11 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             )
         else:
             result = await asyncio.to_thread(
-                validate_submission, request.content, request.competition_id, self.settings.data_dir
+                validate_submission,
+                request.content,
+                request.competition_id,
+                self.settings.data_dir,
+                limits=self.settings.submission_limits,
             )
         return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
 

@@ -90,7 +90,7 @@ def clean_pages_match_the_answers(data_dir: Path) -> None:
     path = data_dir / "shifted.csv"
     answers.assign(value=answers["value"] + 0.1).to_csv(path, index=False)
     report = grade_submission(path, ID, data_dir)
-    assert report.score is not None and abs(report.score - 0.1) < 1e-9
+    assert report.score_unrounded is not None and abs(report.score_unrounded - 0.1) < 1e-9
 
 
 SPEC = LiteSpec(

@@ -102,7 +102,8 @@ def _grade(data_dir: Path, frame: pd.DataFrame) -> tuple[float | None, str | Non
     path = data_dir / "jigsaw-check.csv"
     frame.to_csv(path, index=False)
     report = grade_submission(path, ID, data_dir)
-    return report.score, report.invalid_reason
+    assert report.score == (None if report.score_unrounded is None else round(report.score_unrounded, 5))
+    return report.score_unrounded, report.invalid_reason
 
 
 def metric_checks(data_dir: Path) -> None:

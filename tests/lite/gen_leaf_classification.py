@@ -76,7 +76,7 @@ def uniform_is_ln99(data_dir: Path) -> None:
     path = data_dir / "uniform.csv"
     answers.assign(**dict.fromkeys(SPECIES, 1 / 99)).to_csv(path, index=False)
     report = grade_submission(path, ID, data_dir)
-    assert report.score is not None and abs(report.score - math.log(99)) < 1e-9
+    assert report.score_unrounded is not None and abs(report.score_unrounded - math.log(99)) < 1e-9
     answers.assign(**dict.fromkeys(SPECIES, 0.5)).to_csv(path, index=False)
     report = grade_submission(path, ID, data_dir)
     assert not report.valid_submission and "15 rows have probabilities that do not sum to 1" in (

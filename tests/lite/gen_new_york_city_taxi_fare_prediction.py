@@ -151,7 +151,7 @@ def constant_scores_its_deviation(data_dir: Path) -> None:
     answers[["key"]].assign(fare_amount=0.0).to_csv(path, index=False)
     report = grade_submission(path, ID, data_dir)
     expected = float(np.sqrt(np.mean(answers["fare_amount"].to_numpy() ** 2)))
-    assert report.score is not None and abs(report.score - expected) < 1e-12
+    assert report.score_unrounded is not None and abs(report.score_unrounded - expected) < 1e-12
 
 
 SPEC = LiteSpec(

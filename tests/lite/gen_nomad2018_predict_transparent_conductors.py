@@ -140,7 +140,7 @@ def one_target_wrong_counts_half(data_dir: Path) -> None:
     report = grade_submission(path, ID, data_dir)
     truth = answers["bandgap_energy_ev"].to_numpy()
     expected = np.sqrt(np.mean((np.log(2 + truth) - np.log(1 + truth)) ** 2)) / 2
-    assert report.score is not None and abs(report.score - expected) < 1e-12
+    assert report.score_unrounded is not None and abs(report.score_unrounded - expected) < 1e-12
 
 
 SPEC = LiteSpec(

@@ -127,12 +127,13 @@ def make_text_checks(competition_id: str):  # type: ignore[no-untyped-def]
         wrong.to_csv(path, index=False)
         report = grade_submission(path, competition_id, data_dir)
         expected = float(np.mean(answers["after"] != "NA"))
-        assert report.score is not None and expected < 1.0 and abs(report.score - expected) < 1e-12
+        assert report.score is not None and expected < 1.0 and abs((report.score_unrounded or 0) - expected) < 1e-12
         # Numbers as predictions are text too.
         answers.assign(after="1").to_csv(path, index=False)
         report = grade_submission(path, competition_id, data_dir)
         assert report.valid_submission and report.score is not None
-        assert abs(report.score - float(np.mean(answers["after"] == "1"))) < 1e-12
+        ones = float(np.mean(answers["after"] == "1"))
+        assert report.score_unrounded is not None and abs(report.score_unrounded - ones) < 1e-12
         # An empty prediction is a missing one.
         answers.assign(after=answers["after"].where(answers.index > 0, "")).to_csv(path, index=False)
         report = grade_submission(path, competition_id, data_dir)

@@ -6,6 +6,11 @@ order (by row, not by patient). `train_annotations.csv` keeps only the rows of t
 studies; the test X-rays move from `train/` to the public `test/`. The answers are the test rows
 of `train.csv` as they are (PatientID included); the sample submission predicts 0 for every
 class. Kaggle's TFRecord folders are not used.
+
+Deliberate difference from MLE-bench: its `classes.py`, sample submission and grader have nine
+classes (no `CVC - Normal`, no `Swan Ganz Catheter Present`); the sample written here has Kaggle's
+eleven. The grader scores the classes the data dir's sample has (see docs/grading.md, "Scored
+columns"), so an MLE-bench data dir scores nine, as MLE-bench does, and data prepared here eleven.
 """
 
 from __future__ import annotations
@@ -64,10 +69,16 @@ The ROC AUC is computed for each of the eleven columns and the eleven values are
 """
 
 
+#: The classes MLE-bench's data scores (its sample and grader leave out `CVC - Normal` and
+#: `Swan Ganz Catheter Present`): an MLE-bench data dir's sample has these nine, ours all eleven.
+MLEBENCH_CLASSES = CLASSES[:9]
+
+
 class RanzcrClipCatheterLineClassification(Competition):
     info = supported_entry("ranzcr-clip-catheter-line-classification")
     id_column = "StudyInstanceUID"
     target_columns = CLASSES
+    required_columns = MLEBENCH_CLASSES
     answer_columns = CLASSES
 
     def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
@@ -87,11 +98,17 @@ class RanzcrClipCatheterLineClassification(Competition):
         test.to_csv(private / "test.csv", index=False)
 
     def check_values(self, submission: pd.DataFrame) -> None:
-        check_probabilities(submission, CLASSES)
+        check_probabilities(submission, _scored(submission))
 
     def score(self, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
-        columns = list(CLASSES)
+        # The classes the sample scores (nine on an MLE-bench data dir, eleven here); the grader has
+        # already dropped the others.
+        columns = _scored(submission)
         return mean_columnwise_roc_auc(answers[columns].to_numpy(), submission[columns].to_numpy())
+
+
+def _scored(submission: pd.DataFrame) -> list[str]:
+    return [c for c in CLASSES if c in submission.columns]
 
 
 register(RanzcrClipCatheterLineClassification())
