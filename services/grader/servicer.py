@@ -10,8 +10,8 @@ from pathlib import Path
 import grpc
 
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError
-from mleredux.grading.report import compute_profile_dict, report_to_proto
 from mleredux.grading.limits import SubmissionLimits
+from mleredux.grading.report import compute_profile_dict, report_to_proto
 from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import grader_pb2, grader_pb2_grpc
