@@ -15,121 +15,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
 from mleredux.preparation.published import fetch_published_dataset
-from mleredux.store import ArtifactStore, sha256_file
+from mleredux.store import ArtifactStore
 from mleredux.v1 import common_pb2
-from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError, ContainerSpec, Mount
-from services.runner.capacity import Admission, Claim, Lease
-from services.runner.capture import EventSequencer, OutputCapture, RolloutTailer, warning_event
+from services.runner.artifacts import RunArtifacts
+from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError
+from services.runner.capacity import Admission, Lease
+from services.runner.container_contract import SOCKET_NAME, container_spec, prepare_work_dir
 from services.runner.journal import JournalFile
-from services.runner.uploads import ArtifactUploader, PendingUpload, read_pending
+from services.runner.output_capture import OutputCapture
+from services.runner.rollout import RolloutTailer, warning_event
+from services.runner.run_request import RunRequest
+from services.runner.sequencer import EventSequencer
+from services.runner.uploads import ArtifactUploader, read_pending
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket, Validator
+from services.runner.verdict import FailureReason, RunState, Verdict, exit_verdict
 
-#: Where the container contract puts things (MLE-bench compatible paths).
-DATA_DIR = "/home/data"
-SUBMISSION_DIR = "/home/submission"
-CODE_DIR = "/home/code"
-LOGS_DIR = "/home/logs"
-AGENT_DIR = "/home/agent"
-SOCKET_DIR = "/run/mleredux"
-SOCKET_NAME = "grader.sock"
+__all__ = ["JOURNAL_FILE", "RUN_FILE", "Recovery", "RunExecution", "RunHost", "RunRequest", "Verdict"]
 
 #: Files of a run's work dir that belong to the runner, not the agent.
 RUN_FILE = "run.json"
 JOURNAL_FILE = "events.journal"
-
-#: Container labels: the run, and the runner that owns it (a restarted runner finds its own by these).
-RUN_LABEL = "mleredux.run_id"
-RUNNER_LABEL = "mleredux.runner"
-
-#: How long a cancelled run waits for the store before handing its files to the background uploader.
-CANCEL_STORE_WAIT_SECONDS = 10.0
-
-#: The script every container gets at /home/validate_submission.sh.
-VALIDATE_SCRIPT = Path(__file__).resolve().parents[2] / "agent_images" / "common" / "validate_submission.sh"
-
-RunState = common_pb2.RunState
-FailureReason = common_pb2.FailureReason
-
-TECHNIQUE_INSTRUCTIONS = """\
-You are an agent working on the technique task {task}, derived from the competition {competition_id}.
-
-- The task's files are in {data} (read-only): start with description.md, which says what to analyse.
-- Write your analysis to {submission}/{task}_analysis.json following {data}/{task}_analysis.schema.json,
-  and, when description.md asks for one, predictions to {submission}/submission.csv.
-- Keep your code in {code} and anything worth keeping in {logs}: both are saved as artifacts.
-- Append one JSON object per line to {logs}/rollout.jsonl to record what you do.
-- Check a file's format (never its score) with: sh /home/validate_submission.sh FILE
-- You have no network. Your time limit is {time_limit} seconds.
-"""
-
-DEFAULT_INSTRUCTIONS = """\
-You are an agent solving the competition {competition_id}.
-
-- The competition's files and its description are in {data} (read-only): start with description.md.
-- Write your predictions to {submission}/submission.csv in the format of the sample submission in
-  {data} (sample_submission.csv, or the name description.md gives). It is the only file graded.
-- Keep your code in {code} and anything worth keeping in {logs}: both are saved as artifacts.
-- Append one JSON object per line to {logs}/rollout.jsonl to record what you do, e.g.
-  {{"step": 1, "kind": "plan", "payload": {{"text": "..."}}}}.
-- Check your submission's format (never its score) with: sh /home/validate_submission.sh FILE
-- You have no network. Your time limit is {time_limit} seconds.
-"""
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """A run as the runner sees it, with every limit resolved."""
-
-    run_id: str
-    image: str
-    competition_id: str
-    public_dir: Path | None
-    store_prefix: str
-    cpus: float
-    memory_bytes: int
-    gpus: int
-    time_limit_seconds: int
-    pids_limit: int
-    shm_bytes: int
-    first_seq: int = 1
-    task: str = ""
-    instructions: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def claim(self) -> Claim:
-        return Claim(cpus=self.cpus, memory_bytes=self.memory_bytes, gpus=self.gpus)
-
-    def to_json(self) -> str:
-        fields = asdict(self)
-        fields["public_dir"] = str(self.public_dir) if self.public_dir is not None else None
-        return json.dumps(fields, indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> RunRequest:
-        fields: dict[str, Any] = json.loads(text)
-        fields["public_dir"] = Path(fields["public_dir"]) if fields.get("public_dir") else None
-        return cls(**fields)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How the container part of a run ended."""
-
-    state: int
-    reason: int
-    message: str
-    exit_code: int | None = None
 
 
 @dataclass
@@ -189,9 +102,9 @@ class RunExecution:
         self._lease: Lease | None = None
         self._socket: ValidationSocket | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stored: set[str] = set(recovery.stored) if recovery else set()
-        #: True once every file of the run is in the store or handed to the background uploader.
-        self._files_settled = False
+        self.artifacts = RunArtifacts(
+            request.run_id, self.work_dir, sequencer, host.uploader, set(recovery.stored) if recovery else set()
+        )
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -234,7 +147,7 @@ class RunExecution:
         )
         self.container_id = container_id
         self._started_at = started_at
-        self._stored = set(self._recovery.stored)
+        self.artifacts.stored = set(self._recovery.stored)
         if container_id is None and not self._recovery.container_started:
             # It was still preparing or waiting for capacity: nothing ran yet, so it simply starts
             # again, its events continuing the journal.
@@ -304,7 +217,7 @@ class RunExecution:
             finally:
                 agent_ran = agent_ran or self.container_id is not None
             self._phase = "uploading"
-            verdict = await self._store_artifacts(verdict)
+            verdict = await self.artifacts.store(verdict, self.host.store_wait_seconds)
         except asyncio.CancelledError:
             cancelled_from_outside = self._cancel_reason is None
             verdict = Verdict(
@@ -318,10 +231,8 @@ class RunExecution:
             message = str(exc) if isinstance(exc, MleReduxError) else f"runner error: {type(exc).__name__}: {exc}"
             verdict = Verdict(RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_INTERNAL, message)
         try:
-            if agent_ran and not self._files_settled:
-                # Failed or cancelled before its files were stored: they go to the background
-                # uploader rather than being lost with the work dir.
-                self.host.uploader.hand_over(self.work_dir, self._pending_uploads())
+            if agent_ran and not self.artifacts.settled:
+                self.artifacts.hand_over_rest()
         except Exception as exc:
             verdict = Verdict(
                 verdict.state,
@@ -348,7 +259,8 @@ class RunExecution:
             await self._acquire_capacity()
             await self._open_socket(0)
             self._phase = "container"
-            self.container_id = await self.backend.start(self._spec(public_dir))
+            spec = container_spec(self.request, self.work_dir, public_dir, self.host.runner_id)
+            self.container_id = await self.backend.start(spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))
             if self._cancel_reason is not None:
@@ -410,30 +322,9 @@ class RunExecution:
         )
         await self._socket.start()
 
-    def _make_work_dir(self) -> None:
-        for name in ("submission", "code", "logs"):
-            path = self.work_dir / name
-            path.mkdir(exist_ok=True)
-            # The agent runs unprivileged; it must be able to write its outputs here.
-            os.chmod(path, 0o777)
-        (self.work_dir / "sock").mkdir(exist_ok=True)
-        os.chmod(self.work_dir / "sock", 0o755)
-        request = self.request
-        template = TECHNIQUE_INSTRUCTIONS if request.task else DEFAULT_INSTRUCTIONS
-        text = request.instructions or template.format(
-            task=request.task,
-            competition_id=request.competition_id,
-            data=DATA_DIR,
-            submission=SUBMISSION_DIR,
-            code=CODE_DIR,
-            logs=LOGS_DIR,
-            time_limit=request.time_limit_seconds,
-        )
-        (self.work_dir / "instructions.txt").write_text(text)
-
     async def _ensure_dataset(self) -> Path:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
-        self._make_work_dir()
+        prepare_work_dir(self.work_dir, self.request)
         request = self.request
         # Every prepared dataset (competition or technique task) has a description.md; the sample
         # submission's name varies by competition.
@@ -446,50 +337,6 @@ class RunExecution:
             )
         target = self.host.work_root / "datasets" / request.store_prefix.strip("/") / "public"
         return await asyncio.to_thread(fetch_published_dataset, self.host.store, request.store_prefix, target)
-
-    def _spec(self, public_dir: Path) -> ContainerSpec:
-        request = self.request
-        work = self.work_dir
-        mounts = [
-            Mount(str(public_dir), DATA_DIR, read_only=True),
-            Mount(str(work / "submission"), SUBMISSION_DIR),
-            Mount(str(work / "code"), CODE_DIR),
-            Mount(str(work / "logs"), LOGS_DIR),
-            # The socket's directory, not the socket: a re-created socket gets a new inode (and a
-            # restarted runner re-creates it).
-            Mount(str(work / "sock"), SOCKET_DIR, read_only=True),
-            Mount(str(work / "instructions.txt"), "/home/instructions.txt", read_only=True),
-            Mount(str(VALIDATE_SCRIPT), "/home/validate_submission.sh", read_only=True),
-        ]
-        env = {
-            **request.env,
-            "COMPETITION_ID": request.competition_id,
-            "SUBMISSION_DIR": SUBMISSION_DIR,
-            "LOGS_DIR": LOGS_DIR,
-            "CODE_DIR": CODE_DIR,
-            "AGENT_DIR": AGENT_DIR,
-            "TIME_LIMIT_SECS": str(request.time_limit_seconds),
-            "MLEREDUX_RUN_ID": request.run_id,
-            "MLEREDUX_GRADER_SOCKET": f"{SOCKET_DIR}/{SOCKET_NAME}",
-        }
-        if request.task:
-            env["MLEREDUX_TASK"] = request.task
-        return ContainerSpec(
-            name=f"mleredux-{request.run_id}",
-            image=request.image,
-            env=env,
-            mounts=mounts,
-            labels={
-                RUN_LABEL: request.run_id,
-                "mleredux.competition_id": request.competition_id,
-                RUNNER_LABEL: self.host.runner_id,
-            },
-            cpus=request.cpus,
-            memory_bytes=request.memory_bytes,
-            pids_limit=request.pids_limit,
-            shm_bytes=request.shm_bytes,
-            gpus=request.gpus,
-        )
 
     async def _pump(self, container_id: str, capture: OutputCapture) -> None:
         """Feeds the log stream to the capture; a broken stream is read again from the start, its
@@ -550,119 +397,14 @@ class RunExecution:
         capture.finish()
         tailer.poll(final=True)
 
-        if self._cancel_reason is not None:
-            return Verdict(
-                RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, self._cancel_reason, end.exit_code
-            )
-        if timed_out:
-            return Verdict(
-                RunState.RUN_STATE_TIMED_OUT,
-                FailureReason.FAILURE_REASON_TIME_LIMIT,
-                f"time limit of {self.request.time_limit_seconds}s reached; container killed",
-                end.exit_code,
-            )
-        if end.oom_killed and end.exit_code != 0:
-            return Verdict(
-                RunState.RUN_STATE_FAILED,
-                FailureReason.FAILURE_REASON_OUT_OF_MEMORY,
-                f"out of memory: the {self.request.memory_bytes} byte limit was hit and the agent was killed",
-                end.exit_code,
-            )
-        # The container ended on its own: the gateway grades whatever submission it left. A child
-        # process killed for memory does not fail a run whose agent carried on and exited cleanly.
-        message = f"container exited with code {end.exit_code}"
-        if end.oom_killed:
-            message += " (a process in it was killed for exceeding the memory limit)"
-        return Verdict(RunState.RUN_STATE_GRADING, 0, message, end.exit_code)
+        return exit_verdict(
+            end,
+            cancel_reason=self._cancel_reason,
+            timed_out=timed_out,
+            time_limit_seconds=self.request.time_limit_seconds,
+            memory_bytes=self.request.memory_bytes,
+        )
 
     def _record_validation(self, answer: ValidationAnswer, size: int, status: int) -> None:
         payload = {"valid": answer.valid, "message": answer.message, "bytes": size, "status": status}
         self.sequencer.emit(rollout=common_pb2.RolloutEvent(kind="validation", payload_json=json.dumps(payload)))
-
-    # -- artifacts ---------------------------------------------------------------------------------
-
-    def _artifact_files(self) -> Iterator[tuple[str, Path]]:
-        """(name, path) of every regular file the run produced; symlinks are never followed, so an
-        agent cannot make the runner upload a host file."""
-        for area in ("submission", "code", "logs"):
-            root = self.work_dir / area
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-                dirnames.sort()
-                for filename in sorted(filenames):
-                    path = Path(dirpath) / filename
-                    if path.is_symlink() or not path.is_file():
-                        continue
-                    relative = path.relative_to(self.work_dir).as_posix()
-                    # rollout.jsonl has its own place in the run's store layout.
-                    yield ("rollout.jsonl" if relative == "logs/rollout.jsonl" else relative), path
-
-    def _pending_uploads(self) -> list[PendingUpload]:
-        """The files not stored yet (hashed here: used on the failure path only)."""
-        return [item for _, item in self._uploads()]
-
-    def _uploads(self) -> list[tuple[str, PendingUpload]]:
-        items = []
-        for name, path in self._artifact_files():
-            if name not in self._stored:
-                relative = path.relative_to(self.work_dir).as_posix()
-                key = f"runs/{self.request.run_id}/{name}"
-                items.append((name, PendingUpload(key, relative, sha256_file(path), path.stat().st_size)))
-        return items
-
-    async def _store_artifacts(self, verdict: Verdict) -> Verdict:
-        """Uploads every file not yet stored, each announced with its sha256. A store that stays down
-        past the deadline gets the rest through the background uploader; the verdict says so."""
-        items = await asyncio.to_thread(self._uploads)
-        if not items:
-            self._files_settled = True
-            return verdict
-        wait = self.host.store_wait_seconds
-        if verdict.state == RunState.RUN_STATE_CANCELLED:
-            wait = min(wait, CANCEL_STORE_WAIT_SECONDS)
-        failures: list[StoreError] = []
-
-        def failed(exc: StoreError, delay: float) -> None:
-            if not failures:
-                self.sequencer.emit(
-                    rollout=warning_event(
-                        f"artifact store unavailable ({exc}); the run's files are kept on the runner and "
-                        f"uploads are retried (next in {delay:.1f}s)"
-                    )
-                )
-            failures.append(exc)
-
-        pending = list(items)
-        try:
-            async with asyncio.timeout(wait):
-                while pending:
-                    name, item = pending[0]
-                    await self.host.uploader.upload(item, self.work_dir, on_failure=failed)
-                    pending.pop(0)
-                    self._stored.add(name)
-                    self.sequencer.emit(
-                        artifact_stored=common_pb2.ArtifactStored(
-                            name=name, key=item.key, size_bytes=item.size_bytes, sha256=item.sha256
-                        )
-                    )
-        except TimeoutError:
-            self.host.uploader.hand_over(self.work_dir, [item for _, item in pending])
-            self._files_settled = True
-            message = (
-                f"artifact store unavailable for {wait:g}s ({failures[-1] if failures else 'no answer'}); "
-                f"{len(pending)} files are kept on the runner and uploaded when the store is back"
-            )
-            if verdict.state != RunState.RUN_STATE_GRADING:
-                return Verdict(verdict.state, verdict.reason, f"{verdict.message}; {message}", verdict.exit_code)
-            return Verdict(
-                RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_STORE_UNAVAILABLE, message, verdict.exit_code
-            )
-        except asyncio.CancelledError:
-            self.host.uploader.hand_over(self.work_dir, [item for _, item in pending])
-            self._files_settled = True
-            raise
-        self._files_settled = True
-        if failures:
-            self.sequencer.emit(
-                rollout=warning_event(f"artifact store reachable again after {len(failures)} failed attempts")
-            )
-        return verdict

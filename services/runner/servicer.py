@@ -18,7 +18,7 @@ from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, run
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
-from services.runner.execution import RunRequest
+from services.runner.run_request import RunRequest
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
 from services.server import SERVER_OPTIONS, Hosted

@@ -29,15 +29,9 @@ from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerState
 from services.runner.capacity import Admission, Budget, Usage
-from services.runner.execution import (
-    JOURNAL_FILE,
-    RUN_FILE,
-    RUN_LABEL,
-    RUNNER_LABEL,
-    RunExecution,
-    RunHost,
-    RunRequest,
-)
+from services.runner.container_contract import RUN_LABEL, RUNNER_LABEL
+from services.runner.execution import JOURNAL_FILE, RUN_FILE, RunExecution, RunHost
+from services.runner.run_request import RunRequest
 from services.runner.uploads import PENDING_FILE, ArtifactUploader
 from services.runner.validation_socket import Validator
 
