@@ -18,7 +18,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
@@ -30,6 +30,7 @@ from services.runner.backends.base import ContainerBackend, ContainerExit, Conta
 from services.runner.capacity import Admission, Lease
 from services.runner.container_contract import SOCKET_NAME, container_spec, prepare_work_dir
 from services.runner.journal import JournalFile
+from services.runner.limits import RunLimits
 from services.runner.output_capture import OutputCapture
 from services.runner.rollout import RolloutTailer, warning_event
 from services.runner.run_request import RunRequest
@@ -58,6 +59,7 @@ class RunHost:
     #: How long a finished run waits for a store that is down before it gives up (files are kept
     #: and uploaded later either way).
     store_wait_seconds: float = 600.0
+    limits: RunLimits = field(default_factory=RunLimits)
 
     def work_dir(self, run_id: str) -> Path:
         return self.work_root / "runs" / run_id
@@ -364,8 +366,13 @@ class RunExecution:
         cursor = self.sequencer.cursor
         log_position = cursor.get("log", (0, 0))
         capture = OutputCapture(self.sequencer, resume_after=(int(log_position[0]), int(log_position[1])))
+        limits = self.host.limits
         tailer = RolloutTailer(
-            self.work_dir / "logs" / "rollout.jsonl", self.sequencer, offset=cursor.get("rollout", 0)
+            self.work_dir / "logs" / "rollout.jsonl",
+            self.sequencer,
+            offset=cursor.get("rollout", 0),
+            max_events=limits.max_rollout_events,
+            max_bytes=limits.max_rollout_bytes,
         )
         pump_task = asyncio.create_task(self._pump(container_id, capture), name=f"logs-{self.request.run_id}")
         tail_task = asyncio.create_task(tailer.follow(), name=f"rollout-{self.request.run_id}")
@@ -395,7 +402,7 @@ class RunExecution:
                 task.cancel()
             await asyncio.gather(pump_task, tail_task, return_exceptions=True)
         capture.finish()
-        tailer.poll(final=True)
+        tailer.safe_poll(final=True)
 
         return exit_verdict(
             end,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
 import json
+import math
 import os
 import stat
 from pathlib import Path
@@ -18,19 +18,42 @@ from services.runner.sequencer import EventSequencer
 MAX_ROLLOUT_LINE_BYTES = 8 * 1024 * 1024
 
 
+#: protobuf's int64 range, which `RolloutEvent.step` must fit.
+_STEP_RANGE = (-(1 << 63), (1 << 63) - 1)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def rollout_event_from_line(line: bytes) -> common_pb2.RolloutEvent:
-    """Parses one rollout.jsonl line; a malformed one becomes a `warning` event, never an error."""
+    """Parses one rollout.jsonl line; a malformed, non-finite or too deeply nested one becomes a
+    `warning` event, never an error (nothing an agent writes may stop the run's capture)."""
     text = line.decode("utf-8", errors="replace").strip()
     try:
-        record = json.loads(text)
+        record = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
         if not isinstance(record, dict):
             raise ValueError("a rollout line must be a JSON object")
-        kind = str(record.get("kind") or "event")
-        step = int(record.get("step") or 0)
+        kind = str(record.get("kind") or "event")[:200]
+        raw_step = record.get("step") or 0
+        if isinstance(raw_step, float) and not raw_step.is_integer():
+            raise ValueError(f"step {raw_step!r} is not a whole number")
+        step = int(raw_step)
+        if not _STEP_RANGE[0] <= step <= _STEP_RANGE[1]:
+            raise ValueError("step is out of range")
         payload = record.get("payload", {k: v for k, v in record.items() if k not in ("kind", "step")})
-        return common_pb2.RolloutEvent(step=step, kind=kind, payload_json=json.dumps(payload))
-    except (ValueError, TypeError) as exc:
-        return warning_event(f"malformed rollout line: {exc}", line=text[:2000])
+        return common_pb2.RolloutEvent(step=step, kind=kind, payload_json=json.dumps(payload, allow_nan=False))
+    except RecursionError:
+        return warning_event("malformed rollout line: nested too deeply", line=text[:2000])
+    except (ValueError, TypeError, OverflowError) as exc:
+        return warning_event(f"malformed rollout line: {str(exc)[:300]}", line=text[:2000])
 
 
 def warning_event(message: str, **details: Any) -> common_pb2.RolloutEvent:
@@ -45,13 +68,28 @@ class RolloutTailer:
     file, so an agent cannot make the runner read a host file or block on a FIFO.
     """
 
-    def __init__(self, path: Path, sequencer: EventSequencer, *, offset: int = 0, interval: float = 0.05) -> None:
+    def __init__(
+        self,
+        path: Path,
+        sequencer: EventSequencer,
+        *,
+        offset: int = 0,
+        interval: float = 0.05,
+        max_events: int = 10_000,
+        max_bytes: int = 64 << 20,
+    ) -> None:
         self.path = path
         self.sequencer = sequencer
         self.interval = interval
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        # What the run has taken so far (kept in the cursor: the caps hold across a runner restart).
+        self._events = int(sequencer.cursor.get("rollout_events", 0))
+        self._bytes = int(sequencer.cursor.get("rollout_bytes", 0))
         #: Bytes consumed up to the end of the last complete line (the resume point).
         self.offset = offset
         self._refused: str | None = None
+        self._broken = False
         self._skipping = False
 
     def _read(self) -> bytes:
@@ -67,6 +105,10 @@ class RolloutTailer:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 self._refuse("rollout.jsonl is not read: it is not a regular file")
+                return b""
+            if self.sequencer.cursor.get("rollout_capped") and info.st_size > self.offset:
+                # Past the cap nothing more is recorded: skip what was appended without reading it.
+                self._advance(info.st_size - self.offset)
                 return b""
             if info.st_size < self.offset:
                 self.sequencer.emit(rollout=warning_event("rollout.jsonl was truncated; reading it from the start"))
@@ -111,16 +153,50 @@ class RolloutTailer:
                 stop = data.find(b"\n", start, end)
                 stop = end if stop < 0 else stop
                 if data[start:stop].strip():
-                    self.sequencer.emit(rollout=rollout_event_from_line(data[start:stop]))
+                    self._take(data[start:stop])
                 self.sequencer.cursor["rollout"] = self.offset + min(stop + 1, end)
                 start = stop + 1
             self.offset += end
             if len(data) <= MAX_ROLLOUT_LINE_BYTES:
                 return
 
+    def _take(self, line: bytes) -> None:
+        """One line as an event, while the run is within its caps; the line that crosses one gives
+        the single warning that says so, and later lines are read and dropped."""
+        cursor = self.sequencer.cursor
+        if cursor.get("rollout_capped"):
+            return
+        if self._events >= self.max_events or self._bytes + len(line) > self.max_bytes:
+            which = f"{self.max_events} events" if self._events >= self.max_events else f"{self.max_bytes} bytes"
+            self.sequencer.emit(
+                rollout=warning_event(
+                    f"rollout limit of {which} per run reached; later rollout lines are not recorded",
+                    limit="rollout",
+                )
+            )
+            cursor["rollout_capped"] = True
+            return
+        self.sequencer.emit(rollout=rollout_event_from_line(line))
+        self._events += 1
+        self._bytes += len(line)
+        cursor["rollout_events"] = self._events
+        cursor["rollout_bytes"] = self._bytes
+
+    def safe_poll(self, *, final: bool = False) -> None:
+        """`poll` that never raises: an unexpected failure is one warning and the rollout stops being
+        read, but the run goes on (the agent's file must not be able to end it)."""
+        if self._broken:
+            return
+        try:
+            self.poll(final=final)
+        except OSError:
+            pass  # the file is being replaced or the dir is gone; the next poll tries again
+        except Exception as exc:
+            self._broken = True
+            self.sequencer.emit(rollout=warning_event(f"rollout.jsonl is no longer read: {type(exc).__name__}"))
+
     async def follow(self) -> None:
-        """Polls until cancelled (the owner cancels it, then calls `poll(final=True)`)."""
+        """Polls until cancelled (the owner cancels it, then calls `safe_poll(final=True)`)."""
         while True:
-            with contextlib.suppress(OSError):
-                self.poll()
+            self.safe_poll()
             await asyncio.sleep(self.interval)

@@ -18,6 +18,7 @@ from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, run
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
+from services.runner.limits import Ceilings, RunLimits
 from services.runner.run_request import RunRequest
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
@@ -50,6 +51,10 @@ class RunnerSettings:
     default_shm_bytes: int = 64 << 20
     store_wait_seconds: float = 600.0
     detach_grace_seconds: float = 600.0
+    #: Per-run bounds on output, rollout, files and disk.
+    limits: RunLimits = field(default_factory=RunLimits)
+    #: The most a request may ask for (cpus, memory, time, pids, shm, disk).
+    ceilings: Ceilings = field(default_factory=Ceilings)
 
     @property
     def runner_id(self) -> str:
@@ -68,6 +73,7 @@ class RunnerSettings:
             ),
             store_wait_seconds=self.store_wait_seconds,
             detach_grace_seconds=self.detach_grace_seconds,
+            limits=self.limits,
         )
 
 

@@ -20,7 +20,7 @@ import contextlib
 import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mleredux.errors import MleReduxError
@@ -31,6 +31,7 @@ from services.runner.backends.base import ContainerBackend, ContainerState
 from services.runner.capacity import Admission, Budget, Usage
 from services.runner.container_contract import RUN_LABEL, RUNNER_LABEL
 from services.runner.execution import JOURNAL_FILE, RUN_FILE, RunExecution, RunHost
+from services.runner.limits import RunLimits
 from services.runner.run_request import RunRequest
 from services.runner.uploads import PENDING_FILE, ArtifactUploader
 from services.runner.validation_socket import Validator
@@ -55,6 +56,8 @@ class SupervisorSettings:
     detach_grace_seconds: float = 600.0
     #: How often the reaper looks for containers no run owns.
     reap_interval_seconds: float = 60.0
+    #: What one run may make the runner spend (output, rollout, files, disk).
+    limits: RunLimits = field(default_factory=RunLimits)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ class RunSupervisor:
             runner_id=settings.runner_id,
             work_root=settings.work_root,
             store_wait_seconds=settings.store_wait_seconds,
+            limits=settings.limits,
         )
         self._validator_for = validator_for
         self._timers: dict[str, asyncio.Task[None]] = {}

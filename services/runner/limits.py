@@ -1,0 +1,45 @@
+"""Per-run bounds the runner enforces on what an agent makes it spend, and the ceilings on what a
+request may ask for. Every bound has a default here and is documented in docs/limits.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1 << 20
+GIB = 1 << 30
+
+
+@dataclass(frozen=True)
+class RunLimits:
+    """What one run may make the runner spend; past a cap the run goes on and one warning says so."""
+
+    #: Rollout events taken from rollout.jsonl per run; later lines are read and dropped.
+    max_rollout_events: int = 10_000
+    #: Bytes of rollout lines taken per run (one line is at most 8 MiB, see rollout.py).
+    max_rollout_bytes: int = 64 * MIB
+    #: Log lines (stdout + stderr) turned into events per run.
+    max_output_lines: int = 200_000
+    #: Bytes of log text turned into events per run.
+    max_output_bytes: int = 64 * MIB
+    #: Files uploaded per run (the rest are skipped with one warning).
+    max_artifact_files: int = 10_000
+    #: Bytes uploaded per run.
+    max_artifact_bytes: int = 2 * GIB
+    #: The run's writable disk (/home/submission, /home/code, /home/logs, /tmp) when the request sets none.
+    default_disk_bytes: int = 4 * GIB
+    #: Docker's own json-file log of a container: its size per file and how many files it keeps.
+    docker_log_max_bytes: int = 64 * MIB
+    docker_log_max_files: int = 2
+
+
+@dataclass(frozen=True)
+class Ceilings:
+    """The most a request may ask for; above it the request is refused with INVALID_ARGUMENT."""
+
+    cpus: float = 64.0
+    memory_bytes: int = 256 * GIB
+    gpus: int = 8
+    time_limit_seconds: int = 7 * 24 * 3600
+    pids_limit: int = 32_768
+    shm_bytes: int = 64 * GIB
+    disk_bytes: int = 1024 * GIB
