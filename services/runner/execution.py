@@ -105,7 +105,12 @@ class RunExecution:
         self._socket: ValidationSocket | None = None
         self._task: asyncio.Task[None] | None = None
         self.artifacts = RunArtifacts(
-            request.run_id, self.work_dir, sequencer, host.uploader, set(recovery.stored) if recovery else set()
+            request.run_id,
+            self.work_dir,
+            sequencer,
+            host.uploader,
+            set(recovery.stored) if recovery else set(),
+            host.limits,
         )
 
     # -- construction ------------------------------------------------------------------------------
