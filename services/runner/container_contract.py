@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from services.runner.backends.base import ContainerSpec, Mount
+from services.runner.limits import RunLimits
 from services.runner.run_request import RunRequest
 
 #: Where the container contract puts things (MLE-bench compatible paths).
@@ -80,8 +81,11 @@ def prepare_work_dir(work_dir: Path, request: RunRequest) -> None:
     (work_dir / "instructions.txt").write_text(instructions(request))
 
 
-def container_spec(request: RunRequest, work_dir: Path, public_dir: Path, runner_id: str) -> ContainerSpec:
+def container_spec(
+    request: RunRequest, work_dir: Path, public_dir: Path, runner_id: str, limits: RunLimits | None = None
+) -> ContainerSpec:
     """The container a run gets: its mounts, environment, labels and limits."""
+    limits = limits or RunLimits()
     mounts = [
         Mount(str(public_dir), DATA_DIR, read_only=True),
         *(Mount(str(work_dir / name), target) for name, target in OUTPUT_AREAS.items()),
@@ -119,4 +123,6 @@ def container_spec(request: RunRequest, work_dir: Path, public_dir: Path, runner
         pids_limit=request.pids_limit,
         shm_bytes=request.shm_bytes,
         gpus=request.gpus,
+        log_max_bytes=limits.docker_log_max_bytes,
+        log_max_files=limits.docker_log_max_files,
     )

@@ -266,7 +266,7 @@ class RunExecution:
             await self._acquire_capacity()
             await self._open_socket(0)
             self._phase = "container"
-            spec = container_spec(self.request, self.work_dir, public_dir, self.host.runner_id)
+            spec = container_spec(self.request, self.work_dir, public_dir, self.host.runner_id, self.host.limits)
             self.container_id = await self.backend.start(spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))
@@ -370,8 +370,13 @@ class RunExecution:
     async def _supervise(self, container_id: str) -> Verdict:
         cursor = self.sequencer.cursor
         log_position = cursor.get("log", (0, 0))
-        capture = OutputCapture(self.sequencer, resume_after=(int(log_position[0]), int(log_position[1])))
         limits = self.host.limits
+        capture = OutputCapture(
+            self.sequencer,
+            resume_after=(int(log_position[0]), int(log_position[1])),
+            max_lines=limits.max_output_lines,
+            max_bytes=limits.max_output_bytes,
+        )
         tailer = RolloutTailer(
             self.work_dir / "logs" / "rollout.jsonl",
             self.sequencer,
