@@ -3,7 +3,11 @@ request may ask for. Every bound has a default here and is documented in docs/li
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+
+from mleredux.errors import InvalidArgumentError
 
 MIB = 1 << 20
 GIB = 1 << 30
@@ -43,3 +47,29 @@ class Ceilings:
     pids_limit: int = 32_768
     shm_bytes: int = 64 * GIB
     disk_bytes: int = 1024 * GIB
+    #: The run's environment variables, names and values together.
+    env_bytes: int = 256 * 1024
+    #: The agent's instructions text.
+    instructions_bytes: int = 1 * MIB
+
+
+def check_ceilings(resolved: Mapping[str, float], ceilings: Ceilings) -> None:
+    """Refuses a resolved compute profile with a negative value or one above its ceiling, naming both."""
+    for name, value in resolved.items():
+        ceiling = getattr(ceilings, name)
+        if not math.isfinite(value) or value < 0:
+            raise InvalidArgumentError(f"compute.{name} must be a non-negative number, not {value}")
+        if value > ceiling:
+            raise InvalidArgumentError(
+                f"compute.{name} = {value:g} is above this runner's ceiling of {ceiling:g} "
+                f"(RunnerSettings.ceilings.{name})"
+            )
+
+
+def check_env(env: Mapping[str, str], ceilings: Ceilings) -> None:
+    size = sum(len(k.encode()) + len(v.encode()) + 2 for k, v in env.items())
+    if size > ceilings.env_bytes:
+        raise InvalidArgumentError(
+            f"env holds {size} bytes, above this runner's ceiling of {ceilings.env_bytes} "
+            "(RunnerSettings.ceilings.env_bytes)"
+        )

@@ -18,7 +18,7 @@ from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, run
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
-from services.runner.limits import Ceilings, RunLimits
+from services.runner.limits import Ceilings, RunLimits, check_ceilings, check_env
 from services.runner.run_request import RunRequest
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
@@ -96,18 +96,33 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             raise InvalidArgumentError(f"run_id {request.run_id!r} must not contain '/'")
         s = self.settings
         compute = request.compute
+        resolved = {
+            "cpus": compute.cpus or s.default_cpus,
+            "memory_bytes": compute.memory_bytes or s.default_memory_bytes,
+            "gpus": compute.gpus,
+            "time_limit_seconds": int(compute.time_limit_seconds or s.default_time_limit_seconds),
+            "pids_limit": int(compute.pids_limit or s.default_pids_limit),
+            "shm_bytes": int(compute.shm_bytes or s.default_shm_bytes),
+        }
+        check_ceilings(resolved, s.ceilings)
+        check_env(request.env, s.ceilings)
+        if len(request.instructions.encode()) > s.ceilings.instructions_bytes:
+            raise InvalidArgumentError(
+                f"instructions are above this runner's ceiling of {s.ceilings.instructions_bytes} bytes "
+                "(RunnerSettings.ceilings.instructions_bytes)"
+            )
         return RunRequest(
             run_id=request.run_id,
             image=request.image,
             competition_id=request.competition_id,
             public_dir=Path(request.dataset.local_public_dir) if request.dataset.local_public_dir else None,
             store_prefix=request.dataset.store_prefix,
-            cpus=compute.cpus or s.default_cpus,
-            memory_bytes=compute.memory_bytes or s.default_memory_bytes,
-            gpus=compute.gpus,
-            time_limit_seconds=int(compute.time_limit_seconds or s.default_time_limit_seconds),
-            pids_limit=int(compute.pids_limit or s.default_pids_limit),
-            shm_bytes=int(compute.shm_bytes or s.default_shm_bytes),
+            cpus=float(resolved["cpus"]),
+            memory_bytes=int(resolved["memory_bytes"]),
+            gpus=int(resolved["gpus"]),
+            time_limit_seconds=int(resolved["time_limit_seconds"]),
+            pids_limit=int(resolved["pids_limit"]),
+            shm_bytes=int(resolved["shm_bytes"]),
             first_seq=request.first_seq or 1,
             task=request.task,
             instructions=request.instructions,
