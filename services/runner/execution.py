@@ -102,6 +102,8 @@ class RunExecution:
         self._phase = "preparing"
         self._started_at: float | None = recovery.started_at if recovery else None
         self._lease: Lease | None = None
+        #: Events the agent produced before its RUNNING status was emitted (None once it was).
+        self._held: list[common_pb2.RolloutEvent] | None = []
         self._socket: ValidationSocket | None = None
         self._task: asyncio.Task[None] | None = None
         self.artifacts = RunArtifacts(
@@ -249,6 +251,7 @@ class RunExecution:
             )
         finally:
             self._phase = "ended"
+            self._release_held()
             self._status(verdict)
             # The verdict is on disk before the container goes: a runner killed in between finds a
             # closed journal and only has to remove the container.
@@ -270,6 +273,7 @@ class RunExecution:
             self.container_id = await self.backend.start(spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))
+            self._release_held()
             if self._cancel_reason is not None:
                 await self.cancel(self._cancel_reason)
         elif recovery.container_id is None:
@@ -282,7 +286,12 @@ class RunExecution:
                 await self.backend.start_existing(recovery.container_id)
                 self._started_at = time.time()
             message = f"the runner restarted and reattached to container {recovery.container_id[:12]}"
-            self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, message))
+            if recovery.container_started:
+                # RUNNING is in the journal already: a restart is a notice, not a second RUNNING.
+                self.sequencer.emit(rollout=warning_event(message))
+            else:
+                self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, message))
+            self._release_held()
         assert self.container_id is not None
         try:
             verdict = await self._supervise(self.container_id)
@@ -424,4 +433,16 @@ class RunExecution:
 
     def _record_validation(self, answer: ValidationAnswer, size: int, status: int) -> None:
         payload = {"valid": answer.valid, "message": answer.message, "bytes": size, "status": status}
-        self.sequencer.emit(rollout=common_pb2.RolloutEvent(kind="validation", payload_json=json.dumps(payload)))
+        event = common_pb2.RolloutEvent(kind="validation", payload_json=json.dumps(payload))
+        if self.sequencer.closed:
+            return  # a call racing the run's end: the run's record is complete already
+        if self._held is not None:
+            # The agent can call before `start` has returned: its events wait for the RUNNING status.
+            self._held.append(event)
+        else:
+            self.sequencer.emit(rollout=event)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        for event in held or ():
+            self.sequencer.emit(rollout=event)
