@@ -72,20 +72,22 @@ LOG_STREAM_STDOUT: LogStream
 LOG_STREAM_STDERR: LogStream
 
 class ComputeProfile(_message.Message):
-    __slots__ = ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes")
+    __slots__ = ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes", "disk_bytes")
     CPUS_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
     TIME_LIMIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PIDS_LIMIT_FIELD_NUMBER: _ClassVar[int]
     SHM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DISK_BYTES_FIELD_NUMBER: _ClassVar[int]
     cpus: float
     memory_bytes: int
     gpus: int
     time_limit_seconds: int
     pids_limit: int
     shm_bytes: int
-    def __init__(self, cpus: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ..., time_limit_seconds: _Optional[int] = ..., pids_limit: _Optional[int] = ..., shm_bytes: _Optional[int] = ...) -> None: ...
+    disk_bytes: int
+    def __init__(self, cpus: _Optional[float] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ..., time_limit_seconds: _Optional[int] = ..., pids_limit: _Optional[int] = ..., shm_bytes: _Optional[int] = ..., disk_bytes: _Optional[int] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ("stream", "text", "partial")

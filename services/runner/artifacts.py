@@ -22,7 +22,7 @@ from pathlib import Path
 from mleredux.errors import StoreError
 from mleredux.store import sha256_file
 from mleredux.v1 import common_pb2
-from services.runner.container_contract import OUTPUT_AREAS
+from services.runner.container_contract import OUTPUT_AREAS, areas_root
 from services.runner.limits import RunLimits
 from services.runner.rollout import warning_event
 from services.runner.sequencer import EventSequencer
@@ -117,7 +117,7 @@ def select_files(work_dir: Path, limits: RunLimits) -> Selection:
     """Walks the output areas (submission first: it is what gets graded) without following symlinks,
     iteratively and with bytes paths, so no name, encoding or depth can make the walk fail."""
     selection = Selection()
-    root = os.fsencode(work_dir)
+    root = os.fsencode(areas_root(work_dir))
     names: set[str] = set()
     total = 0
     for area in OUTPUT_AREAS:

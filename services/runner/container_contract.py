@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.runner.backends.base import ContainerSpec, Mount
 from services.runner.limits import RunLimits
+from services.runner.run_disk import DISK_DIR
 from services.runner.run_request import RunRequest
 
 #: Where the container contract puts things (MLE-bench compatible paths).
@@ -19,8 +20,10 @@ AGENT_DIR = "/home/agent"
 SOCKET_DIR = "/run/mleredux"
 SOCKET_NAME = "grader.sock"
 
-#: The agent's writable areas: work-dir subdir → path in the container. Everything in them is uploaded.
+#: The agent's writable areas: subdir of the run's disk → path in the container. Everything in them
+#: is uploaded; /tmp shares the disk (and its limit) but is not kept.
 OUTPUT_AREAS = {"submission": SUBMISSION_DIR, "code": CODE_DIR, "logs": LOGS_DIR}
+TMP_AREA = "tmp"
 
 #: Container labels: the run, and the runner that owns it (a restarted runner finds its own by these).
 RUN_LABEL = "mleredux.run_id"
@@ -69,13 +72,23 @@ def instructions(request: RunRequest) -> str:
     )
 
 
+def areas_root(work_dir: Path) -> Path:
+    """Where the writable areas are on the host: the run's disk (see run_disk.py)."""
+    return work_dir / DISK_DIR
+
+
+def area_dir(work_dir: Path, name: str) -> Path:
+    return areas_root(work_dir) / name
+
+
 def prepare_work_dir(work_dir: Path, request: RunRequest) -> None:
-    """The host side of the contract: the output areas, the socket dir and the instructions."""
-    for name in OUTPUT_AREAS:
-        path = work_dir / name
-        path.mkdir(exist_ok=True)
-        # The agent runs unprivileged; it must be able to write its outputs here.
-        os.chmod(path, 0o777)
+    """The host side of the contract: the writable areas on the run's disk, the socket dir and the
+    instructions."""
+    for name in (*OUTPUT_AREAS, TMP_AREA):
+        path = area_dir(work_dir, name)
+        path.mkdir(parents=True, exist_ok=True)
+        # The agent runs unprivileged; it must be able to write its outputs here (/tmp: sticky).
+        os.chmod(path, 0o1777 if name == TMP_AREA else 0o777)
     (work_dir / "sock").mkdir(exist_ok=True)
     os.chmod(work_dir / "sock", 0o755)
     (work_dir / "instructions.txt").write_text(instructions(request))
@@ -88,7 +101,8 @@ def container_spec(
     limits = limits or RunLimits()
     mounts = [
         Mount(str(public_dir), DATA_DIR, read_only=True),
-        *(Mount(str(work_dir / name), target) for name, target in OUTPUT_AREAS.items()),
+        *(Mount(str(area_dir(work_dir, name)), target) for name, target in OUTPUT_AREAS.items()),
+        Mount(str(area_dir(work_dir, TMP_AREA)), "/tmp"),
         # The socket's directory, not the socket: a re-created socket gets a new inode (and a
         # restarted runner re-creates it).
         Mount(str(work_dir / "sock"), SOCKET_DIR, read_only=True),

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +27,12 @@ from mleredux.v1 import common_pb2
 from services.runner.artifacts import RunArtifacts
 from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError
 from services.runner.capacity import Admission, Lease
-from services.runner.container_contract import SOCKET_NAME, container_spec, prepare_work_dir
+from services.runner.container_contract import SOCKET_NAME, area_dir, container_spec, prepare_work_dir
 from services.runner.journal import JournalFile
 from services.runner.limits import RunLimits
 from services.runner.output_capture import OutputCapture
 from services.runner.rollout import RolloutTailer, warning_event
+from services.runner.run_disk import DiskSetupError, DiskUsage, RunDisk, release_work_dir
 from services.runner.run_request import RunRequest
 from services.runner.sequencer import EventSequencer
 from services.runner.uploads import ArtifactUploader, read_pending
@@ -40,6 +40,9 @@ from services.runner.validation_socket import ValidationAnswer, ValidationSocket
 from services.runner.verdict import FailureReason, RunState, Verdict, exit_verdict
 
 __all__ = ["JOURNAL_FILE", "RUN_FILE", "Recovery", "RunExecution", "RunHost", "RunRequest", "Verdict"]
+
+#: How often a running run's disk is looked at (to say when it is full).
+DISK_CHECK_SECONDS = 1.0
 
 #: Files of a run's work dir that belong to the runner, not the agent.
 RUN_FILE = "run.json"
@@ -95,6 +98,8 @@ class RunExecution:
         self._validate = validate
         self.sequencer = sequencer
         self.work_dir = host.work_dir(request.run_id)
+        self.disk = RunDisk(self.work_dir, request.disk_bytes or host.limits.default_disk_bytes)
+        self._disk_full_said = bool(sequencer.cursor.get("disk_full"))
         self.container_id: str | None = recovery.container_id if recovery else None
         self.followers = 0
         self._recovery = recovery
@@ -199,7 +204,7 @@ class RunExecution:
         elif self._task is not None and not self._task.done():
             self._task.cancel()
 
-    def discard(self) -> None:
+    async def discard(self) -> None:
         """Forgets the finished run: closes its journal and deletes its work dir, unless files in it
         still wait for the store (the uploader deletes it once they are in)."""
         self.sequencer.release()
@@ -207,7 +212,8 @@ class RunExecution:
             for name in (RUN_FILE, JOURNAL_FILE):
                 (self.work_dir / name).unlink(missing_ok=True)
         else:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+            # Off the loop: unmounting writes the disk's dirty pages back first.
+            await asyncio.to_thread(release_work_dir, self.work_dir)
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -279,6 +285,7 @@ class RunExecution:
         elif recovery.container_id is None:
             return self._lost_verdict(recovery)
         else:
+            await self._mount_disk()
             self._lease = self.host.admission.force(self.request.claim)
             await self._open_socket(recovery.validation_calls)
             self._phase = "container"
@@ -338,8 +345,42 @@ class RunExecution:
         )
         await self._socket.start()
 
+    async def _mount_disk(self) -> None:
+        """The run's bounded disk (created once; found mounted again after a runner restart)."""
+        try:
+            mode = await asyncio.to_thread(self.disk.ensure)
+        except (DiskSetupError, OSError) as exc:
+            raise MleReduxError(f"the run's disk could not be set up: {exc}") from exc
+        if mode == "none" and not self.sequencer.cursor.get("disk_unbounded"):
+            self.sequencer.mark(disk_unbounded=True)
+            self.sequencer.emit(
+                rollout=warning_event(
+                    "this runner cannot mount a bounded disk (not root?): the run's disk is not limited"
+                )
+            )
+
+    def _check_disk(self, usage: DiskUsage | None) -> None:
+        """Says once, as a warning event, that the run filled its disk (its writes then get ENOSPC)."""
+        if not self._disk_full_said and usage is not None and usage.full:
+            self._disk_full_said = True
+            self.sequencer.cursor["disk_full"] = True
+            self.sequencer.emit(
+                rollout=warning_event(
+                    f"disk limit of {self.disk.size_bytes} bytes reached: writes to /home/submission, /home/code, "
+                    "/home/logs and /tmp fail with ENOSPC (no space left on device)",
+                    limit="disk",
+                    size_bytes=usage.size_bytes,
+                )
+            )
+
+    async def _watch_disk(self) -> None:
+        while not self._disk_full_said:
+            await asyncio.sleep(DISK_CHECK_SECONDS)
+            self._check_disk(await asyncio.to_thread(self.disk.usage))
+
     async def _ensure_dataset(self) -> Path:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
+        await self._mount_disk()
         prepare_work_dir(self.work_dir, self.request)
         request = self.request
         # Every prepared dataset (competition or technique task) has a description.md; the sample
@@ -387,7 +428,7 @@ class RunExecution:
             max_bytes=limits.max_output_bytes,
         )
         tailer = RolloutTailer(
-            self.work_dir / "logs" / "rollout.jsonl",
+            area_dir(self.work_dir, "logs") / "rollout.jsonl",
             self.sequencer,
             offset=cursor.get("rollout", 0),
             max_events=limits.max_rollout_events,
@@ -395,6 +436,7 @@ class RunExecution:
         )
         pump_task = asyncio.create_task(self._pump(container_id, capture), name=f"logs-{self.request.run_id}")
         tail_task = asyncio.create_task(tailer.follow(), name=f"rollout-{self.request.run_id}")
+        disk_task = asyncio.create_task(self._watch_disk(), name=f"disk-{self.request.run_id}")
         timed_out = cursor.get("ending") == "timeout"
         try:
             if cursor.get("ending") in ("timeout", "cancel"):
@@ -417,11 +459,12 @@ class RunExecution:
             except MleReduxError as exc:
                 self.sequencer.emit(rollout=warning_event(f"output may be cut: {exc}"))
         finally:
-            for task in (pump_task, tail_task):
+            for task in (pump_task, tail_task, disk_task):
                 task.cancel()
-            await asyncio.gather(pump_task, tail_task, return_exceptions=True)
+            await asyncio.gather(pump_task, tail_task, disk_task, return_exceptions=True)
         capture.finish()
         tailer.safe_poll(final=True)
+        self._check_disk(await asyncio.to_thread(self.disk.usage))
 
         return exit_verdict(
             end,

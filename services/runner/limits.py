@@ -4,8 +4,10 @@ request may ask for. Every bound has a default here and is documented in docs/li
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 from mleredux.errors import InvalidArgumentError
 
@@ -35,6 +37,23 @@ class RunLimits:
     docker_log_max_bytes: int = 64 * MIB
     docker_log_max_files: int = 2
 
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> RunLimits:
+        """The defaults, each overridable by `MLEREDUX_RUNNER_<FIELD>` (e.g. MLEREDUX_RUNNER_MAX_OUTPUT_LINES)."""
+        return cls(**_overrides(cls, os.environ if environ is None else environ))
+
+
+def _overrides(kind: type, environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for item in fields(kind):
+        text = environ.get(f"MLEREDUX_RUNNER_{item.name.upper()}")
+        if text is not None:
+            try:
+                values[item.name] = float(text) if item.type in ("float", float) else int(text)
+            except ValueError as exc:
+                raise ValueError(f"MLEREDUX_RUNNER_{item.name.upper()}={text!r} is not a number") from exc
+    return values
+
 
 @dataclass(frozen=True)
 class Ceilings:
@@ -51,6 +70,11 @@ class Ceilings:
     env_bytes: int = 256 * 1024
     #: The agent's instructions text.
     instructions_bytes: int = 1 * MIB
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Ceilings:
+        """The defaults, each overridable by `MLEREDUX_RUNNER_<FIELD>` (e.g. MLEREDUX_RUNNER_PIDS_LIMIT)."""
+        return cls(**_overrides(cls, os.environ if environ is None else environ))
 
 
 def check_ceilings(resolved: Mapping[str, float], ceilings: Ceilings) -> None:

@@ -26,6 +26,8 @@ class RunRequest:
     pids_limit: int
     shm_bytes: int
     first_seq: int = 1
+    #: The run's writable disk; 0 in a run.json written before disks were bounded.
+    disk_bytes: int = 0
     task: str = ""
     instructions: str = ""
     env: dict[str, str] = field(default_factory=dict)

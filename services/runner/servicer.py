@@ -52,9 +52,9 @@ class RunnerSettings:
     store_wait_seconds: float = 600.0
     detach_grace_seconds: float = 600.0
     #: Per-run bounds on output, rollout, files and disk.
-    limits: RunLimits = field(default_factory=RunLimits)
+    limits: RunLimits = field(default_factory=RunLimits.from_environment)
     #: The most a request may ask for (cpus, memory, time, pids, shm, disk).
-    ceilings: Ceilings = field(default_factory=Ceilings)
+    ceilings: Ceilings = field(default_factory=Ceilings.from_environment)
 
     @property
     def runner_id(self) -> str:
@@ -103,6 +103,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             "time_limit_seconds": int(compute.time_limit_seconds or s.default_time_limit_seconds),
             "pids_limit": int(compute.pids_limit or s.default_pids_limit),
             "shm_bytes": int(compute.shm_bytes or s.default_shm_bytes),
+            "disk_bytes": int(compute.disk_bytes or s.limits.default_disk_bytes),
         }
         check_ceilings(resolved, s.ceilings)
         check_env(request.env, s.ceilings)
@@ -123,6 +124,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             time_limit_seconds=int(resolved["time_limit_seconds"]),
             pids_limit=int(resolved["pids_limit"]),
             shm_bytes=int(resolved["shm_bytes"]),
+            disk_bytes=int(resolved["disk_bytes"]),
             first_seq=request.first_seq or 1,
             task=request.task,
             instructions=request.instructions,
