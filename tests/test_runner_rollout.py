@@ -86,3 +86,19 @@ async def test_rollout_bytes_are_capped_per_run(tmp_path: Path) -> None:
     events: list[common_pb2.RolloutEvent] = [e.rollout for e in sequencer.events()]
     assert [e.kind for e in events] == ["event"] * 10 + ["warning"]
     assert "1000 bytes" in json.loads(events[-1].payload_json)["message"]
+
+
+async def test_warnings_about_the_file_itself_count_towards_the_cap(tmp_path: Path) -> None:
+    """An agent truncating its rollout file again and again cannot make warnings without bound."""
+    path = tmp_path / "rollout.jsonl"
+    sequencer = EventSequencer("r", first_seq=1)
+    tailer = RolloutTailer(path, sequencer, max_events=5)
+    for _ in range(50):
+        path.write_text('{"step": 1}\n{"step": 2}\n')
+        tailer.safe_poll()
+        path.write_text("")
+        tailer.safe_poll()
+    sequencer.flush()
+    events = [e.rollout for e in sequencer.events()]
+    assert len(events) == 6
+    assert json.loads(events[-1].payload_json)["message"].startswith("rollout limit of 5 events")

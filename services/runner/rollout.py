@@ -8,6 +8,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ class RolloutTailer:
                 self._advance(info.st_size - self.offset)
                 return b""
             if info.st_size < self.offset:
-                self.sequencer.emit(rollout=warning_event("rollout.jsonl was truncated; reading it from the start"))
+                self._record(lambda: warning_event("rollout.jsonl was truncated; reading it from the start"), 0)
                 self._advance(-self.offset)
             return os.pread(fd, min(info.st_size - self.offset, MAX_ROLLOUT_LINE_BYTES + 1), self.offset)
         finally:
@@ -120,7 +121,7 @@ class RolloutTailer:
     def _refuse(self, message: str) -> None:
         if self._refused != message:
             self._refused = message
-            self.sequencer.emit(rollout=warning_event(message))
+            self._record(lambda: warning_event(message), 0)
 
     def _advance(self, count: int) -> None:
         self.offset += count
@@ -143,7 +144,7 @@ class RolloutTailer:
                 end = len(data)
             if end == 0:
                 if len(data) > MAX_ROLLOUT_LINE_BYTES:
-                    self.sequencer.emit(rollout=warning_event("rollout line longer than 8 MiB skipped"))
+                    self._record(lambda: warning_event("rollout line longer than 8 MiB skipped"), 0)
                     self._advance(len(data))
                     self._skipping = True
                     continue
@@ -161,12 +162,16 @@ class RolloutTailer:
                 return
 
     def _take(self, line: bytes) -> None:
-        """One line as an event, while the run is within its caps; the line that crosses one gives
-        the single warning that says so, and later lines are read and dropped."""
+        self._record(lambda: rollout_event_from_line(line), len(line))
+
+    def _record(self, make: Callable[[], common_pb2.RolloutEvent], size: int) -> None:
+        """One event made of the file (a line, or a warning about the file), while the run is within
+        its caps; the one that crosses a cap gives the single warning that says so, and nothing more
+        of the file is recorded (an agent cannot make warnings without bound either)."""
         cursor = self.sequencer.cursor
         if cursor.get("rollout_capped"):
             return
-        if self._events >= self.max_events or self._bytes + len(line) > self.max_bytes:
+        if self._events >= self.max_events or self._bytes + size > self.max_bytes:
             which = f"{self.max_events} events" if self._events >= self.max_events else f"{self.max_bytes} bytes"
             self.sequencer.emit(
                 rollout=warning_event(
@@ -176,9 +181,9 @@ class RolloutTailer:
             )
             cursor["rollout_capped"] = True
             return
-        self.sequencer.emit(rollout=rollout_event_from_line(line))
+        self.sequencer.emit(rollout=make())
         self._events += 1
-        self._bytes += len(line)
+        self._bytes += size
         cursor["rollout_events"] = self._events
         cursor["rollout_bytes"] = self._bytes
 
