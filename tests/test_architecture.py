@@ -42,8 +42,8 @@ def test_import_contracts_hold() -> None:
     [
         ("mleredux/grading/probe.py", "import services.grader.servicer\n", "The domain imports no service"),
         ("mleredux/probe.py", "import technique_tasks.base\n", "The domain imports no service"),
-        ("technique_tasks/probe.py", "import services.runner.capture\n", "Technique tasks import only the domain"),
-        ("services/gateway/probe.py", "import services.runner.capture\n", "No service imports another service"),
+        ("technique_tasks/probe.py", "import services.runner.sequencer\n", "Technique tasks import only the domain"),
+        ("services/gateway/probe.py", "import services.runner.sequencer\n", "No service imports another service"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tmp_path: Path, module: str, source: str, contract: str) -> None:

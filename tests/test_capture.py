@@ -8,14 +8,10 @@ from pathlib import Path
 from mleredux.proto_json import struct_to_python
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import OutputChunk
-from services.runner.capture import (
-    MAX_LINE_BYTES,
-    EventSequencer,
-    LineSplitter,
-    OutputCapture,
-    RolloutTailer,
-)
 from services.runner.journal import JournalFile, load_journal
+from services.runner.output_capture import MAX_LINE_BYTES, LineSplitter, OutputCapture
+from services.runner.rollout import RolloutTailer
+from services.runner.sequencer import EventSequencer
 
 STDOUT = common_pb2.LogStream.LOG_STREAM_STDOUT
 STDERR = common_pb2.LogStream.LOG_STREAM_STDERR

@@ -14,126 +14,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
-import shutil
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from mleredux import proto_json
 from mleredux.errors import ChecksumMismatchError, ImageMissingError, MleReduxError, StoreError
-from mleredux.images import validate_script
 from mleredux.preparation.published import fetch_published_dataset
-from mleredux.store import ArtifactStore, sha256_file
+from mleredux.store import ArtifactStore
 from mleredux.v1 import common_pb2
-from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError, ContainerSpec, Mount
-from services.runner.capacity import Admission, Claim, Lease
-from services.runner.capture import EventSequencer, OutputCapture, RolloutTailer, warning_event
+from services.runner.artifacts import RunArtifacts
+from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError
+from services.runner.capacity import Admission, Lease
+from services.runner.container_contract import SOCKET_NAME, area_dir, container_spec, prepare_work_dir
 from services.runner.journal import JournalFile
-from services.runner.uploads import ArtifactUploader, PendingUpload, read_pending
+from services.runner.limits import RunLimits
+from services.runner.output_capture import OutputCapture
+from services.runner.rollout import RolloutTailer, warning_event
+from services.runner.run_disk import DiskSetupError, DiskUsage, RunDisk, release_work_dir
+from services.runner.run_request import RunRequest
+from services.runner.sequencer import EventSequencer
+from services.runner.uploads import ArtifactUploader, read_pending
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket, Validator
+from services.runner.verdict import FailureReason, RunState, Verdict, exit_verdict
 
-#: Where the container contract puts things (MLE-bench compatible paths).
-DATA_DIR = "/home/data"
-SUBMISSION_DIR = "/home/submission"
-CODE_DIR = "/home/code"
-LOGS_DIR = "/home/logs"
-AGENT_DIR = "/home/agent"
-SOCKET_DIR = "/run/mleredux"
-SOCKET_NAME = "grader.sock"
+__all__ = ["JOURNAL_FILE", "RUN_FILE", "Recovery", "RunExecution", "RunHost", "RunRequest", "Verdict"]
+
+#: How often a running run's disk is looked at (to say when it is full).
+DISK_CHECK_SECONDS = 1.0
 
 #: Files of a run's work dir that belong to the runner, not the agent.
 RUN_FILE = "run.json"
 JOURNAL_FILE = "events.journal"
-
-#: Container labels: the run, and the runner that owns it (a restarted runner finds its own by these).
-RUN_LABEL = "mleredux.run_id"
-RUNNER_LABEL = "mleredux.runner"
-
-#: How long a cancelled run waits for the store before handing its files to the background uploader.
-CANCEL_STORE_WAIT_SECONDS = 10.0
-
-#: The script every container gets at /home/validate_submission.sh.
-VALIDATE_SCRIPT = validate_script()  # inside the installed package, or the source tree (mleredux.images)
-
-RunState = common_pb2.RunState
-FailureReason = common_pb2.FailureReason
-
-TECHNIQUE_INSTRUCTIONS = """\
-You are an agent working on the technique task {task}, derived from the competition {competition_id}.
-
-- The task's files are in {data} (read-only): start with description.md, which says what to analyse.
-- Write your analysis to {submission}/{task}_analysis.json following {data}/{task}_analysis.schema.json,
-  and, when description.md asks for one, predictions to {submission}/submission.csv.
-- Keep your code in {code} and anything worth keeping in {logs}: both are saved as artifacts.
-- Append one JSON object per line to {logs}/rollout.jsonl to record what you do.
-- Check a file's format (never its score) with: sh /home/validate_submission.sh FILE
-- You have no network. Your time limit is {time_limit} seconds.
-"""
-
-DEFAULT_INSTRUCTIONS = """\
-You are an agent solving the competition {competition_id}.
-
-- The competition's files and its description are in {data} (read-only): start with description.md.
-- Write your predictions to {submission}/submission.csv in the format of the sample submission in
-  {data} (sample_submission.csv, or the name description.md gives). It is the only file graded.
-- Keep your code in {code} and anything worth keeping in {logs}: both are saved as artifacts.
-- Append one JSON object per line to {logs}/rollout.jsonl to record what you do, e.g.
-  {{"step": 1, "kind": "plan", "payload": {{"text": "..."}}}}.
-- Check your submission's format (never its score) with: sh /home/validate_submission.sh FILE
-- You have no network. Your time limit is {time_limit} seconds.
-"""
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """A run as the runner sees it, with every limit resolved."""
-
-    run_id: str
-    image: str
-    competition_id: str
-    public_dir: Path | None
-    store_prefix: str
-    cpus: float
-    memory_bytes: int
-    gpus: int
-    time_limit_seconds: int
-    pids_limit: int
-    shm_bytes: int
-    first_seq: int = 1
-    task: str = ""
-    instructions: str = ""
-    env: dict[str, str] = field(default_factory=dict)
-    #: The effective ComputeProfile as JSON (services/runner/profile.py), reported on RUNNING.
-    profile: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def claim(self) -> Claim:
-        return Claim(cpus=self.cpus, memory_bytes=self.memory_bytes, gpus=self.gpus)
-
-    def to_json(self) -> str:
-        fields = asdict(self)
-        fields["public_dir"] = str(self.public_dir) if self.public_dir is not None else None
-        return json.dumps(fields, indent=1)
-
-    @classmethod
-    def from_json(cls, text: str) -> RunRequest:
-        fields: dict[str, Any] = json.loads(text)
-        fields["public_dir"] = Path(fields["public_dir"]) if fields.get("public_dir") else None
-        return cls(**fields)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """How the container part of a run ended."""
-
-    state: int
-    reason: int
-    message: str
-    exit_code: int | None = None
 
 
 @dataclass
@@ -149,6 +62,7 @@ class RunHost:
     #: How long a finished run waits for a store that is down before it gives up (files are kept
     #: and uploaded later either way).
     store_wait_seconds: float = 600.0
+    limits: RunLimits = field(default_factory=RunLimits)
 
     def work_dir(self, run_id: str) -> Path:
         return self.work_root / "runs" / run_id
@@ -184,6 +98,8 @@ class RunExecution:
         self._validate = validate
         self.sequencer = sequencer
         self.work_dir = host.work_dir(request.run_id)
+        self.disk = RunDisk(self.work_dir, request.disk_bytes or host.limits.default_disk_bytes)
+        self._disk_full_said = bool(sequencer.cursor.get("disk_full"))
         self.container_id: str | None = recovery.container_id if recovery else None
         self.followers = 0
         self._recovery = recovery
@@ -191,11 +107,18 @@ class RunExecution:
         self._phase = "preparing"
         self._started_at: float | None = recovery.started_at if recovery else None
         self._lease: Lease | None = None
+        #: Events the agent produced before its RUNNING status was emitted (None once it was).
+        self._held: list[common_pb2.RolloutEvent] | None = []
         self._socket: ValidationSocket | None = None
         self._task: asyncio.Task[None] | None = None
-        self._stored: set[str] = set(recovery.stored) if recovery else set()
-        #: True once every file of the run is in the store or handed to the background uploader.
-        self._files_settled = False
+        self.artifacts = RunArtifacts(
+            request.run_id,
+            self.work_dir,
+            sequencer,
+            host.uploader,
+            set(recovery.stored) if recovery else set(),
+            host.limits,
+        )
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -238,7 +161,7 @@ class RunExecution:
         )
         self.container_id = container_id
         self._started_at = started_at
-        self._stored = set(self._recovery.stored)
+        self.artifacts.stored = set(self._recovery.stored)
         if container_id is None and not self._recovery.container_started:
             # It was still preparing or waiting for capacity: nothing ran yet, so it simply starts
             # again, its events continuing the journal.
@@ -281,7 +204,7 @@ class RunExecution:
         elif self._task is not None and not self._task.done():
             self._task.cancel()
 
-    def discard(self) -> None:
+    async def discard(self) -> None:
         """Forgets the finished run: closes its journal and deletes its work dir, unless files in it
         still wait for the store (the uploader deletes it once they are in)."""
         self.sequencer.release()
@@ -289,7 +212,8 @@ class RunExecution:
             for name in (RUN_FILE, JOURNAL_FILE):
                 (self.work_dir / name).unlink(missing_ok=True)
         else:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+            # Off the loop: unmounting writes the disk's dirty pages back first.
+            await asyncio.to_thread(release_work_dir, self.work_dir)
 
     # -- the run -----------------------------------------------------------------------------------
 
@@ -310,7 +234,7 @@ class RunExecution:
             finally:
                 agent_ran = agent_ran or self.container_id is not None
             self._phase = "uploading"
-            verdict = await self._store_artifacts(verdict)
+            verdict = await self.artifacts.store(verdict, self.host.store_wait_seconds)
         except asyncio.CancelledError:
             cancelled_from_outside = self._cancel_reason is None
             verdict = Verdict(
@@ -324,10 +248,8 @@ class RunExecution:
             message = str(exc) if isinstance(exc, MleReduxError) else f"runner error: {type(exc).__name__}: {exc}"
             verdict = Verdict(RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_INTERNAL, message)
         try:
-            if agent_ran and not self._files_settled:
-                # Failed or cancelled before its files were stored: they go to the background
-                # uploader rather than being lost with the work dir.
-                self.host.uploader.hand_over(self.work_dir, self._pending_uploads())
+            if agent_ran and not self.artifacts.settled:
+                self.artifacts.hand_over_rest()
         except Exception as exc:
             verdict = Verdict(
                 verdict.state,
@@ -337,6 +259,7 @@ class RunExecution:
             )
         finally:
             self._phase = "ended"
+            self._release_held()
             self._status(verdict)
             # The verdict is on disk before the container goes: a runner killed in between finds a
             # closed journal and only has to remove the container.
@@ -354,14 +277,17 @@ class RunExecution:
             await self._acquire_capacity()
             await self._open_socket(0)
             self._phase = "container"
-            self.container_id = await self.backend.start(self._spec(public_dir))
+            spec = container_spec(self.request, self.work_dir, public_dir, self.host.runner_id, self.host.limits)
+            self.container_id = await self.backend.start(spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))
+            self._release_held()
             if self._cancel_reason is not None:
                 await self.cancel(self._cancel_reason)
         elif recovery.container_id is None:
             return self._lost_verdict(recovery)
         else:
+            await self._mount_disk()
             self._lease = self.host.admission.force(self.request.claim)
             await self._open_socket(recovery.validation_calls)
             self._phase = "container"
@@ -369,7 +295,12 @@ class RunExecution:
                 await self.backend.start_existing(recovery.container_id)
                 self._started_at = time.time()
             message = f"the runner restarted and reattached to container {recovery.container_id[:12]}"
-            self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, message))
+            if recovery.container_started:
+                # RUNNING is in the journal already: a restart is a notice, not a second RUNNING.
+                self.sequencer.emit(rollout=warning_event(message))
+            else:
+                self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, message))
+            self._release_held()
         assert self.container_id is not None
         try:
             verdict = await self._supervise(self.container_id)
@@ -416,33 +347,43 @@ class RunExecution:
         )
         await self._socket.start()
 
-    def _make_work_dir(self) -> None:
-        for name in ("submission", "code", "logs"):
-            path = self.work_dir / name
-            path.mkdir(exist_ok=True)
-            # The agent runs unprivileged; it must be able to write its outputs here.
-            os.chmod(path, 0o777)
-        (self.work_dir / "sock").mkdir(exist_ok=True)
-        os.chmod(self.work_dir / "sock", 0o755)
-        request = self.request
-        template = TECHNIQUE_INSTRUCTIONS if request.task else DEFAULT_INSTRUCTIONS
-        text = request.instructions or template.format(
-            task=request.task,
-            competition_id=request.competition_id,
-            data=DATA_DIR,
-            submission=SUBMISSION_DIR,
-            code=CODE_DIR,
-            logs=LOGS_DIR,
-            time_limit=request.time_limit_seconds,
-        )
-        (self.work_dir / "instructions.txt").write_text(text)
-        # A copy in the work dir, not the package's file: when the runner itself runs in a container, only
-        # the work dir is at the same path for the Docker engine that mounts it (deploy/compose.yaml).
-        shutil.copyfile(VALIDATE_SCRIPT, self.work_dir / VALIDATE_SCRIPT.name)
+    async def _mount_disk(self) -> None:
+        """The run's bounded disk (created once; found mounted again after a runner restart)."""
+        try:
+            mode = await asyncio.to_thread(self.disk.ensure)
+        except (DiskSetupError, OSError) as exc:
+            raise MleReduxError(f"the run's disk could not be set up: {exc}") from exc
+        if mode == "none" and not self.sequencer.cursor.get("disk_unbounded"):
+            self.sequencer.mark(disk_unbounded=True)
+            self.sequencer.emit(
+                rollout=warning_event(
+                    "this runner cannot mount a bounded disk (not root?): the run's disk is not limited"
+                )
+            )
+
+    def _check_disk(self, usage: DiskUsage | None) -> None:
+        """Says once, as a warning event, that the run filled its disk (its writes then get ENOSPC)."""
+        if not self._disk_full_said and usage is not None and usage.full:
+            self._disk_full_said = True
+            self.sequencer.cursor["disk_full"] = True
+            self.sequencer.emit(
+                rollout=warning_event(
+                    f"disk limit of {self.disk.size_bytes} bytes reached: writes to /home/submission, /home/code, "
+                    "/home/logs and /tmp fail with ENOSPC (no space left on device)",
+                    limit="disk",
+                    size_bytes=usage.size_bytes,
+                )
+            )
+
+    async def _watch_disk(self) -> None:
+        while not self._disk_full_said:
+            await asyncio.sleep(DISK_CHECK_SECONDS)
+            self._check_disk(await asyncio.to_thread(self.disk.usage))
 
     async def _ensure_dataset(self) -> Path:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
-        self._make_work_dir()
+        await self._mount_disk()
+        prepare_work_dir(self.work_dir, self.request)
         request = self.request
         # Every prepared dataset (competition or technique task) has a description.md; the sample
         # submission's name varies by competition.
@@ -455,50 +396,6 @@ class RunExecution:
             )
         target = self.host.work_root / "datasets" / request.store_prefix.strip("/") / "public"
         return await asyncio.to_thread(fetch_published_dataset, self.host.store, request.store_prefix, target)
-
-    def _spec(self, public_dir: Path) -> ContainerSpec:
-        request = self.request
-        work = self.work_dir
-        mounts = [
-            Mount(str(public_dir), DATA_DIR, read_only=True),
-            Mount(str(work / "submission"), SUBMISSION_DIR),
-            Mount(str(work / "code"), CODE_DIR),
-            Mount(str(work / "logs"), LOGS_DIR),
-            # The socket's directory, not the socket: a re-created socket gets a new inode (and a
-            # restarted runner re-creates it).
-            Mount(str(work / "sock"), SOCKET_DIR, read_only=True),
-            Mount(str(work / "instructions.txt"), "/home/instructions.txt", read_only=True),
-            Mount(str(work / VALIDATE_SCRIPT.name), "/home/validate_submission.sh", read_only=True),
-        ]
-        env = {
-            **request.env,
-            "COMPETITION_ID": request.competition_id,
-            "SUBMISSION_DIR": SUBMISSION_DIR,
-            "LOGS_DIR": LOGS_DIR,
-            "CODE_DIR": CODE_DIR,
-            "AGENT_DIR": AGENT_DIR,
-            "TIME_LIMIT_SECS": str(request.time_limit_seconds),
-            "MLEREDUX_RUN_ID": request.run_id,
-            "MLEREDUX_GRADER_SOCKET": f"{SOCKET_DIR}/{SOCKET_NAME}",
-        }
-        if request.task:
-            env["MLEREDUX_TASK"] = request.task
-        return ContainerSpec(
-            name=f"mleredux-{request.run_id}",
-            image=request.image,
-            env=env,
-            mounts=mounts,
-            labels={
-                RUN_LABEL: request.run_id,
-                "mleredux.competition_id": request.competition_id,
-                RUNNER_LABEL: self.host.runner_id,
-            },
-            cpus=request.cpus,
-            memory_bytes=request.memory_bytes,
-            pids_limit=request.pids_limit,
-            shm_bytes=request.shm_bytes,
-            gpus=request.gpus,
-        )
 
     async def _pump(self, container_id: str, capture: OutputCapture) -> None:
         """Feeds the log stream to the capture; a broken stream is read again from the start, its
@@ -525,12 +422,23 @@ class RunExecution:
     async def _supervise(self, container_id: str) -> Verdict:
         cursor = self.sequencer.cursor
         log_position = cursor.get("log", (0, 0))
-        capture = OutputCapture(self.sequencer, resume_after=(int(log_position[0]), int(log_position[1])))
+        limits = self.host.limits
+        capture = OutputCapture(
+            self.sequencer,
+            resume_after=(int(log_position[0]), int(log_position[1])),
+            max_lines=limits.max_output_lines,
+            max_bytes=limits.max_output_bytes,
+        )
         tailer = RolloutTailer(
-            self.work_dir / "logs" / "rollout.jsonl", self.sequencer, offset=cursor.get("rollout", 0)
+            area_dir(self.work_dir, "logs") / "rollout.jsonl",
+            self.sequencer,
+            offset=cursor.get("rollout", 0),
+            max_events=limits.max_rollout_events,
+            max_bytes=limits.max_rollout_bytes,
         )
         pump_task = asyncio.create_task(self._pump(container_id, capture), name=f"logs-{self.request.run_id}")
         tail_task = asyncio.create_task(tailer.follow(), name=f"rollout-{self.request.run_id}")
+        disk_task = asyncio.create_task(self._watch_disk(), name=f"disk-{self.request.run_id}")
         timed_out = cursor.get("ending") == "timeout"
         try:
             if cursor.get("ending") in ("timeout", "cancel"):
@@ -553,125 +461,33 @@ class RunExecution:
             except MleReduxError as exc:
                 self.sequencer.emit(rollout=warning_event(f"output may be cut: {exc}"))
         finally:
-            for task in (pump_task, tail_task):
+            for task in (pump_task, tail_task, disk_task):
                 task.cancel()
-            await asyncio.gather(pump_task, tail_task, return_exceptions=True)
+            await asyncio.gather(pump_task, tail_task, disk_task, return_exceptions=True)
         capture.finish()
-        tailer.poll(final=True)
+        tailer.safe_poll(final=True)
+        self._check_disk(await asyncio.to_thread(self.disk.usage))
 
-        if self._cancel_reason is not None:
-            return Verdict(
-                RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, self._cancel_reason, end.exit_code
-            )
-        if timed_out:
-            return Verdict(
-                RunState.RUN_STATE_TIMED_OUT,
-                FailureReason.FAILURE_REASON_TIME_LIMIT,
-                f"time limit of {self.request.time_limit_seconds}s reached; container killed",
-                end.exit_code,
-            )
-        if end.oom_killed and end.exit_code != 0:
-            return Verdict(
-                RunState.RUN_STATE_FAILED,
-                FailureReason.FAILURE_REASON_OUT_OF_MEMORY,
-                f"out of memory: the {self.request.memory_bytes} byte limit was hit and the agent was killed",
-                end.exit_code,
-            )
-        # The container ended on its own: the gateway grades whatever submission it left. A child
-        # process killed for memory does not fail a run whose agent carried on and exited cleanly.
-        message = f"container exited with code {end.exit_code}"
-        if end.oom_killed:
-            message += " (a process in it was killed for exceeding the memory limit)"
-        return Verdict(RunState.RUN_STATE_GRADING, 0, message, end.exit_code)
+        return exit_verdict(
+            end,
+            cancel_reason=self._cancel_reason,
+            timed_out=timed_out,
+            time_limit_seconds=self.request.time_limit_seconds,
+            memory_bytes=self.request.memory_bytes,
+        )
 
     def _record_validation(self, answer: ValidationAnswer, size: int, status: int) -> None:
         payload = {"valid": answer.valid, "message": answer.message, "bytes": size, "status": status}
-        self.sequencer.emit(rollout=common_pb2.RolloutEvent(kind="validation", payload=proto_json.struct_from(payload)))
+        event = common_pb2.RolloutEvent(kind="validation", payload=proto_json.struct_from(payload))
+        if self.sequencer.closed:
+            return  # a call racing the run's end: the run's record is complete already
+        if self._held is not None:
+            # The agent can call before `start` has returned: its events wait for the RUNNING status.
+            self._held.append(event)
+        else:
+            self.sequencer.emit(rollout=event)
 
-    # -- artifacts ---------------------------------------------------------------------------------
-
-    def _artifact_files(self) -> Iterator[tuple[str, Path]]:
-        """(name, path) of every regular file the run produced; symlinks are never followed, so an
-        agent cannot make the runner upload a host file."""
-        for area in ("submission", "code", "logs"):
-            root = self.work_dir / area
-            for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-                dirnames.sort()
-                for filename in sorted(filenames):
-                    path = Path(dirpath) / filename
-                    if path.is_symlink() or not path.is_file():
-                        continue
-                    relative = path.relative_to(self.work_dir).as_posix()
-                    # rollout.jsonl has its own place in the run's store layout.
-                    yield ("rollout.jsonl" if relative == "logs/rollout.jsonl" else relative), path
-
-    def _pending_uploads(self) -> list[PendingUpload]:
-        """The files not stored yet (hashed here: used on the failure path only)."""
-        return [item for _, item in self._uploads()]
-
-    def _uploads(self) -> list[tuple[str, PendingUpload]]:
-        items = []
-        for name, path in self._artifact_files():
-            if name not in self._stored:
-                relative = path.relative_to(self.work_dir).as_posix()
-                key = f"runs/{self.request.run_id}/{name}"
-                items.append((name, PendingUpload(key, relative, sha256_file(path), path.stat().st_size)))
-        return items
-
-    async def _store_artifacts(self, verdict: Verdict) -> Verdict:
-        """Uploads every file not yet stored, each announced with its sha256. A store that stays down
-        past the deadline gets the rest through the background uploader; the verdict says so."""
-        items = await asyncio.to_thread(self._uploads)
-        if not items:
-            self._files_settled = True
-            return verdict
-        wait = self.host.store_wait_seconds
-        if verdict.state == RunState.RUN_STATE_CANCELLED:
-            wait = min(wait, CANCEL_STORE_WAIT_SECONDS)
-        failures: list[StoreError] = []
-
-        def failed(exc: StoreError, delay: float) -> None:
-            if not failures:
-                self.sequencer.emit(
-                    rollout=warning_event(
-                        f"artifact store unavailable ({exc}); the run's files are kept on the runner and "
-                        f"uploads are retried (next in {delay:.1f}s)"
-                    )
-                )
-            failures.append(exc)
-
-        pending = list(items)
-        try:
-            async with asyncio.timeout(wait):
-                while pending:
-                    name, item = pending[0]
-                    await self.host.uploader.upload(item, self.work_dir, on_failure=failed)
-                    pending.pop(0)
-                    self._stored.add(name)
-                    self.sequencer.emit(
-                        artifact_stored=common_pb2.ArtifactStored(
-                            name=name, key=item.key, size_bytes=item.size_bytes, sha256=item.sha256
-                        )
-                    )
-        except TimeoutError:
-            self.host.uploader.hand_over(self.work_dir, [item for _, item in pending])
-            self._files_settled = True
-            message = (
-                f"artifact store unavailable for {wait:g}s ({failures[-1] if failures else 'no answer'}); "
-                f"{len(pending)} files are kept on the runner and uploaded when the store is back"
-            )
-            if verdict.state != RunState.RUN_STATE_GRADING:
-                return Verdict(verdict.state, verdict.reason, f"{verdict.message}; {message}", verdict.exit_code)
-            return Verdict(
-                RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_STORE_UNAVAILABLE, message, verdict.exit_code
-            )
-        except asyncio.CancelledError:
-            self.host.uploader.hand_over(self.work_dir, [item for _, item in pending])
-            self._files_settled = True
-            raise
-        self._files_settled = True
-        if failures:
-            self.sequencer.emit(
-                rollout=warning_event(f"artifact store reachable again after {len(failures)} failed attempts")
-            )
-        return verdict
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        for event in held or ():
+            self.sequencer.emit(rollout=event)

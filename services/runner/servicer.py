@@ -19,8 +19,9 @@ from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, run
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
-from services.runner.execution import RunRequest
+from services.runner.limits import Ceilings, RunLimits, check_ceilings, check_env
 from services.runner.profile import effective_profile
+from services.runner.run_request import RunRequest
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
 from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
@@ -56,6 +57,10 @@ class RunnerSettings:
     #: The largest gRPC request accepted (ExecuteRun carries no upload); checked before parsing.
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     detach_grace_seconds: float = 600.0
+    #: Per-run bounds on output, rollout, files and disk.
+    limits: RunLimits = field(default_factory=RunLimits.from_environment)
+    #: The most a request may ask for (cpus, memory, time, pids, shm, disk).
+    ceilings: Ceilings = field(default_factory=Ceilings.from_environment)
 
     @property
     def default_profile(self) -> common_pb2.ComputeProfile:
@@ -66,6 +71,7 @@ class RunnerSettings:
             time_limit_seconds=self.default_time_limit_seconds,
             pids_limit=self.default_pids_limit,
             shm_bytes=self.default_shm_bytes,
+            disk_bytes=self.limits.default_disk_bytes,
             gpu_model=self.gpu_model,
         )
 
@@ -86,6 +92,7 @@ class RunnerSettings:
             ),
             store_wait_seconds=self.store_wait_seconds,
             detach_grace_seconds=self.detach_grace_seconds,
+            limits=self.limits,
         )
 
 
@@ -106,7 +113,24 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
                 raise InvalidArgumentError(f"{name} is required")
         if "/" in request.run_id or request.run_id in (".", ".."):
             raise InvalidArgumentError(f"run_id {request.run_id!r} must not contain '/'")
-        compute = effective_profile(request.compute, self.settings.default_profile)
+        s = self.settings
+        compute = effective_profile(request.compute, s.default_profile)
+        resolved = {
+            "cpus": compute.cpus,
+            "memory_bytes": compute.memory_bytes,
+            "gpus": compute.gpus,
+            "time_limit_seconds": compute.time_limit_seconds,
+            "pids_limit": compute.pids_limit,
+            "shm_bytes": compute.shm_bytes,
+            "disk_bytes": compute.disk_bytes,
+        }
+        check_ceilings(resolved, s.ceilings)
+        check_env(request.env, s.ceilings)
+        if len(request.instructions.encode()) > s.ceilings.instructions_bytes:
+            raise InvalidArgumentError(
+                f"instructions are above this runner's ceiling of {s.ceilings.instructions_bytes} bytes "
+                "(RunnerSettings.ceilings.instructions_bytes)"
+            )
         return RunRequest(
             run_id=request.run_id,
             image=request.image,
@@ -119,6 +143,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             time_limit_seconds=compute.time_limit_seconds,
             pids_limit=compute.pids_limit,
             shm_bytes=compute.shm_bytes,
+            disk_bytes=compute.disk_bytes,
             profile=proto_json.to_json(compute),
             first_seq=request.first_seq or 1,
             task=request.task,

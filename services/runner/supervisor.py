@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mleredux.errors import MleReduxError
@@ -29,15 +28,11 @@ from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerState
 from services.runner.capacity import Admission, Budget, Usage
-from services.runner.execution import (
-    JOURNAL_FILE,
-    RUN_FILE,
-    RUN_LABEL,
-    RUNNER_LABEL,
-    RunExecution,
-    RunHost,
-    RunRequest,
-)
+from services.runner.container_contract import RUN_LABEL, RUNNER_LABEL
+from services.runner.execution import JOURNAL_FILE, RUN_FILE, RunExecution, RunHost
+from services.runner.limits import RunLimits
+from services.runner.run_disk import release_work_dir, stale_mounts
+from services.runner.run_request import RunRequest
 from services.runner.uploads import PENDING_FILE, ArtifactUploader
 from services.runner.validation_socket import Validator
 
@@ -61,6 +56,8 @@ class SupervisorSettings:
     detach_grace_seconds: float = 600.0
     #: How often the reaper looks for containers no run owns.
     reap_interval_seconds: float = 60.0
+    #: What one run may make the runner spend (output, rollout, files, disk).
+    limits: RunLimits = field(default_factory=RunLimits)
 
 
 @dataclass(frozen=True)
@@ -99,6 +96,7 @@ class RunSupervisor:
             runner_id=settings.runner_id,
             work_root=settings.work_root,
             store_wait_seconds=settings.store_wait_seconds,
+            limits=settings.limits,
         )
         self._validator_for = validator_for
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -136,7 +134,7 @@ class RunSupervisor:
         finally:
             execution.followers -= 1
             if delivered:
-                self._discard(execution)
+                await asyncio.shield(self._discard(execution))
             elif execution.followers == 0:
                 self._arm(execution)
 
@@ -185,19 +183,19 @@ class RunSupervisor:
             await execution.cancel(f"nobody followed the run for {grace:g}s")
             await execution.wait()
         if not execution.followers:
-            self._discard(execution)
+            await self._discard(execution)
 
-    def _discard(self, execution: RunExecution) -> None:
+    async def _discard(self, execution: RunExecution) -> None:
         run_id = execution.request.run_id
         if self.active.get(run_id) is execution:
             del self.active[run_id]
             self._disarm(run_id)
-            execution.discard()
+            await execution.discard()
 
-    def _drained(self, work_dir: Path) -> None:
+    async def _drained(self, work_dir: Path) -> None:
         # Every handed-over file is in the store; the dir goes unless its run is still known here.
         if work_dir.name not in self.active:
-            shutil.rmtree(work_dir, ignore_errors=True)
+            await asyncio.to_thread(release_work_dir, work_dir)
 
     # -- start-up, the reaper, shutdown ---------------------------------------------------------------
 
@@ -229,7 +227,7 @@ class RunSupervisor:
                 continue
             if not (work_dir / RUN_FILE).is_file() or not (work_dir / JOURNAL_FILE).is_file():
                 if not (work_dir / PENDING_FILE).is_file():
-                    shutil.rmtree(work_dir, ignore_errors=True)  # died before the run was recorded
+                    release_work_dir(work_dir)  # died before the run was recorded
                 continue
             try:
                 execution = RunExecution.load(work_dir, self.host, self._validator_for)
@@ -260,6 +258,10 @@ class RunSupervisor:
                 await self.backend.remove(state.container_id)
                 reaped.append(state.container_id)
         resumed = [p.name for p in self.uploader.resume(self.runs_dir)]
+        # Disks of runs nobody holds any more (the runner died while releasing them).
+        for mount in stale_mounts(self.runs_dir, keep=set(self.active) | set(resumed)):
+            await asyncio.to_thread(release_work_dir, mount.parent)
+            reaped.append(str(mount))
         report = RecoveryReport(reattached, finished, lost, restarted, reaped, resumed)
         if any((reattached, finished, lost, restarted, reaped, resumed)):
             print(f"recovery: {report}", file=sys.stderr, flush=True)
@@ -277,6 +279,8 @@ class RunSupervisor:
                     and execution.container_id in (None, state.container_id)
                 )
                 if not owned:
+                    if await self.backend.inspect(state.container_id) is None:
+                        continue  # its run removed it since the listing: not the reaper's doing
                     await self.backend.remove(state.container_id)
                     removed.append(state.container_id)
         if removed:

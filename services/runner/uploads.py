@@ -18,7 +18,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,7 +65,7 @@ class ArtifactUploader:
         self,
         store: ArtifactStore,
         *,
-        on_drained: Callable[[Path], None],
+        on_drained: Callable[[Path], Awaitable[None]],
         initial_backoff: float = 0.5,
         max_backoff: float = 30.0,
     ) -> None:
@@ -134,7 +134,7 @@ class ArtifactUploader:
                 write_pending(work_dir, read_pending(work_dir)[1:])
         finally:
             self._tasks.pop(work_dir, None)
-        self._on_drained(work_dir)
+        await self._on_drained(work_dir)
 
     async def close(self) -> None:
         """Stops the background uploads (their lists stay on disk for the next start)."""

@@ -47,6 +47,10 @@ class ContainerSpec:
     command: list[str] | None = None
     working_dir: str = "/home"
     extra: dict[str, str] = field(default_factory=dict)
+    #: Bound on the engine's own copy of the output (json-file `max-size` per file, `max-file` files);
+    #: 0 leaves the engine's default. The runner caps what it captures separately (see limits.py).
+    log_max_bytes: int = 0
+    log_max_files: int = 0
 
 
 @dataclass(frozen=True)

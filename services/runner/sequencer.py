@@ -1,4 +1,4 @@
-"""Live capture of a run: numbering events in one order, journaling them, and batching them for streams.
+"""A run's event stream: numbering events in one order, journaling them, and batching them for followers.
 
 Every source (stdout/stderr lines, the rollout file, validation calls, status changes) goes through
 `EventSequencer`, which gives each event the next seq. Events emitted during one turn of the event
@@ -15,32 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
-import errno
-import json
-import os
-import stat
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from mleredux import proto_json
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
-from services.runner.backends.base import OutputChunk
 from services.runner.journal import JournalFile, JournalRecord, LoadedJournal
-
-#: A line longer than this is sent in pieces marked partial, so one huge line cannot hold memory.
-MAX_LINE_BYTES = 64 * 1024
-#: Largest rollout line read; a longer one becomes a warning (an agent must not make the runner buffer GBs).
-MAX_ROLLOUT_LINE_BYTES = 8 * 1024 * 1024
-
-STDOUT = common_pb2.LogStream.LOG_STREAM_STDOUT
-STDERR = common_pb2.LogStream.LOG_STREAM_STDERR
 
 
 class EventSequencer:
@@ -242,208 +226,3 @@ class EventSequencer:
             if self._closed:
                 return
             await self._wake.wait()
-
-
-class LineSplitter:
-    """Turns one stream's chunks into lines; keeps a partial line until its newline arrives."""
-
-    def __init__(self, stream: int, sink: Callable[[int, str, bool], None]) -> None:
-        self.stream = stream
-        self._sink = sink
-        self._buffer = b""
-
-    def _emit(self, data: bytes, partial: bool) -> None:
-        self._sink(self.stream, data.decode("utf-8", errors="replace").rstrip("\r"), partial)
-
-    def feed(self, data: bytes) -> None:
-        if self._buffer:
-            data = self._buffer + data
-        lines = data.split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            self._emit(line, False)
-        while len(rest) >= MAX_LINE_BYTES:
-            self._emit(rest[:MAX_LINE_BYTES], True)
-            rest = rest[MAX_LINE_BYTES:]
-        self._buffer = rest
-
-    @property
-    def pending(self) -> bytes:
-        """Part of a line waiting for its newline (empty when none)."""
-        return self._buffer
-
-    def flush(self) -> None:
-        """At the stream's end: a last line without newline is sent, marked partial."""
-        if self._buffer:
-            self._emit(self._buffer, True)
-            self._buffer = b""
-
-
-class OutputCapture:
-    """The container's output frames → log lines, each with a position (frame, line in frame).
-
-    Frames come from the engine in the same order and with the same boundaries every time the log
-    is read from the start, so a position identifies a line across runner restarts: a resumed
-    capture replays the frames (rebuilding partial lines) and emits only lines after `resume_after`.
-    """
-
-    def __init__(self, sequencer: EventSequencer, resume_after: tuple[int, int] = (0, 0)) -> None:
-        self.sequencer = sequencer
-        self.frames = 0
-        self._line = 0
-        self._last: tuple[int, int] | None = None
-        self._skip: tuple[int, int] | None = resume_after if resume_after > (0, 0) else None
-        self._splitters = {"stdout": LineSplitter(STDOUT, self._on_line), "stderr": LineSplitter(STDERR, self._on_line)}
-
-    def feed(self, chunk: OutputChunk) -> None:
-        self.feed_all([chunk])
-
-    def feed_all(self, chunks: Sequence[OutputChunk]) -> None:
-        """Feeds frames that arrived together (they share one capture time)."""
-        sequencer = self.sequencer
-        sequencer.touch()
-        emit_line = sequencer.emit_line
-        splitters = self._splitters
-        frame = self.frames
-        for chunk in chunks:
-            frame += 1
-            data = chunk.data
-            splitter = splitters[chunk.stream]
-            if self._skip is None and not splitter.pending and data[-1:] == b"\n" and data.count(b"\n") == 1:
-                # The common case, one whole line per frame, without the splitter's bookkeeping.
-                emit_line(splitter.stream, data[:-1].decode("utf-8", errors="replace").rstrip("\r"), False)
-                self._last = (frame, 1)
-            else:
-                self.frames = frame
-                self._line = 0
-                splitter.feed(data)
-        self.frames = frame
-        if self._last is not None:
-            sequencer.cursor["log"] = self._last
-
-    def finish(self) -> None:
-        """The output has ended: unterminated last lines count as one more frame."""
-        self.sequencer.touch()
-        self.frames += 1
-        self._line = 0
-        for splitter in self._splitters.values():
-            splitter.flush()
-        if self._last is not None:
-            self.sequencer.cursor["log"] = self._last
-
-    def _on_line(self, stream: int, text: str, partial: bool) -> None:
-        self._line += 1
-        if self._skip is not None:
-            if (self.frames, self._line) <= self._skip:
-                return
-            self._skip = None
-        self.sequencer.emit_line(stream, text, partial)
-        self._last = (self.frames, self._line)
-
-
-def rollout_event_from_line(line: bytes) -> common_pb2.RolloutEvent:
-    """Parses one rollout.jsonl line; a malformed one becomes a `warning` event, never an error."""
-    text = line.decode("utf-8", errors="replace").strip()
-    try:
-        record = json.loads(text)
-        if not isinstance(record, dict):
-            raise ValueError("a rollout line must be a JSON object")
-        kind = str(record.get("kind") or "event")
-        step = int(record.get("step") or 0)
-        payload = record.get("payload", {k: v for k, v in record.items() if k not in ("kind", "step")})
-        return common_pb2.RolloutEvent(step=step, kind=kind, payload=proto_json.struct_from(payload))
-    except (ValueError, TypeError) as exc:
-        return warning_event(f"malformed rollout line: {exc}", line=text[:2000])
-
-
-def warning_event(message: str, **details: Any) -> common_pb2.RolloutEvent:
-    """A `warning` rollout event: something about the run the service wants on the record."""
-    return common_pb2.RolloutEvent(kind="warning", payload=proto_json.struct_from({"message": message, **details}))
-
-
-class RolloutTailer:
-    """Follows /home/logs/rollout.jsonl from the host side, emitting each complete line as it lands.
-
-    The file is the agent's: it is opened without following symlinks and only if it is a regular
-    file, so an agent cannot make the runner read a host file or block on a FIFO.
-    """
-
-    def __init__(self, path: Path, sequencer: EventSequencer, *, offset: int = 0, interval: float = 0.05) -> None:
-        self.path = path
-        self.sequencer = sequencer
-        self.interval = interval
-        #: Bytes consumed up to the end of the last complete line (the resume point).
-        self.offset = offset
-        self._refused: str | None = None
-        self._skipping = False
-
-    def _read(self) -> bytes:
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return b""
-        except OSError as exc:
-            reason = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
-            self._refuse(f"rollout.jsonl is not read: {reason}")
-            return b""
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                self._refuse("rollout.jsonl is not read: it is not a regular file")
-                return b""
-            if info.st_size < self.offset:
-                self.sequencer.emit(rollout=warning_event("rollout.jsonl was truncated; reading it from the start"))
-                self._advance(-self.offset)
-            return os.pread(fd, min(info.st_size - self.offset, MAX_ROLLOUT_LINE_BYTES + 1), self.offset)
-        finally:
-            os.close(fd)
-
-    def _refuse(self, message: str) -> None:
-        if self._refused != message:
-            self._refused = message
-            self.sequencer.emit(rollout=warning_event(message))
-
-    def _advance(self, count: int) -> None:
-        self.offset += count
-        self.sequencer.cursor["rollout"] = self.offset
-
-    def poll(self, *, final: bool = False) -> None:
-        """Reads what was appended since the last poll; at the end a last unterminated line counts too."""
-        while True:
-            data = self._read()
-            if not data:
-                return
-            if self._skipping:
-                # The rest of an over-long line: drop it up to its newline.
-                newline = data.find(b"\n")
-                self._advance(len(data) if newline < 0 else newline + 1)
-                self._skipping = newline < 0
-                continue
-            end = data.rfind(b"\n") + 1
-            if final and len(data) <= MAX_ROLLOUT_LINE_BYTES:
-                end = len(data)
-            if end == 0:
-                if len(data) > MAX_ROLLOUT_LINE_BYTES:
-                    self.sequencer.emit(rollout=warning_event("rollout line longer than 8 MiB skipped"))
-                    self._advance(len(data))
-                    self._skipping = True
-                    continue
-                return
-            start = 0
-            while start < end:
-                stop = data.find(b"\n", start, end)
-                stop = end if stop < 0 else stop
-                if data[start:stop].strip():
-                    self.sequencer.emit(rollout=rollout_event_from_line(data[start:stop]))
-                self.sequencer.cursor["rollout"] = self.offset + min(stop + 1, end)
-                start = stop + 1
-            self.offset += end
-            if len(data) <= MAX_ROLLOUT_LINE_BYTES:
-                return
-
-    async def follow(self) -> None:
-        """Polls until cancelled (the owner cancels it, then calls `poll(final=True)`)."""
-        while True:
-            with contextlib.suppress(OSError):
-                self.poll()
-            await asyncio.sleep(self.interval)
