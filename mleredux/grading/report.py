@@ -64,7 +64,7 @@ class GradeReport:
 
 
 #: Fields whose None is an unset proto field, and the scores among them.
-_SCORES = ("score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold")
+_SCORES = ("score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "score_unrounded")
 _OPTIONAL_TEXT = ("submission_path", "invalid_reason", "submission_sha256", "answers_sha256", "technique_task")
 
 
