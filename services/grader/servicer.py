@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +22,10 @@ from services.status import grpc_errors
 from technique_tasks.base import get_task
 from technique_tasks.grading import grade_technique_task, validate_technique_upload
 
+#: The most a streamed validation may send in all (the runner's socket caps bodies lower, 100 MiB by
+#: default); past it the stream is refused, having spooled no more than this to disk.
+MAX_STREAMED_VALIDATION_BYTES = 512 << 20
+
 
 @dataclass(frozen=True)
 class GraderSettings:
@@ -28,6 +33,7 @@ class GraderSettings:
 
     data_dir: Path
     store_url: str
+    max_streamed_validation_bytes: int = MAX_STREAMED_VALIDATION_BYTES
 
 
 def report_to_proto(report: GradeReport) -> common_pb2.GradeReport:
@@ -118,6 +124,35 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             result = await asyncio.to_thread(
                 validate_submission, request.content, request.competition_id, self.settings.data_dir
             )
+        return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
+
+    @grpc_errors
+    async def ValidateSubmissionStream(
+        self, request_iterator: AsyncIterator[grader_pb2.ValidateSubmissionChunk], context: grpc.aio.ServicerContext
+    ) -> grader_pb2.ValidateSubmissionResponse:
+        cap = self.settings.max_streamed_validation_bytes
+        with tempfile.TemporaryDirectory(prefix="mleredux-validate-") as tmp:
+            path = Path(tmp) / "upload"
+            first: grader_pb2.ValidateSubmissionChunk | None = None
+            size = 0
+            # Chunks are spooled to disk as they come: no message, and no list of them, holds the file.
+            with path.open("wb") as out:
+                async for chunk in request_iterator:
+                    if first is None:
+                        first = chunk
+                    size += len(chunk.content)
+                    if size > cap:
+                        raise InvalidArgumentError(f"submission too large: more than {cap} bytes")
+                    out.write(chunk.content)
+            if first is None or not first.competition_id:
+                raise InvalidArgumentError("competition_id is required (in the first message)")
+            content = await asyncio.to_thread(path.read_bytes)
+        if first.task:
+            result = await asyncio.to_thread(
+                validate_technique_upload, first.task, first.competition_id, self.settings.data_dir, content
+            )
+        else:
+            result = await asyncio.to_thread(validate_submission, content, first.competition_id, self.settings.data_dir)
         return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
 
     @grpc_errors
