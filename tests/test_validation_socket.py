@@ -7,6 +7,8 @@ import json
 import os
 import resource
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -239,3 +241,16 @@ async def test_grader_failures_reach_the_agent_as_short_messages_without_grpc_de
     message = str(answer["message"])
     assert message == "validation unavailable: the grader is not reachable right now; try again later"
     assert "debug" not in message and "127.0.0.1" not in message and "ipv4" not in message
+
+
+def test_the_runner_raises_its_open_file_soft_limit_to_the_hard_limit() -> None:
+    """In a process started with a low soft limit, as a runner under systemd's default of 1024 would be."""
+    script = (
+        "import resource\n"
+        "from services.runner.servicer import raise_open_file_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "print(raise_open_file_limit() == (hard, hard) == resource.getrlimit(resource.RLIMIT_NOFILE), hard)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.split()[0] == "True", done.stdout + done.stderr
