@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import grpc
 import pytest
 
@@ -112,6 +113,21 @@ async def test_the_attack_through_the_gateway_is_invalid_argument(stack: Embedde
             assert "is not" in str(refused.value)
         listed = await client.list_runs(page_size=1000)
     assert all(run.agent != ATTACK for run in listed.runs)
+
+
+async def test_the_attack_as_json_over_http_is_a_400_with_the_reason(stack: EmbeddedStack) -> None:
+    headers = {"Authorization": f"Bearer {stack.admin_token}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://{stack.http_address}/v1/runs",
+            json={"competition_id": "demo-digits", "agent": ATTACK},
+            headers=headers,
+        ) as response,
+    ):
+        body = await response.text()
+    assert response.status == 400, body
+    assert "is not a Docker image reference" in body and "events?x=" in body
 
 
 async def test_the_docker_backend_checks_the_reference_itself() -> None:
