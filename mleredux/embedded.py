@@ -21,6 +21,7 @@ from pathlib import Path
 
 from mleredux.config import Home
 from mleredux.errors import MleReduxError
+from mleredux.service_logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, ServiceLog
 
 SERVICES = ("grader", "preparer", "runner", "gateway")
 
@@ -47,6 +48,8 @@ class ServiceProcess:
     log_path: Path
     #: The gateway's HTTP/JSON API and viewer (empty for the other services).
     http_address: str = ""
+    #: Where its stdout and stderr are pumped (rotated, repeats collapsed).
+    log: ServiceLog | None = None
 
 
 @dataclass
@@ -58,6 +61,9 @@ class EmbeddedStack:
     #: The gateway's HTTP/JSON API and run viewer; None serves gRPC only.
     gateway_http_listen: str | None = "127.0.0.1:0"
     start_timeout: float = 60.0
+    #: Each service's log file is rotated at this size, with `log_backups` older files kept.
+    log_max_bytes: int = DEFAULT_MAX_BYTES
+    log_backups: int = DEFAULT_BACKUPS
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -126,19 +132,21 @@ class EmbeddedStack:
         setpriv = shutil.which("setpriv")
         if setpriv is not None:
             command = [setpriv, "--pdeathsig", "TERM", "--", *command]
-        log = log_path.open("ab")
+        # Through a pipe, not straight into the file: what a service writes (tracebacks, C-level
+        # messages) is bounded here, whatever it is, by rotation and repeat collapsing.
+        log = ServiceLog(log_path, max_bytes=self.log_max_bytes, backups=self.log_backups)
         process = subprocess.Popen(
             command,
             stdout=subprocess.PIPE,
-            stderr=log,
+            stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             preexec_fn=None if setpriv is not None else _die_with_parent,
             # Unbuffered: select() sees only the pipe, so a second line already read into a buffer
             # (the gateway prints its HTTP address just before `listening on`) would never be noticed.
             bufsize=0,
         )
-        log.close()
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
+        log.pump(process.stderr, f"{name}-stderr")
         deadline = time.monotonic() + self.start_timeout
         line = b""
         http_address = ""
@@ -157,12 +165,16 @@ class EmbeddedStack:
         if not line.startswith(b"listening on "):
             process.kill()
             process.wait()
+            process.stdout.close()
+            log.close()
             tail = log_path.read_text(errors="replace").strip().splitlines()[-15:]
             raise StackError(
                 f"the {name} service did not start (exit code {process.returncode}); last lines of {log_path}:\n"
                 + "\n".join(tail)
             )
-        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address)
+        # Read on, so a service printing to stdout later never blocks on a full pipe.
+        log.pump(process.stdout, f"{name}-stdout")
+        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address, log)
 
     def start(self) -> None:
         self.home.root.mkdir(parents=True, exist_ok=True)
@@ -180,8 +192,8 @@ class EmbeddedStack:
         old = self.services[name]
         if old.process.poll() is None:
             raise StackError(f"the {name} service is still running (pid {old.process.pid})")
-        if old.process.stdout is not None:
-            old.process.stdout.close()
+        if old.log is not None:
+            old.log.close()
         self.services[name] = self._spawn(name, listen=old.address)
         return self.services[name]
 
@@ -199,8 +211,8 @@ class EmbeddedStack:
                 except subprocess.TimeoutExpired:
                     service.process.kill()
                     service.process.wait()
-            if service.process.stdout is not None:
-                service.process.stdout.close()
+            if service.log is not None:
+                service.log.close()  # the pumps end at EOF, now that the process is gone
         self.services.clear()
         try:
             if self.home.gateway_file.exists():

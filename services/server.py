@@ -8,6 +8,7 @@ runs the service's own shutdown (drain or cancel in-flight work, remove containe
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,8 @@ import grpc
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
+from mleredux.service_logs import RepeatFilter
 
 #: What a service accepts in one request unless its hosting says otherwise: a few MB, checked by gRPC
 #: against the message's length prefix before anything is allocated or any token is looked at, so an
@@ -70,8 +73,38 @@ class Hosted:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
 
+_loop_log = logging.getLogger("mleredux.loop")
+
+
+def bound_service_logging() -> None:
+    """Logging to stderr with repeats collapsed (see mleredux.service_logs), and the event loop's
+    own error reports routed through it: asyncio reports each failed accept() (EMFILE under a
+    connection flood) with a traceback, which is how a runner's log once grew by 460 MB in 100 s."""
+    root = logging.getLogger()
+    if not any(isinstance(f, RepeatFilter) for h in root.handlers for f in h.filters):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RepeatFilter())
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    asyncio.get_running_loop().set_exception_handler(_loop_exception)
+
+
+def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    exception = context.get("exception")
+    message = str(context.get("message") or "event loop error")
+    if isinstance(exception, OSError):
+        # Resource errors (descriptors, memory) repeat at the rate of the flood: one line, no traceback.
+        _loop_log.error("%s: %s: %s", message, type(exception).__name__, exception)
+    elif isinstance(exception, BaseException):
+        _loop_log.error("%s", message, exc_info=exception)
+    else:
+        _loop_log.error("%s", message)
+
+
 async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> None:
     """Runs until SIGTERM/SIGINT. `listen` is HOST:PORT; port 0 picks a free one."""
+    bound_service_logging()
     server = grpc.aio.server(options=server_options(hosted.max_request_bytes))
     hosted.register(server)
     health_servicer = health_aio.HealthServicer()

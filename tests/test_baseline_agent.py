@@ -62,7 +62,8 @@ class GraderSocket:
         self.path = self.dir / "grader.sock"
         self.answers: list[ValidationAnswer] = []
 
-        async def validate(content: bytes) -> ValidationAnswer:
+        async def validate(body: Path) -> ValidationAnswer:
+            content = await asyncio.to_thread(body.read_bytes)
             result = await asyncio.to_thread(validate_submission, content, competition_id, data_dir)
             return ValidationAnswer(valid=result.valid, message=result.message)
 

@@ -42,6 +42,18 @@ class ValidateSubmissionRequest(_message.Message):
     task: str
     def __init__(self, competition_id: _Optional[str] = ..., content: _Optional[bytes] = ..., run_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
 
+class ValidateSubmissionChunk(_message.Message):
+    __slots__ = ("competition_id", "run_id", "task", "content")
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    run_id: str
+    task: str
+    content: bytes
+    def __init__(self, competition_id: _Optional[str] = ..., run_id: _Optional[str] = ..., task: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
+
 class ValidateSubmissionResponse(_message.Message):
     __slots__ = ("valid", "message")
     VALID_FIELD_NUMBER: _ClassVar[int]

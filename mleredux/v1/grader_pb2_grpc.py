@@ -45,6 +45,11 @@ class GraderServiceStub:
                 request_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.FromString,
                 _registered_method=True)
+        self.ValidateSubmissionStream = channel.stream_unary(
+                '/mleredux.v1.GraderService/ValidateSubmissionStream',
+                request_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionChunk.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.FromString,
+                _registered_method=True)
         self.GradeTechniqueTask = channel.unary_unary(
                 '/mleredux.v1.GraderService/GradeTechniqueTask',
                 request_serializer=mleredux_dot_v1_dot_grader__pb2.GradeTechniqueTaskRequest.SerializeToString,
@@ -70,6 +75,14 @@ class GraderServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateSubmissionStream(self, request_iterator, context):
+        """The same check for a file sent in chunks (what the runner's validation socket uses): no message
+        holds the whole submission, so its size is bounded by the grader's cap, not by gRPC's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GradeTechniqueTask(self, request, context):
         """Grades a technique task's analysis (and submission, where the task asks for one).
         """
@@ -88,6 +101,11 @@ def add_GraderServiceServicer_to_server(servicer, server):
             'ValidateSubmission': grpc.unary_unary_rpc_method_handler(
                     servicer.ValidateSubmission,
                     request_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.SerializeToString,
+            ),
+            'ValidateSubmissionStream': grpc.stream_unary_rpc_method_handler(
+                    servicer.ValidateSubmissionStream,
+                    request_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionChunk.FromString,
                     response_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.SerializeToString,
             ),
             'GradeTechniqueTask': grpc.unary_unary_rpc_method_handler(
@@ -150,6 +168,33 @@ class GraderService:
             target,
             '/mleredux.v1.GraderService/ValidateSubmission',
             mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionRequest.SerializeToString,
+            mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateSubmissionStream(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/mleredux.v1.GraderService/ValidateSubmissionStream',
+            mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionChunk.SerializeToString,
             mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.FromString,
             options,
             channel_credentials,

@@ -15,6 +15,7 @@ import grpc
 
 from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, RunNotFoundError
 from mleredux.images import resolve_agent_image
+from mleredux.names import check_agent
 from mleredux.store import ArtifactStore, check_key, open_store
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
@@ -121,8 +122,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         caller = self._caller(context)
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
-        if not request.agent:
-            raise InvalidArgumentError("agent is required (e.g. dummy, or an image reference NAME:TAG)")
+        check_agent(request.agent)  # before it can reach a Docker Engine API URL
         compute = request.compute
         for field in ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes"):
             if getattr(compute, field) < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from technique_tasks.grading import grade_technique_task, validate_technique_upl
 
 #: A submission sent inline (validation bodies, GradeSubmission content) plus its request's fields.
 MAX_UPLOAD_REQUEST_BYTES = 256 * 1024 * 1024
+#: The most a streamed validation may send in all (the runner's socket caps bodies lower, 100 MiB by
+#: default); past it the stream is refused, having spooled no more than this to disk.
+MAX_STREAMED_VALIDATION_BYTES = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class GraderSettings:
     max_request_bytes: int = MAX_UPLOAD_REQUEST_BYTES
     #: Rows, bytes and columns a submission may have, derived from the answers (docs/limits.md, "Grader").
     submission_limits: SubmissionLimits = field(default_factory=SubmissionLimits)
+    max_streamed_validation_bytes: int = MAX_STREAMED_VALIDATION_BYTES
 
 
 class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
@@ -93,6 +98,35 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
                 self.settings.data_dir,
                 limits=self.settings.submission_limits,
             )
+        return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
+
+    @grpc_errors
+    async def ValidateSubmissionStream(
+        self, request_iterator: AsyncIterator[grader_pb2.ValidateSubmissionChunk], context: grpc.aio.ServicerContext
+    ) -> grader_pb2.ValidateSubmissionResponse:
+        cap = self.settings.max_streamed_validation_bytes
+        with tempfile.TemporaryDirectory(prefix="mleredux-validate-") as tmp:
+            path = Path(tmp) / "upload"
+            first: grader_pb2.ValidateSubmissionChunk | None = None
+            size = 0
+            # Chunks are spooled to disk as they come: no message, and no list of them, holds the file.
+            with path.open("wb") as out:
+                async for chunk in request_iterator:
+                    if first is None:
+                        first = chunk
+                    size += len(chunk.content)
+                    if size > cap:
+                        raise InvalidArgumentError(f"submission too large: more than {cap} bytes")
+                    out.write(chunk.content)
+            if first is None or not first.competition_id:
+                raise InvalidArgumentError("competition_id is required (in the first message)")
+            content = await asyncio.to_thread(path.read_bytes)
+        if first.task:
+            result = await asyncio.to_thread(
+                validate_technique_upload, first.task, first.competition_id, self.settings.data_dir, content
+            )
+        else:
+            result = await asyncio.to_thread(validate_submission, content, first.competition_id, self.settings.data_dir)
         return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
 
     @grpc_errors

@@ -195,12 +195,12 @@ class RunExecution:
             return
         if self._cancel_reason is None:
             self._cancel_reason = reason
-        if self._phase == "container":
-            if self.container_id is not None:
-                # On disk before the kill: a runner restarted in between still reports CANCELLED.
-                self.sequencer.mark(ending="cancel", cancel_reason=self._cancel_reason)
-                with contextlib.suppress(MleReduxError, OSError):
-                    await self.backend.kill(self.container_id)
+        if self._phase == "container" and self.container_id is not None:
+            # On disk before the kill: a runner restarted in between still reports CANCELLED.
+            self.sequencer.mark(ending="cancel", cancel_reason=self._cancel_reason)
+            with contextlib.suppress(MleReduxError, OSError):
+                await self.backend.kill(self.container_id)
+        # Not started yet (or stuck starting, e.g. on a Docker call): the task ends, lease given back.
         elif self._task is not None and not self._task.done():
             self._task.cancel()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import resource
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,16 +15,22 @@ import grpc
 
 from mleredux import proto_json
 from mleredux.errors import InvalidArgumentError, StoreError
+from mleredux.names import check_image_reference, check_run_id
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
 from services.runner.backends.base import ContainerBackend
-from services.runner.backends.docker import DockerBackend
+from services.runner.backends.docker import DEFAULT_CALL_TIMEOUT_SECONDS, DockerBackend
 from services.runner.capacity import Budget
 from services.runner.limits import Ceilings, RunLimits, check_ceilings, check_env
 from services.runner.profile import effective_profile
 from services.runner.run_request import RunRequest
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
-from services.runner.validation_socket import ValidationAnswer, Validator
+from services.runner.validation_socket import (
+    SocketLimits,
+    ValidationAnswer,
+    ValidationUnavailableError,
+    Validator,
+)
 from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 
@@ -61,6 +68,12 @@ class RunnerSettings:
     limits: RunLimits = field(default_factory=RunLimits.from_environment)
     #: The most a request may ask for (cpus, memory, time, pids, shm, disk).
     ceilings: Ceilings = field(default_factory=Ceilings.from_environment)
+    #: What each run's validation socket may cost (connections, timeouts, body size, call rate).
+    validation: SocketLimits = field(default_factory=SocketLimits)
+    #: How long one Docker Engine API call may take.
+    docker_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS
+    #: How long the grader may take to check one validation.
+    validation_grader_timeout_seconds: float = 120.0
 
     @property
     def default_profile(self) -> common_pb2.ComputeProfile:
@@ -111,8 +124,8 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         for name in ("run_id", "image", "competition_id"):
             if not getattr(request, name):
                 raise InvalidArgumentError(f"{name} is required")
-        if "/" in request.run_id or request.run_id in (".", ".."):
-            raise InvalidArgumentError(f"run_id {request.run_id!r} must not contain '/'")
+        check_run_id(request.run_id)  # it names a work dir and a container
+        check_image_reference(request.image)
         s = self.settings
         compute = effective_profile(request.compute, s.default_profile)
         resolved = {
@@ -152,16 +165,9 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         )
 
     def _validator(self, run: RunRequest) -> Validator:
-        async def validate(content: bytes) -> ValidationAnswer:
-            answer = await self._grader.ValidateSubmission(
-                grader_pb2.ValidateSubmissionRequest(
-                    competition_id=run.competition_id, content=content, run_id=run.run_id, task=run.task
-                ),
-                timeout=120,
-            )
-            return ValidationAnswer(valid=answer.valid, message=answer.message)
-
-        return validate
+        return GraderValidator(
+            self._grader, run, self.settings.validation, timeout=self.settings.validation_grader_timeout_seconds
+        )
 
     @grpc_errors
     async def ExecuteRun(
@@ -228,7 +234,73 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         await self._grader_channel.close(None)
 
 
+#: Bytes per message of ValidateSubmissionStream.
+VALIDATION_CHUNK_BYTES = 1 << 20
+
+
+class GraderValidator:
+    """One run's validations, sent to the grader in 1 MiB chunks from the spooled body; the socket
+    reads its limits here (`socket_limits`)."""
+
+    def __init__(
+        self, grader: grader_pb2_grpc.GraderServiceStub, run: RunRequest, limits: SocketLimits, *, timeout: float
+    ) -> None:
+        self._grader = grader
+        self._run = run
+        self.socket_limits = limits
+        self._timeout = timeout
+
+    async def _chunks(self, body: Path) -> AsyncIterator[grader_pb2.ValidateSubmissionChunk]:
+        run = self._run
+        with body.open("rb") as source:
+            data = await asyncio.to_thread(source.read, VALIDATION_CHUNK_BYTES)
+            yield grader_pb2.ValidateSubmissionChunk(
+                competition_id=run.competition_id, run_id=run.run_id, task=run.task, content=data
+            )
+            while len(data) == VALIDATION_CHUNK_BYTES:  # a regular file reads short only at its end
+                data = await asyncio.to_thread(source.read, VALIDATION_CHUNK_BYTES)
+                if data:
+                    yield grader_pb2.ValidateSubmissionChunk(content=data)
+
+    async def __call__(self, body: Path) -> ValidationAnswer:
+        try:
+            answer = await self._grader.ValidateSubmissionStream(self._chunks(body), timeout=self._timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise ValidationUnavailableError(grader_failure(exc)) from None
+        return ValidationAnswer(valid=answer.valid, message=answer.message)
+
+
+def grader_failure(exc: grpc.aio.AioRpcError) -> str:
+    """A short reason for the agent: the grader's own message for what it refused, never gRPC's
+    debug string (addresses, file names, stack positions)."""
+    code = exc.code()
+    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+        details = (exc.details() or "").splitlines()
+        return (details[0][:300] if details else code.name.lower()) or code.name.lower()
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return "the grader took too long to check this file; try again later"
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        return "the file is too large for the grader"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return "the grader is not reachable right now; try again later"
+    return "the grader could not check this file; try again later"
+
+
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raises this process's soft RLIMIT_NOFILE to its hard limit (runs' sockets and Docker streams
+    need descriptors; the default soft limit is often 1024); returns (soft, hard) as they now are."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            print(f"warning: cannot raise the open file limit from {soft} to {hard}: {exc}", file=sys.stderr)
+    return soft, hard
+
+
 def hosted_runner(settings: RunnerSettings) -> Hosted:
+    raise_open_file_limit()
     store = open_store(settings.store_url)
     try:
         store.check()
@@ -236,7 +308,7 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         # Runs can still execute; their files wait on this host until the store answers.
         print(f"warning: {exc}; run files will be kept here until the store is back", file=sys.stderr, flush=True)
     settings.work_root.mkdir(parents=True, exist_ok=True)
-    servicer = RunnerServicer(settings, DockerBackend(), store)
+    servicer = RunnerServicer(settings, DockerBackend(settings.docker_timeout_seconds), store)
     return Hosted(
         register=lambda server: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, server),
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],

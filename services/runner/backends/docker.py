@@ -7,17 +7,20 @@ that says whether a frame came from stdout or stderr.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiodocker
 import aiohttp
 
 from mleredux.errors import ImageMissingError, MleReduxError
+from mleredux.names import check_image_reference
 from services.runner.backends.base import (
     ContainerExit,
     ContainerGoneError,
@@ -28,6 +31,11 @@ from services.runner.backends.base import (
 from services.runner.backends.docker_logs import follow_logs
 
 _HEADER = struct.Struct(">BxxxL")
+_T = TypeVar("_T")
+#: How long one Engine API call may take (an inspect, create, start, kill, remove, list) before the
+#: run is told the engine does not answer. Waiting for a container and following its log are not
+#: bounded here: the run's time limit bounds them at the caller.
+DEFAULT_CALL_TIMEOUT_SECONDS = 60.0
 _TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
 
 
@@ -50,8 +58,20 @@ class DockerUnavailableError(MleReduxError):
 class DockerBackend:
     """Containers on the local Docker engine (or the one DOCKER_HOST names)."""
 
-    def __init__(self) -> None:
+    def __init__(self, call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS) -> None:
         self._docker: aiodocker.Docker | None = None
+        self.call_timeout_seconds = call_timeout_seconds
+
+    async def _call(self, what: str, call: Awaitable[_T]) -> _T:
+        """One Engine API call, bounded: an engine that hangs (or a stream that never ends) cannot
+        hold a run, and with it its share of the runner's capacity."""
+        try:
+            async with asyncio.timeout(self.call_timeout_seconds):
+                return await call
+        except TimeoutError:
+            raise DockerUnavailableError(
+                f"the Docker engine did not answer {what} within {self.call_timeout_seconds:g}s"
+            ) from None
 
     @property
     def docker(self) -> aiodocker.Docker:
@@ -94,8 +114,10 @@ class DockerBackend:
         return config
 
     async def start(self, spec: ContainerSpec) -> str:
+        # The reference goes into an Engine API URL unquoted (aiodocker pastes it): checked first.
+        check_image_reference(spec.image)
         try:
-            await self.docker.images.inspect(spec.image)
+            await self._call(f"an inspection of image {spec.image!r}", self.docker.images.inspect(spec.image))
         except aiodocker.DockerError as exc:
             if exc.status == 404:
                 raise ImageMissingError(
@@ -106,15 +128,28 @@ class DockerBackend:
         except (aiohttp.ClientError, OSError) as exc:
             raise DockerUnavailableError(f"Docker engine does not answer: {exc}") from exc
         try:
-            container = await self.docker.containers.create(self._config(spec), name=spec.name)
+            container = await self._call(
+                "a container create", self.docker.containers.create(self._config(spec), name=spec.name)
+            )
         except aiodocker.DockerError as exc:
             raise DockerUnavailableError(f"cannot create container for {spec.image!r}: {exc.message}") from exc
+        except BaseException:
+            # Cancelled or timed out mid-create: the engine may have made it; it goes, by name.
+            await asyncio.shield(self._remove_quietly(spec.name))
+            raise
         try:
-            await container.start()
+            await self._call("a container start", container.start())
         except aiodocker.DockerError as exc:
-            await self.remove(container.id)
+            await asyncio.shield(self._remove_quietly(container.id))
             raise DockerUnavailableError(f"cannot start container for {spec.image!r}: {exc.message}") from exc
+        except BaseException:
+            await asyncio.shield(self._remove_quietly(container.id))
+            raise
         return str(container.id)
+
+    async def _remove_quietly(self, name_or_id: str) -> None:
+        with contextlib.suppress(MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
+            await self.remove(name_or_id)
 
     async def output(self, container_id: str) -> AsyncIterator[list[OutputChunk]]:  # type: ignore[override]
         # Following from the start replays everything written so far, then streams until exit.
@@ -163,8 +198,8 @@ class DockerBackend:
     async def wait(self, container_id: str) -> ContainerExit:
         container = self.docker.containers.container(container_id)
         try:
-            result = await container.wait()
-            info = await container.show()
+            result = await container.wait()  # bounded by the run's time limit at the caller
+            info = await self._call(f"an inspection of container {container_id[:12]}", container.show())
         except aiodocker.DockerError as exc:
             if exc.status == 404:
                 raise ContainerGoneError(f"container {container_id[:12]} was removed outside the runner") from exc
@@ -177,27 +212,36 @@ class DockerBackend:
 
     async def kill(self, container_id: str) -> None:
         try:
-            await self.docker.containers.container(container_id).kill()
+            await self._call(
+                f"a kill of container {container_id[:12]}", self.docker.containers.container(container_id).kill()
+            )
         except aiodocker.DockerError as exc:
             if exc.status not in (404, 409):  # gone, or not running
                 raise
 
     async def remove(self, container_id: str) -> None:
         try:
-            await self.docker.containers.container(container_id).delete(force=True, v=True)
+            await self._call(
+                f"a removal of container {container_id[:12]}",
+                self.docker.containers.container(container_id).delete(force=True, v=True),
+            )
         except aiodocker.DockerError as exc:
             if exc.status not in (404, 409):  # 409: removal already in progress
                 raise
 
     async def start_existing(self, container_id: str) -> None:
         try:
-            await self.docker.containers.container(container_id).start()
+            await self._call(
+                f"a start of container {container_id[:12]}", self.docker.containers.container(container_id).start()
+            )
         except aiodocker.DockerError as exc:
             raise DockerUnavailableError(f"cannot start container {container_id[:12]}: {exc.message}") from exc
 
     async def inspect(self, container_id: str) -> ContainerState | None:
         try:
-            info = await self.docker.containers.container(container_id).show()
+            info = await self._call(
+                f"an inspection of container {container_id[:12]}", self.docker.containers.container(container_id).show()
+            )
         except aiodocker.DockerError as exc:
             if exc.status == 404:
                 return None
@@ -213,7 +257,7 @@ class DockerBackend:
     async def find(self, labels: dict[str, str]) -> list[str]:
         filters = json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]})
         try:
-            containers = await self.docker.containers.list(all=True, filters=filters)
+            containers = await self._call("a container list", self.docker.containers.list(all=True, filters=filters))
         except aiodocker.DockerError as exc:
             raise DockerUnavailableError(f"cannot list containers: {exc.message}") from exc
         except (aiohttp.ClientError, OSError) as exc:
