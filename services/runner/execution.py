@@ -320,6 +320,11 @@ class RunExecution:
         if self._socket is not None:
             await self._socket.stop()
             self._socket = None
+        if not read_pending(self.work_dir):
+            # Every file is in the store (or there were none): the disk is no longer needed, only
+            # the journal is, until a client has the last event.
+            with contextlib.suppress(DiskSetupError, OSError):
+                await asyncio.to_thread(self.disk.release)
 
     def _release_capacity(self) -> None:
         if self._lease is not None:
