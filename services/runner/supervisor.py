@@ -282,7 +282,8 @@ class RunSupervisor:
                     and execution.container_id in (None, state.container_id)
                 )
                 if not owned:
-                    if await self.backend.inspect(state.container_id) is None:
+                    current = await self.backend.inspect(state.container_id)
+                    if current is None or current.status == "removing":
                         continue  # its run removed it since the listing: not the reaper's doing
                     await self.backend.remove(state.container_id)
                     removed.append(state.container_id)
