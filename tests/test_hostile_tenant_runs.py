@@ -6,8 +6,10 @@ final state with the warnings that name each bound, and the runner's memory stay
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from mleredux import proto_json
@@ -81,3 +83,17 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
     running = next(e.seq for e in attack_events if e.status_change.state == RunState.RUN_STATE_RUNNING)
     assert min(e.seq for e in attack_events if e.rollout.kind == "validation") > running
     assert _peak_rss(stack.services["runner"].process.pid) < RUNNER_PEAK_RSS_BOUND
+    # Over HTTP the run's artifacts list answers, and a file whose name held a newline or bytes that
+    # are not UTF-8 downloads under its encoded name (quoted like any name).
+    base = f"http://{stack.http_address}"
+    headers = {"Authorization": f"Bearer {mallory_token}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
+        async with session.get(f"{base}/v1/runs/{attack.run_id}/artifacts", headers=headers) as listed:
+            assert listed.status == 200, await listed.text()
+            names = {a["name"] for a in (await listed.json())["artifacts"]}
+        assert {"code/new%0Aline.py", "code/bad%FF%FEname.py", "submission/submission.csv"} <= names
+        for name in ("code/new%0Aline.py", "code/bad%FF%FEname.py"):
+            url = f"{base}/v1/runs/{attack.run_id}/artifacts/{urllib.parse.quote(name, safe='')}"
+            async with session.get(url, headers=headers) as download:
+                assert download.status == 200, (name, await download.text())
+                assert await download.read() == b"x"

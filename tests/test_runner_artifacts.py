@@ -11,10 +11,11 @@ from services.runner.limits import RunLimits
 
 
 def _area(tmp_path: Path) -> Path:
+    """The writable areas as a run's disk holds them; returns the dir that holds the areas."""
     for name in ("submission", "code", "logs"):
-        (tmp_path / name).mkdir()
-    (tmp_path / "submission" / "submission.csv").write_text("id,label\n1,0\n")
-    return tmp_path
+        (tmp_path / "disk" / name).mkdir(parents=True)
+    (tmp_path / "disk" / "submission" / "submission.csv").write_text("id,label\n1,0\n")
+    return tmp_path / "disk"
 
 
 def _deep(root: Path, levels: int, component: bytes = b"d" * 200) -> None:
@@ -53,7 +54,7 @@ def test_hostile_names_are_encoded_or_skipped_and_the_other_files_are_kept(tmp_p
     os.mkfifo(work / "code" / "fifo")
     _deep(work / "logs", levels=25)  # 5,000+ bytes deep: beyond PATH_MAX
     (work / "logs" / "rollout.jsonl").write_text("{}\n")
-    selection = select_files(work, RunLimits())
+    selection = select_files(work.parent, RunLimits())
     names = [f.name for f in selection.files]
     assert names == [
         "submission/submission.csv",
@@ -76,12 +77,12 @@ def test_files_and_bytes_per_run_are_capped(tmp_path: Path) -> None:
     work = _area(tmp_path)
     for i in range(50):
         (work / "code" / f"f{i:02}.txt").write_bytes(b"x" * 100)
-    capped = select_files(work, RunLimits(max_artifact_files=10))
+    capped = select_files(work.parent, RunLimits(max_artifact_files=10))
     assert len(capped.files) == 10 and capped.files[0].name == "submission/submission.csv"
     assert capped.over_files == 1
     assert any("file limit of 10" in w for w in capped.warnings(RunLimits(max_artifact_files=10)))
     limits = RunLimits(max_artifact_bytes=1000)
-    small = select_files(work, limits)
+    small = select_files(work.parent, limits)
     assert sum(f.size_bytes for f in small.files) <= 1000
     assert [f.name for f in small.files][:1] == ["submission/submission.csv"]
     assert len(small.over_bytes) == 50 - 9

@@ -88,3 +88,24 @@ async def test_after_kill_9_the_restarted_runner_keeps_a_live_runs_disk_and_unmo
     assert containers_of("disk-run") == []
     loops = await asyncio.to_thread(subprocess.run, ["losetup", "-a"], capture_output=True, text=True)
     assert str(runner.work_dir) not in loops.stdout  # the loop devices went with the mounts
+
+
+def test_without_loop_devices_a_size_capped_tmpfs_bounds_the_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A host without mkfs.ext4 on the PATH cannot make the loop disk: the tmpfs takes its place.
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    work = tmp_path / "runs" / "r2"
+    work.mkdir(parents=True)
+    disk = RunDisk(work, 16 * MIB)
+    assert disk.ensure() == "tmpfs"
+    assert not disk.image.exists()
+    with pytest.raises(OSError) as full:
+        with open(disk.root / "fill", "wb") as handle:
+            while True:
+                handle.write(b"\0" * MIB)
+    assert full.value.errno == 28  # ENOSPC
+    usage = disk.usage()
+    assert usage is not None and usage.full and usage.size_bytes == 16 * MIB
+    release_work_dir(work)
+    assert not work.exists() and not _mounted(disk.root)

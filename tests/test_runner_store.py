@@ -110,7 +110,7 @@ async def test_store_down_at_the_end_of_a_run_keeps_the_files_and_uploads_them_w
 
             assert await collect(call, events, until=store_warning)
             work_dir = runner.work_dir / "runs" / "store-back"
-            kept = work_dir / "submission" / "submission.csv"
+            kept = work_dir / "disk" / "submission" / "submission.csv"  # on the run's disk
             assert kept.is_file(), "the files wait on the runner"
             kept_sha = sha256_file(kept)
             s3.up()
@@ -148,7 +148,7 @@ async def test_a_store_down_past_the_deadline_fails_the_run_and_uploads_later_ev
         assert final.state == RunState.RUN_STATE_FAILED
         assert final.reason == Reason.FAILURE_REASON_STORE_UNAVAILABLE
         assert "kept on the runner and uploaded when the store is back" in final.message
-        assert (work_dir / "uploads.json").is_file() and (work_dir / "submission" / "submission.csv").is_file()
+        assert (work_dir / "uploads.json").is_file() and (work_dir / "disk" / "submission" / "submission.csv").is_file()
         # The runner dies with the files still waiting; the next one takes the list up again.
         runner.kill9()
         runner.start()

@@ -1,9 +1,13 @@
 """One run on the runner: a work dir, a validation socket, a container, live capture, artifacts.
 
 `RunExecution` owns what it creates and releases it on every path (success, error, cancel, timeout):
-once the run's last event is journaled the container is removed, the socket closed and the capacity
-lease given back. The work dir (the agent's files and the event journal) outlives the execution
-until the supervisor discards it, after a client has received the last event.
+once the run's last event is journaled the container is removed, the socket closed, the capacity
+lease given back, and the run's disk (its bounded writable area, see run_disk.py) unmounted unless
+files on it still wait for the store. The work dir (the event journal) outlives the execution until
+the supervisor discards it, after a client has received the last event.
+
+The container contract is in container_contract.py, the exit → verdict mapping in verdict.py, the
+upload of the run's files in artifacts.py, the event stream in sequencer.py.
 
 A run started here and a run found again after a runner restart (`RunExecution.recover`) go through
 the same supervision: the journal says which events were already given out, its cursor where the
@@ -322,6 +326,11 @@ class RunExecution:
         if self._socket is not None:
             await self._socket.stop()
             self._socket = None
+        if not read_pending(self.work_dir):
+            # Every file is in the store (or there were none): the disk is no longer needed, only
+            # the journal is, until a client has the last event.
+            with contextlib.suppress(DiskSetupError, OSError):
+                await asyncio.to_thread(self.disk.release)
 
     def _release_capacity(self) -> None:
         if self._lease is not None:

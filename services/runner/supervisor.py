@@ -71,6 +71,8 @@ class RecoveryReport:
     restarted: list[str]
     reaped: list[str]
     uploads_resumed: list[str]
+    #: Run disks left mounted by the previous process for runs nobody holds: unmounted.
+    disks_released: list[str]
 
 
 class RunSupervisor:
@@ -259,11 +261,12 @@ class RunSupervisor:
                 reaped.append(state.container_id)
         resumed = [p.name for p in self.uploader.resume(self.runs_dir)]
         # Disks of runs nobody holds any more (the runner died while releasing them).
+        released: list[str] = []
         for mount in stale_mounts(self.runs_dir, keep=set(self.active) | set(resumed)):
             await asyncio.to_thread(release_work_dir, mount.parent)
-            reaped.append(str(mount))
-        report = RecoveryReport(reattached, finished, lost, restarted, reaped, resumed)
-        if any((reattached, finished, lost, restarted, reaped, resumed)):
+            released.append(mount.parent.name)
+        report = RecoveryReport(reattached, finished, lost, restarted, reaped, resumed, released)
+        if any((reattached, finished, lost, restarted, reaped, resumed, released)):
             print(f"recovery: {report}", file=sys.stderr, flush=True)
         return report
 
@@ -279,7 +282,8 @@ class RunSupervisor:
                     and execution.container_id in (None, state.container_id)
                 )
                 if not owned:
-                    if await self.backend.inspect(state.container_id) is None:
+                    current = await self.backend.inspect(state.container_id)
+                    if current is None or current.status == "removing":
                         continue  # its run removed it since the listing: not the reaper's doing
                     await self.backend.remove(state.container_id)
                     removed.append(state.container_id)
