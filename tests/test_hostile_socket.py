@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from mleredux import proto_json
 from mleredux.client import GatewayClient
 from mleredux.embedded import EmbeddedStack
 from mleredux.user_agents import add_agent
@@ -96,7 +97,9 @@ async def test_a_socket_attack_leaves_another_users_run_and_the_runner_unharmed(
 
     # Another user's concurrent run is untouched, its own validation answered by the grader.
     assert other_final.state == RunState.RUN_STATE_SUCCEEDED, other_final.message
-    validations = [json.loads(e.rollout.payload_json) for e in other_events if e.rollout.kind == "validation"]
+    validations = [
+        proto_json.struct_to_python(e.rollout.payload) for e in other_events if e.rollout.kind == "validation"
+    ]
     assert [(v["status"], v["valid"]) for v in validations] == [(200, True)]
 
     attacks = _attacks(attack_events)
@@ -117,7 +120,7 @@ async def test_a_socket_attack_leaves_another_users_run_and_the_runner_unharmed(
     assert attacks["done"] is True
     # The attacker's run ends normally (it submitted the sample), its refusals on the record.
     assert attack_final.state == RunState.RUN_STATE_SUCCEEDED, attack_final.message
-    recorded = [json.loads(e.rollout.payload_json) for e in attack_events if e.rollout.kind == "validation"]
+    recorded = [proto_json.struct_to_python(e.rollout.payload) for e in attack_events if e.rollout.kind == "validation"]
     assert any(r["status"] == 429 and "too many connections" in r["message"] for r in recorded)
     assert any(r["status"] == 413 for r in recorded)
     assert len(recorded) < 20, "refused connections are reported in summary, not one event each"

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mleredux.v1 import common_pb2 as mleredux_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mleredux/v1/grader.proto\x12\x0bmleredux.v1\x1a\x18mleredux/v1/common.proto\"D\n\x10SubmissionSource\x12\x13\n\tstore_key\x18\x01 \x01(\tH\x00\x12\x11\n\x07\x63ontent\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06source\"\x99\x01\n\x16GradeSubmissionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x31\n\nsubmission\x18\x02 \x01(\x0b\x32\x1d.mleredux.v1.SubmissionSource\x12\x34\n\x0f\x63ompute_profile\x18\x03 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\"C\n\x17GradeSubmissionResponse\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.mleredux.v1.GradeReport\"b\n\x19ValidateSubmissionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\"`\n\x17ValidateSubmissionChunk\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\"<\n\x1aValidateSubmissionResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xdb\x01\n\x19GradeTechniqueTaskRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x16\n\x0e\x63ompetition_id\x18\x02 \x01(\t\x12/\n\x08\x61nalysis\x18\x03 \x01(\x0b\x32\x1d.mleredux.v1.SubmissionSource\x12\x31\n\nsubmission\x18\x04 \x01(\x0b\x32\x1d.mleredux.v1.SubmissionSource\x12\x34\n\x0f\x63ompute_profile\x18\x05 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\"F\n\x1aGradeTechniqueTaskResponse\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.mleredux.v1.GradeReport2\xa8\x03\n\rGraderService\x12\\\n\x0fGradeSubmission\x12#.mleredux.v1.GradeSubmissionRequest\x1a$.mleredux.v1.GradeSubmissionResponse\x12\x65\n\x12ValidateSubmission\x12&.mleredux.v1.ValidateSubmissionRequest\x1a\'.mleredux.v1.ValidateSubmissionResponse\x12k\n\x18ValidateSubmissionStream\x12$.mleredux.v1.ValidateSubmissionChunk\x1a\'.mleredux.v1.ValidateSubmissionResponse(\x01\x12\x65\n\x12GradeTechniqueTask\x12&.mleredux.v1.GradeTechniqueTaskRequest\x1a\'.mleredux.v1.GradeTechniqueTaskResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mleredux/v1/grader.proto\x12\x0bmleredux.v1\x1a\x18mleredux/v1/common.proto\"D\n\x10SubmissionSource\x12\x13\n\tstore_key\x18\x01 \x01(\tH\x00\x12\x11\n\x07\x63ontent\x18\x02 \x01(\x0cH\x00\x42\x08\n\x06source\"\x99\x01\n\x16GradeSubmissionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x31\n\nsubmission\x18\x02 \x01(\x0b\x32\x1d.mleredux.v1.SubmissionSource\x12\x34\n\x0f\x63ompute_profile\x18\x03 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\"C\n\x17GradeSubmissionResponse\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.mleredux.v1.GradeReport\"b\n\x19ValidateSubmissionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0c\n\x04task\x18\x04 \x01(\t\"h\n\x1fValidateSubmissionStreamRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0c\n\x04task\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\"<\n\x1aValidateSubmissionResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"B\n ValidateSubmissionStreamResponse\x12\r\n\x05valid\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xdb\x01\n\x19GradeTechniqueTaskRequest\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x16\n\x0e\x63ompetition_id\x18\x02 \x01(\t\x12/\n\x08\x61nalysis\x18\x03 \x01(\x0b\x32\x1d.mleredux.v1.SubmissionSource\x12\x31\n\nsubmission\x18\x04 \x01(\x0b\x32\x1d.mleredux.v1.SubmissionSource\x12\x34\n\x0f\x63ompute_profile\x18\x05 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\"F\n\x1aGradeTechniqueTaskResponse\x12(\n\x06report\x18\x01 \x01(\x0b\x32\x18.mleredux.v1.GradeReport2\xb6\x03\n\rGraderService\x12\\\n\x0fGradeSubmission\x12#.mleredux.v1.GradeSubmissionRequest\x1a$.mleredux.v1.GradeSubmissionResponse\x12\x65\n\x12ValidateSubmission\x12&.mleredux.v1.ValidateSubmissionRequest\x1a\'.mleredux.v1.ValidateSubmissionResponse\x12y\n\x18ValidateSubmissionStream\x12,.mleredux.v1.ValidateSubmissionStreamRequest\x1a-.mleredux.v1.ValidateSubmissionStreamResponse(\x01\x12\x65\n\x12GradeTechniqueTask\x12&.mleredux.v1.GradeTechniqueTaskRequest\x1a\'.mleredux.v1.GradeTechniqueTaskResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,14 +40,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GRADESUBMISSIONRESPONSE']._serialized_end=360
   _globals['_VALIDATESUBMISSIONREQUEST']._serialized_start=362
   _globals['_VALIDATESUBMISSIONREQUEST']._serialized_end=460
-  _globals['_VALIDATESUBMISSIONCHUNK']._serialized_start=462
-  _globals['_VALIDATESUBMISSIONCHUNK']._serialized_end=558
-  _globals['_VALIDATESUBMISSIONRESPONSE']._serialized_start=560
-  _globals['_VALIDATESUBMISSIONRESPONSE']._serialized_end=620
-  _globals['_GRADETECHNIQUETASKREQUEST']._serialized_start=623
-  _globals['_GRADETECHNIQUETASKREQUEST']._serialized_end=842
-  _globals['_GRADETECHNIQUETASKRESPONSE']._serialized_start=844
-  _globals['_GRADETECHNIQUETASKRESPONSE']._serialized_end=914
-  _globals['_GRADERSERVICE']._serialized_start=917
-  _globals['_GRADERSERVICE']._serialized_end=1341
+  _globals['_VALIDATESUBMISSIONSTREAMREQUEST']._serialized_start=462
+  _globals['_VALIDATESUBMISSIONSTREAMREQUEST']._serialized_end=566
+  _globals['_VALIDATESUBMISSIONRESPONSE']._serialized_start=568
+  _globals['_VALIDATESUBMISSIONRESPONSE']._serialized_end=628
+  _globals['_VALIDATESUBMISSIONSTREAMRESPONSE']._serialized_start=630
+  _globals['_VALIDATESUBMISSIONSTREAMRESPONSE']._serialized_end=696
+  _globals['_GRADETECHNIQUETASKREQUEST']._serialized_start=699
+  _globals['_GRADETECHNIQUETASKREQUEST']._serialized_end=918
+  _globals['_GRADETECHNIQUETASKRESPONSE']._serialized_start=920
+  _globals['_GRADETECHNIQUETASKRESPONSE']._serialized_end=990
+  _globals['_GRADERSERVICE']._serialized_start=993
+  _globals['_GRADERSERVICE']._serialized_end=1431
 # @@protoc_insertion_point(module_scope)

@@ -42,7 +42,7 @@ class ValidateSubmissionRequest(_message.Message):
     task: str
     def __init__(self, competition_id: _Optional[str] = ..., content: _Optional[bytes] = ..., run_id: _Optional[str] = ..., task: _Optional[str] = ...) -> None: ...
 
-class ValidateSubmissionChunk(_message.Message):
+class ValidateSubmissionStreamRequest(_message.Message):
     __slots__ = ("competition_id", "run_id", "task", "content")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
@@ -55,6 +55,14 @@ class ValidateSubmissionChunk(_message.Message):
     def __init__(self, competition_id: _Optional[str] = ..., run_id: _Optional[str] = ..., task: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class ValidateSubmissionResponse(_message.Message):
+    __slots__ = ("valid", "message")
+    VALID_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    valid: bool
+    message: str
+    def __init__(self, valid: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ValidateSubmissionStreamResponse(_message.Message):
     __slots__ = ("valid", "message")
     VALID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]

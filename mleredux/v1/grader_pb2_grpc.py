@@ -47,8 +47,8 @@ class GraderServiceStub:
                 _registered_method=True)
         self.ValidateSubmissionStream = channel.stream_unary(
                 '/mleredux.v1.GraderService/ValidateSubmissionStream',
-                request_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionChunk.SerializeToString,
-                response_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.FromString,
+                request_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionStreamRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionStreamResponse.FromString,
                 _registered_method=True)
         self.GradeTechniqueTask = channel.unary_unary(
                 '/mleredux.v1.GraderService/GradeTechniqueTask',
@@ -105,8 +105,8 @@ def add_GraderServiceServicer_to_server(servicer, server):
             ),
             'ValidateSubmissionStream': grpc.stream_unary_rpc_method_handler(
                     servicer.ValidateSubmissionStream,
-                    request_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionChunk.FromString,
-                    response_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.SerializeToString,
+                    request_deserializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionStreamRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionStreamResponse.SerializeToString,
             ),
             'GradeTechniqueTask': grpc.unary_unary_rpc_method_handler(
                     servicer.GradeTechniqueTask,
@@ -194,8 +194,8 @@ class GraderService:
             request_iterator,
             target,
             '/mleredux.v1.GraderService/ValidateSubmissionStream',
-            mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionChunk.SerializeToString,
-            mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionResponse.FromString,
+            mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionStreamRequest.SerializeToString,
+            mleredux_dot_v1_dot_grader__pb2.ValidateSubmissionStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

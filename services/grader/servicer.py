@@ -102,12 +102,14 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
 
     @grpc_errors
     async def ValidateSubmissionStream(
-        self, request_iterator: AsyncIterator[grader_pb2.ValidateSubmissionChunk], context: grpc.aio.ServicerContext
-    ) -> grader_pb2.ValidateSubmissionResponse:
+        self,
+        request_iterator: AsyncIterator[grader_pb2.ValidateSubmissionStreamRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> grader_pb2.ValidateSubmissionStreamResponse:
         cap = self.settings.max_streamed_validation_bytes
         with tempfile.TemporaryDirectory(prefix="mleredux-validate-") as tmp:
             path = Path(tmp) / "upload"
-            first: grader_pb2.ValidateSubmissionChunk | None = None
+            first: grader_pb2.ValidateSubmissionStreamRequest | None = None
             size = 0
             # Chunks are spooled to disk as they come: no message, and no list of them, holds the file.
             with path.open("wb") as out:
@@ -126,8 +128,14 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
                 validate_technique_upload, first.task, first.competition_id, self.settings.data_dir, content
             )
         else:
-            result = await asyncio.to_thread(validate_submission, content, first.competition_id, self.settings.data_dir)
-        return grader_pb2.ValidateSubmissionResponse(valid=result.valid, message=result.message)
+            result = await asyncio.to_thread(
+                validate_submission,
+                content,
+                first.competition_id,
+                self.settings.data_dir,
+                limits=self.settings.submission_limits,
+            )
+        return grader_pb2.ValidateSubmissionStreamResponse(valid=result.valid, message=result.message)
 
     @grpc_errors
     async def GradeTechniqueTask(

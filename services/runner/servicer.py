@@ -250,17 +250,17 @@ class GraderValidator:
         self.socket_limits = limits
         self._timeout = timeout
 
-    async def _chunks(self, body: Path) -> AsyncIterator[grader_pb2.ValidateSubmissionChunk]:
+    async def _chunks(self, body: Path) -> AsyncIterator[grader_pb2.ValidateSubmissionStreamRequest]:
         run = self._run
         with body.open("rb") as source:
             data = await asyncio.to_thread(source.read, VALIDATION_CHUNK_BYTES)
-            yield grader_pb2.ValidateSubmissionChunk(
+            yield grader_pb2.ValidateSubmissionStreamRequest(
                 competition_id=run.competition_id, run_id=run.run_id, task=run.task, content=data
             )
             while len(data) == VALIDATION_CHUNK_BYTES:  # a regular file reads short only at its end
                 data = await asyncio.to_thread(source.read, VALIDATION_CHUNK_BYTES)
                 if data:
-                    yield grader_pb2.ValidateSubmissionChunk(content=data)
+                    yield grader_pb2.ValidateSubmissionStreamRequest(content=data)
 
     async def __call__(self, body: Path) -> ValidationAnswer:
         try:
