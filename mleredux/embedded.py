@@ -58,6 +58,8 @@ class EmbeddedStack:
     #: The gateway's HTTP/JSON API and run viewer; None serves gRPC only.
     gateway_http_listen: str | None = "127.0.0.1:0"
     start_timeout: float = 60.0
+    #: More `serve` flags per service name (e.g. {"gateway": ["--max-concurrent", "16"]}).
+    extra_args: dict[str, list[str]] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -118,7 +120,7 @@ class EmbeddedStack:
         log_dir = self.home.root / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
-        command = self._command(name)
+        command = [*self._command(name), *self.extra_args.get(name, [])]
         if listen is not None:
             command[command.index("--listen") + 1] = listen
         # Python code between fork and exec (preexec_fn) can crash the child when other threads (gRPC's)

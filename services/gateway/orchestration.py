@@ -13,6 +13,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from google.protobuf import json_format
@@ -38,6 +39,10 @@ FailureReason = common_pb2.FailureReason
 
 #: How long the gateway keeps trying to reach a runner that went away mid-run before the run is LOST.
 RUNNER_REATTACH_SECONDS = 300.0
+#: How long grading is tried again while the grader is unreachable (restarting after a crash, say).
+GRADER_RETRY_SECONDS = 300.0
+#: A grading call that failed this way never reached a verdict: the same call is safe to repeat.
+_GRADER_GONE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 #: Errors of a runner stream that mean "the runner went away", not "the runner refused".
 _RUNNER_GONE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED})
 #: Errors of a runner that is there but will not run this request (e.g. larger than its whole budget).
@@ -96,6 +101,7 @@ class RunOrchestrator:
         max_concurrent: int = 4,
         per_user_limit: int = 0,
         runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
+        grader_retry_seconds: float = GRADER_RETRY_SECONDS,
     ) -> None:
         if not runners:
             raise ValueError("the gateway needs at least one runner")
@@ -122,6 +128,7 @@ class RunOrchestrator:
         #: Runs whose events come from the runner right now (it must be told when they are cancelled).
         self._executing: set[str] = set()
         self.runner_reattach_seconds = runner_reattach_seconds
+        self.grader_retry_seconds = grader_retry_seconds
         self._shutting_down = False
 
     # -- runners -----------------------------------------------------------------------------------
@@ -175,8 +182,8 @@ class RunOrchestrator:
         self._status(run, RunState.RUN_STATE_QUEUED, "queued")
         self._start_task(run.run_id)
 
-    def _start_task(self, run_id: str, *, reattach: bool = False) -> None:
-        task = asyncio.create_task(self._drive(run_id, reattach=reattach), name=f"run-{run_id}")
+    def _start_task(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
+        task = asyncio.create_task(self._drive(run_id, reattach=reattach, regrade=regrade), name=f"run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
 
@@ -204,13 +211,16 @@ class RunOrchestrator:
     async def recover(self) -> None:
         """At start-up: queued runs are queued again, and so are runs that were preparing or waiting
         for a runner but had not been placed on one (preparation is idempotent); runs on a runner are
-        reattached (it keeps a run nobody follows for a while); runs caught grading are marked LOST."""
+        reattached (the runner keeps a run nobody follows, and a finished one until it is released);
+        runs caught grading are graded again from their stored submission."""
         for run in self.db.unfinished_runs():
             placed = bool(run.runner)
             if run.state == RunState.RUN_STATE_QUEUED or (run.state == RunState.RUN_STATE_PREPARING and not placed):
                 self._start_task(run.run_id)
             elif run.state in (RunState.RUN_STATE_RUNNING, RunState.RUN_STATE_PREPARING):
                 self._start_task(run.run_id, reattach=True)
+            elif run.state == RunState.RUN_STATE_GRADING:
+                self._start_task(run.run_id, regrade=True)
             else:
                 self._status(
                     run,
@@ -225,6 +235,17 @@ class RunOrchestrator:
                     "the gateway restarted while the run was in flight",
                     emit=False,
                 )
+
+    def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
+        """The runner's verdict already stored for a run caught grading (its last GRADING change)."""
+        verdict = common_pb2.StatusChange(state=RunState.RUN_STATE_GRADING, message="graded again after a restart")
+        seq = 1
+        while events := self.db.events_from(run.run_id, seq):
+            for event in events:
+                if event.HasField("status_change") and event.status_change.state == RunState.RUN_STATE_GRADING:
+                    verdict = event.status_change
+            seq = events[-1].seq + 1
+        return verdict
 
     async def shutdown(self) -> None:
         self._shutting_down = True
@@ -265,9 +286,12 @@ class RunOrchestrator:
         except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
             print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
 
-    async def _drive(self, run_id: str, *, reattach: bool = False) -> None:
+    async def _drive(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
         run = self.db.get_run(run_id)
         try:
+            if regrade:
+                await self._grade(run, self._runner_verdict(run))
+                return
             try:
                 if reattach:
                     address = run.runner or next(iter(self.runners))
@@ -427,6 +451,9 @@ class RunOrchestrator:
                     pause = min(pause * 2, 2.0)
         finally:
             self._executing.discard(run.run_id)
+        if last_status is not None:
+            # Every event up to the verdict is in the database now: the runner may forget the run.
+            await self._release_on_runner(run)
         if last_status is None or not (
             is_terminal(last_status.state) or last_status.state == RunState.RUN_STATE_GRADING
         ):
@@ -438,6 +465,28 @@ class RunOrchestrator:
             )
             raise _Finished
         return last_status
+
+    async def _release_on_runner(self, run: gateway_pb2.Run) -> None:
+        """Best effort: a runner that misses it forgets the run after its retention time anyway."""
+        try:
+            await self._runner(run).ReleaseRun(runner_pb2.ReleaseRunRequest(run_id=run.run_id), timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            print(f"run {run.run_id}: could not release it on its runner: {exc.code().name}", file=sys.stderr)
+
+    async def _call_grader(self, method: Callable[..., Any], request: object) -> Any:
+        """One grading call, tried again while the grader is unreachable (restarting, crashed mid-grade:
+        grading is idempotent), for up to `grader_retry_seconds`; any other error is final."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grader_retry_seconds
+        pause = 0.5
+        while True:
+            try:
+                return await method(request, timeout=600, wait_for_ready=True)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _GRADER_GONE or loop.time() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     async def _runner_back(self, run: gateway_pb2.Run, within: float, pause: float) -> bool:
         """Waits until the run's runner answers again (at most `within` seconds)."""
@@ -456,7 +505,8 @@ class RunOrchestrator:
         analysis_file = f"{run.task}_analysis.json"
         prefix = f"runs/{run.run_id}/submission/"
         try:
-            report = await self.grader.GradeTechniqueTask(
+            report = await self._call_grader(
+                self.grader.GradeTechniqueTask,
                 grader_pb2.GradeTechniqueTaskRequest(
                     task=run.task,
                     competition_id=run.competition_id,
@@ -464,7 +514,6 @@ class RunOrchestrator:
                     submission=grader_pb2.SubmissionSource(store_key=prefix + "submission.csv"),
                     compute_profile=run.compute,
                 ),
-                timeout=600,
             )
         except grpc.aio.AioRpcError as exc:
             self._fail_on_rpc(run, "grading failed", FailureReason.FAILURE_REASON_GRADER_ERROR)(exc)
@@ -497,13 +546,13 @@ class RunOrchestrator:
             return
         key = f"runs/{run.run_id}/submission/submission.csv"
         try:
-            report = await self.grader.GradeSubmission(
+            report = await self._call_grader(
+                self.grader.GradeSubmission,
                 grader_pb2.GradeSubmissionRequest(
                     competition_id=run.competition_id,
                     submission=grader_pb2.SubmissionSource(store_key=key),
                     compute_profile=run.compute,
                 ),
-                timeout=600,
             )
         except grpc.aio.AioRpcError as exc:
             self._fail_on_rpc(run, "grading failed", FailureReason.FAILURE_REASON_GRADER_ERROR)(exc)

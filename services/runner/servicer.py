@@ -50,6 +50,8 @@ class RunnerSettings:
     default_shm_bytes: int = 64 << 20
     store_wait_seconds: float = 600.0
     detach_grace_seconds: float = 600.0
+    #: How long a finished run is kept for a gateway that never released it (it may have died).
+    finished_retention_seconds: float = 6 * 3600.0
 
     @property
     def runner_id(self) -> str:
@@ -68,6 +70,7 @@ class RunnerSettings:
             ),
             store_wait_seconds=self.store_wait_seconds,
             detach_grace_seconds=self.detach_grace_seconds,
+            finished_retention_seconds=self.finished_retention_seconds,
         )
 
 
@@ -137,7 +140,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         if not request.run_id:
             raise InvalidArgumentError("run_id is required")
         await self._recovered.wait()
-        execution = self.supervisor.active.get(request.run_id)
+        execution = self.supervisor.find(request.run_id)
         if execution is None:
             yield self.supervisor.lost_batch(
                 request.run_id,
@@ -155,6 +158,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         await self._recovered.wait()
         found = await self.supervisor.cancel(request.run_id, request.reason or "cancelled by the user")
         return runner_pb2.RunnerCancelRunResponse(found=found)
+
+    @grpc_errors
+    async def ReleaseRun(
+        self, request: runner_pb2.ReleaseRunRequest, context: grpc.aio.ServicerContext
+    ) -> runner_pb2.ReleaseRunResponse:
+        await self._recovered.wait()
+        return runner_pb2.ReleaseRunResponse(released=self.supervisor.release(request.run_id))
 
     @grpc_errors
     async def GetCapacity(

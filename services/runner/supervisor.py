@@ -2,9 +2,11 @@
 
 The gRPC servicer is a thin layer over `RunSupervisor`, which owns:
 
-- every `RunExecution`, in `active` from its start until a client has received its last event, or
-  until `detach_grace_seconds` have passed with nobody following it (a run still going is then
-  cancelled: nobody would see it);
+- every `RunExecution`, in `active` from its start until its caller says it has stored the last event
+  (`release`), or until `finished_retention_seconds` have passed since it finished with no release
+  (a caller that died after receiving the last events, before storing them, attaches again and
+  collects them), or until `detach_grace_seconds` have passed with nobody following a run still
+  going (it is then cancelled: nobody would see it);
 - the `Admission` budget and the `ArtifactUploader` with its background hand-overs;
 - recovery at start-up: the containers labelled with this runner's id are matched with the run dirs
   in its work root, and each run is reattached (its journal says what was sent and where capture
@@ -19,6 +21,7 @@ import asyncio
 import contextlib
 import shutil
 import sys
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +41,7 @@ from services.runner.execution import (
     RunHost,
     RunRequest,
 )
-from services.runner.uploads import PENDING_FILE, ArtifactUploader
+from services.runner.uploads import PENDING_FILE, ArtifactUploader, read_pending
 from services.runner.validation_socket import Validator
 
 
@@ -57,8 +60,10 @@ class SupervisorSettings:
     budget: Budget
     #: How long a finished run waits for a store that is down before its files are handed over.
     store_wait_seconds: float = 600.0
-    #: How long a run nobody follows is kept (running, or finished and not yet delivered).
+    #: How long a run nobody follows is kept running before it is cancelled.
     detach_grace_seconds: float = 600.0
+    #: How long a finished run's journal is kept for its caller when the caller never releases it.
+    finished_retention_seconds: float = 6 * 3600.0
     #: How often the reaper looks for containers no run owns.
     reap_interval_seconds: float = 60.0
 
@@ -124,21 +129,92 @@ class RunSupervisor:
 
     async def follow(self, execution: RunExecution, after_seq: int) -> AsyncIterator[common_pb2.RunEventBatch]:
         """The run's events after `after_seq`, live until its last one; the stream ends only once the
-        container is gone. The run is discarded when a follower has received everything."""
+        container is gone. Having sent everything is not having it stored: the run is kept until
+        its caller releases it (`release`), or its retention time passes."""
         execution.followers += 1
         self._disarm(execution.request.run_id)
-        delivered = False
         try:
             async for batch in execution.sequencer.batches(after_seq):
                 yield batch
             await execution.wait()
-            delivered = True
         finally:
             execution.followers -= 1
-            if delivered:
-                self._discard(execution)
-            elif execution.followers == 0:
-                self._arm(execution)
+            if execution.followers == 0:
+                if execution.done:
+                    self._retire(execution)
+                else:
+                    self._arm(execution)
+
+    def find(self, run_id: str) -> RunExecution | None:
+        """The run in progress, or a finished one whose journal waits on disk for its caller."""
+        execution = self.active.get(run_id)
+        if execution is not None:
+            return execution
+        work_dir = self.host.work_dir(run_id)
+        if not (work_dir / RUN_FILE).is_file() or not (work_dir / JOURNAL_FILE).is_file():
+            return None
+        try:
+            execution = RunExecution.load(work_dir, self.host, self._validator_for)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            print(f"run {run_id}: retained journal is unreadable ({exc})", file=sys.stderr, flush=True)
+            return None
+        if not execution.sequencer.closed:  # only finished runs are ever retired
+            execution.sequencer.release()
+            return None
+        self.active[run_id] = execution
+        return execution
+
+    def release(self, run_id: str) -> bool:
+        """Forgets a finished run whose caller has stored all of it; False when unknown or still going."""
+        execution = self.active.get(run_id)
+        if execution is not None:
+            if not execution.done:
+                return False
+            self._discard(execution)
+            return True
+        work_dir = self.host.work_dir(run_id)
+        if not (work_dir / JOURNAL_FILE).is_file():
+            return False
+        self._forget_dir(work_dir)
+        return True
+
+    def _retire(self, execution: RunExecution) -> None:
+        """A finished run leaves memory (its journal file is closed) but its work dir stays until its
+        caller releases it or `finished_retention_seconds` pass; `find` loads it back on an attach."""
+        run_id = execution.request.run_id
+        if self.active.get(run_id) is execution:
+            del self.active[run_id]
+            self._disarm(run_id)
+            execution.sequencer.release()
+
+    @staticmethod
+    def _forget_dir(work_dir: Path) -> None:
+        if read_pending(work_dir):  # files still wait for the store: the uploader deletes the dir after
+            for name in (RUN_FILE, JOURNAL_FILE):
+                (work_dir / name).unlink(missing_ok=True)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+    def expire_retired(self, now: float | None = None) -> list[str]:
+        """Deletes the work dirs of finished runs nobody released within the retention time."""
+        now = time.time() if now is None else now
+        expired: list[str] = []
+        if not self.runs_dir.is_dir():
+            return expired
+        for work_dir in self.runs_dir.iterdir():
+            journal = work_dir / JOURNAL_FILE
+            if work_dir.name in self.active or not journal.is_file():
+                continue
+            try:
+                age = now - journal.stat().st_mtime
+            except OSError:
+                continue
+            if age > self.settings.finished_retention_seconds:
+                self._forget_dir(work_dir)
+                expired.append(work_dir.name)
+        if expired:
+            print(f"retention: forgot {len(expired)} finished run(s) never released: {expired}", file=sys.stderr)
+        return expired
 
     def lost_batch(self, run_id: str, after_seq: int, message: str) -> common_pb2.RunEventBatch:
         """The answer to an attach for a run this runner knows nothing of."""
@@ -185,7 +261,7 @@ class RunSupervisor:
             await execution.cancel(f"nobody followed the run for {grace:g}s")
             await execution.wait()
         if not execution.followers:
-            self._discard(execution)
+            self._retire(execution)  # now finished: kept on disk for its caller like any other
 
     def _discard(self, execution: RunExecution) -> None:
         run_id = execution.request.run_id
@@ -195,8 +271,9 @@ class RunSupervisor:
             execution.discard()
 
     def _drained(self, work_dir: Path) -> None:
-        # Every handed-over file is in the store; the dir goes unless its run is still known here.
-        if work_dir.name not in self.active:
+        # Every handed-over file is in the store; the dir goes unless its run is still known here
+        # (running, or finished with a journal its caller has not released yet).
+        if work_dir.name not in self.active and not (work_dir / JOURNAL_FILE).is_file():
             shutil.rmtree(work_dir, ignore_errors=True)
 
     # -- start-up, the reaper, shutdown ---------------------------------------------------------------
@@ -239,7 +316,12 @@ class RunSupervisor:
             found = containers.pop(run_id, [])
             self.active[run_id] = execution
             if execution.sequencer.closed:
-                finished.append(run_id)  # ended before the restart; kept so a client can still fetch it
+                finished.append(run_id)  # ended before the restart; kept on disk until its caller releases it
+                for extra in found:
+                    await self.backend.remove(extra.container_id)
+                    reaped.append(extra.container_id)
+                self._retire(execution)
+                continue
             else:
                 state = found.pop(0) if found else None
                 execution.recover(
@@ -288,6 +370,7 @@ class RunSupervisor:
             await asyncio.sleep(self.settings.reap_interval_seconds)
             try:
                 await self.reap()
+                self.expire_retired()
             except MleReduxError as exc:
                 print(f"reaper: {exc}", file=sys.stderr, flush=True)
 
