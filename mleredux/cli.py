@@ -65,6 +65,11 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--per-user-limit", type=int, default=0, help="gateway: runs one user may have running at once (0: no limit)"
     )
+    serve.add_argument("--retention-days", type=float, default=0, help="gateway: prune finished runs older than this")
+    serve.add_argument("--retention-runs", type=int, default=0, help="gateway: keep at most this many finished runs")
+    serve.add_argument(
+        "--retention-db-mib", type=int, default=0, help="gateway: keep finished runs' database bytes under this"
+    )
     serve.add_argument("--grader", help="gateway and runner: grader address")
     serve.add_argument("--max-concurrent", type=int, default=4, help="runner/gateway: concurrent runs")
     serve.add_argument(
@@ -108,6 +113,14 @@ def _build_parser() -> argparse.ArgumentParser:
     runs_get = runs_sub.add_parser("get")
     runs_get.add_argument("run_id")
     _add_gateway(runs_get)
+    runs_prune = runs_sub.add_parser(
+        "prune", help="admins: remove finished runs (records, events, artifacts) by age, count or size"
+    )
+    runs_prune.add_argument("--older-than", type=float, default=0, metavar="DAYS", help="runs created before")
+    runs_prune.add_argument("--keep", type=int, default=0, metavar="N", help="keep only the newest N finished runs")
+    runs_prune.add_argument("--max-db-mib", type=int, default=0, metavar="MIB", help="bring their database size under")
+    runs_prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    _add_gateway(runs_prune)
 
     cancel = sub.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run_id")
@@ -307,6 +320,21 @@ def cmd_runs(args: argparse.Namespace, home: Home) -> int:
     with _sync_client(args, home) as client:
         if args.runs_command == "get":
             print(json_format.MessageToJson(client.get_run(args.run_id), preserving_proto_field_name=True))
+            return 0
+        if args.runs_command == "prune":
+            pruned = client.prune_runs(
+                older_than_seconds=int(args.older_than * 86400),
+                keep_last=args.keep,
+                max_database_bytes=args.max_db_mib << 20,
+                dry_run=args.dry_run,
+            )
+            verb = "would remove" if args.dry_run else "removed"
+            print(
+                f"{verb} {len(pruned.run_ids)} run(s): {pruned.database_bytes / 2**20:.1f} MiB of database, "
+                f"{pruned.store_bytes / 2**20:.1f} MiB of store"
+            )
+            for error in pruned.errors:
+                print(f"kept (store error): {error}", file=sys.stderr)
             return 0
         for run in client.list_runs(page_size=args.limit).runs:
             reason = f" ({reason_name(run.failure_reason)})" if run.failure_reason else ""

@@ -51,6 +51,7 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 **budget,
             )
         )
+    from services.gateway.retention import RetentionPolicy
     from services.gateway.servicer import GatewaySettings, hosted_gateway
 
     _require(args, "preparer", "runner", "grader")
@@ -64,6 +65,11 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             max_concurrent_runs=args.max_concurrent,
             per_user_limit=args.per_user_limit,
             http_listen=args.http_listen,
+            retention=RetentionPolicy(
+                max_age_seconds=args.retention_days * 86400,
+                max_runs=args.retention_runs,
+                max_database_bytes=args.retention_db_mib << 20,
+            ),
         )
     )
 

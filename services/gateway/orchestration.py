@@ -129,6 +129,8 @@ class RunOrchestrator:
         self._executing: set[str] = set()
         self.runner_reattach_seconds = runner_reattach_seconds
         self.grader_retry_seconds = grader_retry_seconds
+        #: Told each run id once it has finished (the storage keeper compacts its events then).
+        self.on_finished: Callable[[str], None] | None = None
         self._shutting_down = False
 
     # -- runners -----------------------------------------------------------------------------------
@@ -266,6 +268,8 @@ class RunOrchestrator:
         self.db.save_run(run)
         self.hub.notify(run.run_id)
         self._cancel_requested.pop(run.run_id, None)
+        if self.on_finished is not None:
+            self.on_finished(run.run_id)
 
     def _store_run_files(self, run: gateway_pb2.Run) -> None:
         lines = []

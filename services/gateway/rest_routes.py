@@ -138,6 +138,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/tokens", "ListTokens", "List API tokens (never their secrets)"),
     Route("POST", "/v1/tokens/{token_id}:revoke", "RevokeToken", "Revoke an API token", body=True),
     Route("GET", "/v1/caller", "GetCaller", "Who the calling token belongs to"),
+    Route("POST", "/v1/runs:prune", "PruneRuns", "Admins: remove finished runs a retention bound selects", body=True),
 )
 
 #: gRPC status → HTTP status. FAILED_PRECONDITION is 409: the request is fine but the server's state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 import sys
@@ -13,7 +14,13 @@ from pathlib import Path
 
 import grpc
 
-from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, MleReduxError, RunNotFoundError
+from mleredux.errors import (
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    MleReduxError,
+    PermissionDeniedError,
+    RunNotFoundError,
+)
 from mleredux.images import resolve_agent_image
 from mleredux.store import ArtifactStore, check_key, open_store
 from mleredux.timestamps import now_timestamp
@@ -29,6 +36,7 @@ from mleredux.v1 import (
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.orchestration import EventHub, RunOrchestrator
+from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
 from services.server import SERVER_OPTIONS, Hosted
 from services.status import grpc_errors
@@ -56,6 +64,10 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
+    #: Retention of finished runs (docs/operations.md): by age, count and database bytes; 0 keeps all.
+    retention: RetentionPolicy = dataclasses.field(default_factory=RetentionPolicy)
+    #: How often the retention policy is applied.
+    retention_interval_seconds: float = 300.0
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -93,6 +105,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             max_concurrent=settings.max_concurrent_runs,
             per_user_limit=settings.per_user_limit,
         )
+        # A connection of its own: compaction and pruning run in worker threads.
+        self.keeper = StorageKeeper(
+            RunDatabase(settings.db_path),
+            store,
+            settings.retention,
+            interval_seconds=settings.retention_interval_seconds,
+        )
+        self.orchestrator.on_finished = self.keeper.run_finished
 
     # -- who is calling ----------------------------------------------------------------------------
 
@@ -315,16 +335,42 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         caller = self._caller(context)
         return gateway_pb2.Caller(user=caller.user, admin=caller.admin, token_id=caller.token_id)
 
+    @grpc_errors
+    async def PruneRuns(
+        self, request: gateway_pb2.PruneRunsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.PruneRunsResponse:
+        caller = self._caller(context)
+        if not caller.admin:
+            raise PermissionDeniedError("only an admin may prune runs")
+        if request.older_than_seconds < 0 or request.keep_last < 0 or request.max_database_bytes < 0:
+            raise InvalidArgumentError("older_than_seconds, keep_last and max_database_bytes must not be negative")
+        policy = RetentionPolicy(
+            max_age_seconds=float(request.older_than_seconds),
+            max_runs=request.keep_last,
+            max_database_bytes=request.max_database_bytes,
+        )
+        if not policy.active:
+            raise InvalidArgumentError("say what to prune: older_than_seconds, keep_last or max_database_bytes")
+        result = await self.keeper.prune(policy, dry_run=request.dry_run)
+        return gateway_pb2.PruneRunsResponse(
+            run_ids=result.run_ids,
+            database_bytes=result.database_bytes,
+            store_bytes=result.store_bytes,
+            errors=result.errors,
+        )
+
     async def start(self) -> None:
         token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
         if self.tokens.bootstrap(token_file) is not None:
             print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
         await self.orchestrator.refresh_budgets()
         await self.orchestrator.recover()
+        self.keeper.start()
 
     async def shutdown(self) -> None:
         self._closing = True
         await self.orchestrator.shutdown()
+        await self.keeper.close()
         for channel in self._channels:
             await channel.close(None)
         self.db.close()
