@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -131,6 +133,9 @@ class RunOrchestrator:
         self.grader_retry_seconds = grader_retry_seconds
         #: Told each run id once it has finished (the storage keeper compacts its events then).
         self.on_finished: Callable[[str], None] | None = None
+        #: Runs whose terminal event is stored but whose files and state are not yet (see `_conclude`).
+        self._ending: dict[str, tuple[gateway_pb2.Run, int, int, str]] = {}
+        self._concluding: set[asyncio.Task[None]] = set()
         self._shutting_down = False
 
     # -- runners -----------------------------------------------------------------------------------
@@ -217,7 +222,13 @@ class RunOrchestrator:
         runs caught grading are graded again from their stored submission."""
         for run in self.db.unfinished_runs():
             placed = bool(run.runner)
-            if run.state == RunState.RUN_STATE_QUEUED or (run.state == RunState.RUN_STATE_PREPARING and not placed):
+            last = self.db.events_from(run.run_id, run.last_seq, 1) if run.last_seq else []
+            if last and last[0].HasField("status_change") and is_terminal(last[0].status_change.state):
+                # It ended before the restart but was not concluded: conclude it as it ended.
+                change = last[0].status_change
+                self._finish(run, change.state, change.reason, change.message, emit=False)
+                self._conclude_later(run.run_id)
+            elif run.state == RunState.RUN_STATE_QUEUED or (run.state == RunState.RUN_STATE_PREPARING and not placed):
                 self._start_task(run.run_id)
             elif run.state in (RunState.RUN_STATE_RUNNING, RunState.RUN_STATE_PREPARING):
                 self._start_task(run.run_id, reattach=True)
@@ -237,6 +248,7 @@ class RunOrchestrator:
                     "the gateway restarted while the run was in flight",
                     emit=False,
                 )
+                self._conclude_later(run.run_id)
 
     def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
         """The runner's verdict already stored for a run caught grading (its last GRADING change)."""
@@ -255,12 +267,21 @@ class RunOrchestrator:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._concluding), return_exceptions=True)
 
     def _finish(self, run: gateway_pb2.Run, state: int, reason: int, message: str, *, emit: bool = True) -> None:
-        """Ends the run: terminal event, then its files in the store, then the visible state."""
+        """Ends the run: its terminal event now; its files in the store and then its visible state in
+        `_conclude` (which the run's task awaits), so nothing heavy runs on the event loop."""
         if emit:
             self._status(run, state, message, reason)
-        self._store_run_files(run)
+        self._ending[run.run_id] = (run, state, reason, message)
+
+    async def _conclude(self, run_id: str) -> None:
+        ending = self._ending.pop(run_id, None)
+        if ending is None:
+            return
+        run, state, reason, message = ending
+        await asyncio.to_thread(self._store_run_files, run)
         run.state = state  # type: ignore[assignment]
         run.failure_reason = reason  # type: ignore[assignment]
         run.message = message
@@ -271,17 +292,24 @@ class RunOrchestrator:
         if self.on_finished is not None:
             self.on_finished(run.run_id)
 
+    def _conclude_later(self, run_id: str) -> None:
+        """For a run ended outside a run task (at start-up): concluded by a task the orchestrator owns."""
+        task = asyncio.create_task(self._conclude(run_id), name=f"conclude-{run_id}")
+        self._concluding.add(task)
+        task.add_done_callback(self._concluding.discard)
+
     def _store_run_files(self, run: gateway_pb2.Run) -> None:
-        lines = []
-        seq = 1
-        while True:
-            events = self.db.events_from(run.run_id, seq)
-            if not events:
-                break
-            lines += [json_format.MessageToJson(e, indent=None) for e in events]
-            seq = events[-1].seq + 1
+        """In a worker thread, with a database connection of its own: the run's events stream into
+        `events.jsonl` page by page (never whole in memory), then it and `report.json` go to the store."""
+        db = RunDatabase(self.db.path)
         try:
-            self.store.put_bytes(f"runs/{run.run_id}/events.jsonl", ("\n".join(lines) + "\n").encode())
+            with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as out:
+                seq = 1
+                while events := db.events_from(run.run_id, seq):
+                    out.writelines(json_format.MessageToJson(e, indent=None) + "\n" for e in events)
+                    seq = events[-1].seq + 1
+                out.flush()
+                self.store.put_file(f"runs/{run.run_id}/events.jsonl", Path(out.name))
             if run.HasField("report"):
                 report = json_format.MessageToDict(
                     run.report, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
@@ -289,8 +317,17 @@ class RunOrchestrator:
                 self.store.put_bytes(f"runs/{run.run_id}/report.json", json.dumps(report, indent=2).encode())
         except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
             print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
+        finally:
+            db.close()
 
     async def _drive(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
+        try:
+            await self._drive_to_end(run_id, reattach=reattach, regrade=regrade)
+        finally:
+            # Shielded: a shutdown that cancels the task still lets the run's files reach the store.
+            await asyncio.shield(self._conclude(run_id))
+
+    async def _drive_to_end(self, run_id: str, *, reattach: bool, regrade: bool) -> None:
         run = self.db.get_run(run_id)
         try:
             if regrade:

@@ -64,6 +64,7 @@ class RunDatabase:
     compaction and pruning use an instance of their own in a worker thread."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # Two connections may write (the event loop's and the background one that compacts and
         # prunes); each waits for the other's short transactions rather than failing.
@@ -252,3 +253,4 @@ class RunDatabase:
         """Gives the pages freed by pruning back to the file system."""
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM rewrote the file through the WAL
