@@ -75,6 +75,7 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--http-listen", help="gateway: HOST:PORT of the HTTP/JSON API and run viewer (default: gRPC only)"
     )
+    serve.add_argument("--metrics-listen", help="HOST:PORT to serve Prometheus metrics on (default: none)")
 
     up = sub.add_parser("up", help="start the four services on loopback (the embedded default)")
     up.add_argument("--listen", default=DEFAULT_GATEWAY, help="gateway HOST:PORT")

@@ -47,6 +47,8 @@ class ServiceProcess:
     log_path: Path
     #: The gateway's HTTP/JSON API and viewer (empty for the other services).
     http_address: str = ""
+    #: Where its Prometheus metrics are served (empty unless started with --metrics-listen).
+    metrics_address: str = ""
 
 
 @dataclass
@@ -143,13 +145,15 @@ class EmbeddedStack:
         assert process.stdout is not None
         deadline = time.monotonic() + self.start_timeout
         line = b""
-        http_address = ""
+        http_address = metrics_address = ""
         while time.monotonic() < deadline:
             ready, _, _ = select.select([process.stdout], [], [], 0.2)
             if ready:
                 line = process.stdout.readline()
                 if line.startswith(b"http listening on "):
                     http_address = line.decode().split()[-1]
+                if line.startswith(b"metrics listening on "):
+                    metrics_address = line.decode().split()[-1]
                 if line.startswith(b"listening on "):
                     break
                 if not line:  # EOF: the process died
@@ -164,7 +168,7 @@ class EmbeddedStack:
                 f"the {name} service did not start (exit code {process.returncode}); last lines of {log_path}:\n"
                 + "\n".join(tail)
             )
-        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address)
+        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address, metrics_address)
 
     def start(self) -> None:
         self.home.root.mkdir(parents=True, exist_ok=True)

@@ -80,7 +80,7 @@ def serve_service(args: argparse.Namespace, home: Home) -> int:
     async def main() -> None:
         # Built inside the running loop: grpc.aio channels and asyncio primitives bind to the loop
         # that exists when they are created.
-        await serve(_hosted(args, home), args.listen)
+        await serve(_hosted(args, home), args.listen, metrics_listen=args.metrics_listen)
 
     asyncio.run(main())
     return 0

@@ -18,6 +18,8 @@ from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.operations import DependencyCheck, follow_dependencies, start_metrics
+
 #: Large enough for a submission CSV sent inline to ValidateSubmission.
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SERVER_OPTIONS = [
@@ -47,10 +49,13 @@ class Hosted:
     on_listening: Callable[[str], Awaitable[None]] | None = None
     #: Extra servers (e.g. the gateway's HTTP side) to close on shutdown.
     extra_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: What the service needs to do its work; while one fails its health is NOT_SERVING.
+    dependency_checks: list[tuple[str, DependencyCheck]] = field(default_factory=list)
 
 
-async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> None:
-    """Runs until SIGTERM/SIGINT. `listen` is HOST:PORT; port 0 picks a free one."""
+async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, metrics_listen: str | None = None) -> None:
+    """Runs until SIGTERM/SIGINT. `listen` is HOST:PORT; port 0 picks a free one. With
+    `metrics_listen`, Prometheus metrics are served there too (`metrics listening on HOST:PORT`)."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     hosted.register(server)
     health_servicer = health_aio.HealthServicer()
@@ -76,6 +81,15 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> 
         # A service that cannot start (e.g. its HTTP port is taken) stops its server before exiting.
         await server.stop(None)
         raise
+    dependencies = (
+        asyncio.create_task(
+            follow_dependencies(hosted.dependency_checks, health_servicer, hosted.service_names), name="dependencies"
+        )
+        if hosted.dependency_checks
+        else None
+    )
+    if metrics_listen is not None:
+        print(f"metrics listening on {start_metrics(metrics_listen)}", flush=True)
     print(f"listening on {host}:{port}", flush=True)
 
     stop = asyncio.Event()
@@ -88,6 +102,9 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> 
         await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop_wait.cancel()
+        if dependencies is not None:
+            dependencies.cancel()
+            await asyncio.gather(dependencies, return_exceptions=True)
         for name in ["", *hosted.service_names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # Front doors first: the extra servers only call this gRPC API, so closing them before the

@@ -13,6 +13,7 @@ import contextlib
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
 from services.gateway.state import RunDatabase, is_terminal
 
@@ -288,6 +290,7 @@ class RunOrchestrator:
         run.end_time.CopyFrom(now_timestamp())
         self.db.save_run(run)
         self.hub.notify(run.run_id)
+        RUNS_FINISHED.labels(state=RunState.Name(state).removeprefix("RUN_STATE_")).inc()
         self._cancel_requested.pop(run.run_id, None)
         if self.on_finished is not None:
             self.on_finished(run.run_id)
@@ -416,8 +419,10 @@ class RunOrchestrator:
                 RunState.RUN_STATE_PREPARING,
                 f"dataset ready; waiting for a runner (position {position} in the queue)",
             )
+        asked = asyncio.get_running_loop().time()
         try:
             run.runner = await waiting
+            QUEUE_WAIT_SECONDS.observe(asyncio.get_running_loop().time() - asked)
         except InvalidArgumentError as exc:
             self._finish(run, RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_INTERNAL, str(exc))
             raise _Finished from None
@@ -463,6 +468,8 @@ class RunOrchestrator:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
                         self._persist(run, events)
+                        if events:
+                            EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:
                             if event.HasField("status_change"):
                                 last_status = event.status_change
@@ -520,9 +527,12 @@ class RunOrchestrator:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.grader_retry_seconds
         pause = 0.5
+        started = loop.time()
         while True:
             try:
-                return await method(request, timeout=600, wait_for_ready=True)
+                answer = await method(request, timeout=600, wait_for_ready=True)
+                GRADING_SECONDS.observe(loop.time() - started)
+                return answer
             except grpc.aio.AioRpcError as exc:
                 if exc.code() not in _GRADER_GONE or loop.time() + pause > deadline:
                     raise

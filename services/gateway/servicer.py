@@ -35,9 +35,11 @@ from mleredux.v1 import (
     runner_pb2_grpc,
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
+from services.gateway.metrics import register_gateway_metrics
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
+from services.operations import grpc_health_check, store_check
 from services.server import SERVER_OPTIONS, Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
@@ -113,6 +115,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             interval_seconds=settings.retention_interval_seconds,
         )
         self.orchestrator.on_finished = self.keeper.run_finished
+
+    def dependency_channels(self) -> list[tuple[str, grpc.aio.Channel]]:
+        """The services the gateway needs, by name, with its channel to each."""
+        names = ["preparer", "grader", *(f"runner {i + 1}" for i in range(len(self._channels) - 2))]
+        return list(zip(names, self._channels, strict=True))
 
     # -- who is calling ----------------------------------------------------------------------------
 
@@ -381,11 +388,17 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
     servicer = GatewayServicer(settings, store)
+    register_gateway_metrics(settings.db_path, lambda: len(servicer.orchestrator.scheduler.queued()))
+    channels = servicer.dependency_channels()
     hosted = Hosted(
         register=lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server),
         service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
+        dependency_checks=[
+            ("store", store_check(store)),
+            *((name, grpc_health_check(channel, name)) for name, channel in channels),
+        ],
     )
     if settings.http_listen is not None:
         from services.gateway.http_api import attach_http

@@ -22,6 +22,7 @@ from mleredux.preparation.prepare import (
 )
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
+from services.operations import store_check
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
@@ -210,4 +211,5 @@ def hosted_preparer(settings: PreparerSettings) -> Hosted:
     return Hosted(
         register=lambda server: preparer_pb2_grpc.add_PreparerServiceServicer_to_server(servicer, server),
         service_names=[preparer_pb2.DESCRIPTOR.services_by_name["PreparerService"].full_name],
+        dependency_checks=[("store", store_check(store))],
     )

@@ -31,6 +31,7 @@ from services.runner.backends.base import ContainerBackend, ContainerExit, Conta
 from services.runner.capacity import Admission, Claim, Lease
 from services.runner.capture import EventSequencer, OutputCapture, RolloutTailer, warning_event
 from services.runner.journal import JournalFile
+from services.runner.metrics import count_status
 from services.runner.uploads import ArtifactUploader, PendingUpload, read_pending
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket, Validator
 
@@ -294,6 +295,7 @@ class RunExecution:
         if verdict.exit_code is not None:
             change.exit_code = verdict.exit_code
         self.sequencer.emit(status_change=change)
+        count_status(change)
 
     async def _run(self) -> None:
         cancelled_from_outside = False

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import grpc
 
-from mleredux.errors import InvalidArgumentError, StoreError
+from mleredux.errors import InvalidArgumentError, MleReduxError, StoreError
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
 from services.runner.backends.base import ContainerBackend
@@ -202,10 +202,21 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         # Runs can still execute; their files wait on this host until the store answers.
         print(f"warning: {exc}; run files will be kept here until the store is back", file=sys.stderr, flush=True)
     settings.work_root.mkdir(parents=True, exist_ok=True)
-    servicer = RunnerServicer(settings, DockerBackend(), store)
+    backend = DockerBackend()
+    servicer = RunnerServicer(settings, backend, store)
+
+    async def docker_answers() -> str | None:
+        try:
+            await backend.find({"mleredux.health-probe": "1"})  # a cheap list call to the engine
+        except MleReduxError as exc:
+            return f"the Docker engine does not answer: {exc}"
+        return None
+
     return Hosted(
         register=lambda server: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, server),
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
+        # The store is not among them: runs go on while it is down, their files wait on this host.
+        dependency_checks=[("docker", docker_answers)],
     )
