@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 
@@ -170,6 +170,18 @@ class GatewayClient:
         )
         return list(response.tokens)
 
+    async def prune_runs(
+        self, *, older_than_seconds: int = 0, keep_last: int = 0, max_database_bytes: int = 0, dry_run: bool = False
+    ) -> gateway_pb2.PruneRunsResponse:
+        """Admins: removes finished runs (records, events, artifacts) that a retention bound selects."""
+        request = gateway_pb2.PruneRunsRequest(
+            older_than_seconds=older_than_seconds,
+            keep_last=keep_last,
+            max_database_bytes=max_database_bytes,
+            dry_run=dry_run,
+        )
+        return await self._call(self._stub.PruneRuns(request, timeout=600, metadata=self._metadata))
+
     async def revoke_token(self, token_id: str) -> gateway_pb2.ApiToken:
         answer = await self._call(
             self._stub.RevokeToken(
@@ -257,6 +269,9 @@ class SyncGatewayClient:
 
     def revoke_token(self, token_id: str) -> gateway_pb2.ApiToken:
         return self._loop.run_until_complete(self._client.revoke_token(token_id))
+
+    def prune_runs(self, **kwargs: Any) -> gateway_pb2.PruneRunsResponse:
+        return self._loop.run_until_complete(self._client.prune_runs(**kwargs))
 
     def whoami(self) -> gateway_pb2.GetCallerResponse:
         return self._loop.run_until_complete(self._client.whoami())

@@ -50,6 +50,8 @@ class ServiceProcess:
     http_address: str = ""
     #: Where its stdout and stderr are pumped (rotated, repeats collapsed).
     log: ServiceLog | None = None
+    #: Where its Prometheus metrics are served (empty unless started with --metrics-listen).
+    metrics_address: str = ""
 
 
 @dataclass
@@ -64,6 +66,8 @@ class EmbeddedStack:
     #: Each service's log file is rotated at this size, with `log_backups` older files kept.
     log_max_bytes: int = DEFAULT_MAX_BYTES
     log_backups: int = DEFAULT_BACKUPS
+    #: More `serve` flags per service name (e.g. {"gateway": ["--max-concurrent", "16"]}).
+    extra_args: dict[str, list[str]] = field(default_factory=dict)
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -124,7 +128,7 @@ class EmbeddedStack:
         log_dir = self.home.root / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / f"{name}.log"
-        command = self._command(name)
+        command = [*self._command(name), *self.extra_args.get(name, [])]
         if listen is not None:
             command[command.index("--listen") + 1] = listen
         # Python code between fork and exec (preexec_fn) can crash the child when other threads (gRPC's)
@@ -149,13 +153,15 @@ class EmbeddedStack:
         log.pump(process.stderr, f"{name}-stderr")
         deadline = time.monotonic() + self.start_timeout
         line = b""
-        http_address = ""
+        http_address = metrics_address = ""
         while time.monotonic() < deadline:
             ready, _, _ = select.select([process.stdout], [], [], 0.2)
             if ready:
                 line = process.stdout.readline()
                 if line.startswith(b"http listening on "):
                     http_address = line.decode().split()[-1]
+                if line.startswith(b"metrics listening on "):
+                    metrics_address = line.decode().split()[-1]
                 if line.startswith(b"listening on "):
                     break
                 if not line:  # EOF: the process died
@@ -174,7 +180,7 @@ class EmbeddedStack:
             )
         # Read on, so a service printing to stdout later never blocks on a full pipe.
         log.pump(process.stdout, f"{name}-stdout")
-        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address, log)
+        return ServiceProcess(name, process, line.decode().split()[-1], log_path, http_address, log, metrics_address)
 
     def start(self) -> None:
         self.home.root.mkdir(parents=True, exist_ok=True)

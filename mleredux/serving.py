@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 from typing import Any
 
 from mleredux.config import Home
@@ -27,13 +28,20 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
     if args.service == "grader":
         from services.grader.servicer import GraderSettings, hosted_grader
 
-        return hosted_grader(GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+        grader = GraderSettings(data_dir=args.data_dir or home.data_dir, store_url=store)
+        if args.max_request_mb:
+            grader = dataclasses.replace(grader, max_request_bytes=args.max_request_mb << 20)
+        return hosted_grader(grader)
     if args.service == "preparer":
         from services.preparer.servicer import PreparerSettings, hosted_preparer
 
-        return hosted_preparer(PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store))
+        return hosted_preparer(
+            PreparerSettings(data_dir=args.data_dir or home.data_dir, store_url=store),
+            max_request_bytes=(args.max_request_mb << 20) if args.max_request_mb else None,
+        )
     if args.service == "runner":
         from services.runner.servicer import RunnerSettings, hosted_runner
+        from services.runner.validation_socket import SocketLimits
 
         _require(args, "grader")
         budget: dict[str, Any] = {"gpus_total": args.gpus_total}
@@ -41,6 +49,18 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             budget["cpus_total"] = args.cpus_total
         if args.memory_total is not None:
             budget["memory_bytes_total"] = args.memory_total << 20
+        if args.max_request_mb:
+            budget["max_request_bytes"] = args.max_request_mb << 20
+        if args.docker_timeout:
+            budget["docker_timeout_seconds"] = args.docker_timeout
+        socket = SocketLimits()
+        if args.validation_max_connections:
+            socket = dataclasses.replace(socket, max_connections=args.validation_max_connections)
+        if args.validation_max_body_mib:
+            socket = dataclasses.replace(socket, max_body_bytes=args.validation_max_body_mib << 20)
+        if args.validation_idle_timeout:
+            socket = dataclasses.replace(socket, idle_timeout_seconds=args.validation_idle_timeout)
+        budget["validation"] = socket
         return hosted_runner(
             RunnerSettings(
                 work_root=args.work_dir or home.runner_work_dir,
@@ -51,6 +71,7 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 **budget,
             )
         )
+    from services.gateway.retention import RetentionPolicy
     from services.gateway.servicer import GatewaySettings, hosted_gateway
 
     _require(args, "preparer", "runner", "grader")
@@ -64,6 +85,12 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             max_concurrent_runs=args.max_concurrent,
             per_user_limit=args.per_user_limit,
             http_listen=args.http_listen,
+            **({"max_request_bytes": args.max_request_mb << 20} if args.max_request_mb else {}),
+            retention=RetentionPolicy(
+                max_age_seconds=args.retention_days * 86400,
+                max_runs=args.retention_runs,
+                max_database_bytes=args.retention_db_mib << 20,
+            ),
         )
     )
 
@@ -74,7 +101,7 @@ def serve_service(args: argparse.Namespace, home: Home) -> int:
     async def main() -> None:
         # Built inside the running loop: grpc.aio channels and asyncio primitives bind to the loop
         # that exists when they are created.
-        await serve(_hosted(args, home), args.listen)
+        await serve(_hosted(args, home), args.listen, metrics_listen=args.metrics_listen)
 
     asyncio.run(main())
     return 0

@@ -65,6 +65,10 @@ class ArtifactStore(Protocol):
     def check(self) -> None:
         """Raises StoreError when the store cannot be used right now."""
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Removes every object whose key starts with `prefix` (which must end with "/"); returns
+        their total size in bytes. Raises StoreError when the store is down (some may be gone)."""
+
 
 def check_key(key: str) -> str:
     """Returns the key if it is a safe relative key; raises InvalidArgumentError otherwise."""
@@ -170,16 +174,29 @@ class LocalStore:
         return self._path(key).is_file()
 
     def list(self, prefix: str) -> list[StoredObject]:
-        if not self.root.is_dir():
+        # Walk only below the prefix's directory: listing one run must not visit every run.
+        directory = prefix.rpartition("/")[0]
+        base = self._path(directory) if directory else self.root
+        if not base.is_dir():
             return []
         found = []
-        for path in self.root.rglob("*"):
+        for path in base.rglob("*"):
             if not path.is_file() or path.name.startswith(".upload-"):
                 continue
             key = path.relative_to(self.root).as_posix()
             if key.startswith(prefix):
                 found.append(StoredObject(key=key, size_bytes=path.stat().st_size))
         return sorted(found, key=lambda o: o.key)
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix.endswith("/"):
+            raise InvalidArgumentError(f"a prefix to delete must end with '/': {prefix!r}")
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return 0
+        size = sum(p.stat().st_size for p in base.rglob("*") if p.is_file())
+        shutil.rmtree(base)
+        return size
 
 
 class S3Store:
@@ -288,6 +305,18 @@ class S3Store:
         except ArtifactNotFoundError:
             return False
         return True
+
+    def delete_prefix(self, prefix: str) -> int:
+        from minio.deleteobjects import DeleteObject
+
+        if not prefix.endswith("/"):
+            raise InvalidArgumentError(f"a prefix to delete must end with '/': {prefix!r}")
+        found = self.list(prefix)
+        doomed = (DeleteObject(o.key) for o in found)
+        errors = self._call("delete", prefix, list, self._client.remove_objects(self.bucket, doomed))
+        if errors:
+            raise self._fail("delete", prefix, RuntimeError(f"{len(errors)} object(s) not deleted: {errors[0]}"))
+        return sum(o.size_bytes for o in found)
 
     def list(self, prefix: str) -> list[StoredObject]:
         objects = self._call("list", prefix, self._client.list_objects, self.bucket, prefix=prefix, recursive=True)

@@ -20,6 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mleredux.service_logs import RepeatFilter
+from services.operations import DependencyCheck, follow_dependencies, start_metrics
 
 #: What a service accepts in one request unless its hosting says otherwise: a few MB, checked by gRPC
 #: against the message's length prefix before anything is allocated or any token is looked at, so an
@@ -71,6 +72,8 @@ class Hosted:
     extra_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: The largest request message the server accepts (RESOURCE_EXHAUSTED above it, before parsing).
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    #: What the service needs to do its work; while one fails its health is NOT_SERVING.
+    dependency_checks: list[tuple[str, DependencyCheck]] = field(default_factory=list)
 
 
 _loop_log = logging.getLogger("mleredux.loop")
@@ -102,8 +105,9 @@ def _loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, object])
         _loop_log.error("%s", message)
 
 
-async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> None:
-    """Runs until SIGTERM/SIGINT. `listen` is HOST:PORT; port 0 picks a free one."""
+async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, metrics_listen: str | None = None) -> None:
+    """Runs until SIGTERM/SIGINT. `listen` is HOST:PORT; port 0 picks a free one. With
+    `metrics_listen`, Prometheus metrics are served there too (`metrics listening on HOST:PORT`)."""
     bound_service_logging()
     server = grpc.aio.server(options=server_options(hosted.max_request_bytes))
     hosted.register(server)
@@ -130,6 +134,15 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> 
         # A service that cannot start (e.g. its HTTP port is taken) stops its server before exiting.
         await server.stop(None)
         raise
+    dependencies = (
+        asyncio.create_task(
+            follow_dependencies(hosted.dependency_checks, health_servicer, hosted.service_names), name="dependencies"
+        )
+        if hosted.dependency_checks
+        else None
+    )
+    if metrics_listen is not None:
+        print(f"metrics listening on {start_metrics(metrics_listen)}", flush=True)
     print(f"listening on {host}:{port}", flush=True)
 
     stop = asyncio.Event()
@@ -142,6 +155,9 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0) -> 
         await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop_wait.cancel()
+        if dependencies is not None:
+            dependencies.cancel()
+            await asyncio.gather(dependencies, return_exceptions=True)
         for name in ["", *hosted.service_names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # Front doors first: the extra servers only call this gRPC API, so closing them before the

@@ -104,7 +104,27 @@ async def test_a_run_that_ended_while_the_runner_was_down_is_finished_after_rest
     stored = {e.artifact_stored.name for e in events if e.HasField("artifact_stored")}
     assert {"submission/submission.csv", "code/solution.sh", "rollout.jsonl"} <= stored
     assert containers_of("ended-while-down") == []
-    assert not (runner.work_dir / "runs" / "ended-while-down").exists()
+    # Delivered is not stored: the run stays on disk until its caller releases it (a gateway that
+    # died after receiving the last events attaches again), then it is gone.
+    work_dir = runner.work_dir / "runs" / "ended-while-down"
+    assert work_dir.exists()
+    async with runner.channel() as channel:
+        again = [
+            e
+            async for b in stub(channel).AttachRun(
+                runner_pb2.AttachRunRequest(run_id="ended-while-down", from_seq=events[-3].seq)
+            )
+            for e in b.events
+        ]
+        assert [e.seq for e in again] == [e.seq for e in events[-2:]]
+        release = runner_pb2.ReleaseRunRequest(run_id="ended-while-down")
+        assert (await stub(channel).ReleaseRun(release)).released
+        assert not (await stub(channel).ReleaseRun(release)).released
+    for _ in range(100):
+        if not work_dir.exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not work_dir.exists()
 
 
 async def test_a_container_removed_while_the_runner_was_down_ends_the_run_as_lost(

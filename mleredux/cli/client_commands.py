@@ -75,7 +75,11 @@ async def run_agent(
 
 def cmd_run(args: argparse.Namespace, home: Home) -> int:
     compute = common_pb2.ComputeProfile(
-        cpus=args.cpus, memory_bytes=args.memory * (1 << 20), gpus=args.gpus, time_limit_seconds=args.time_limit
+        cpus=args.cpus,
+        memory_bytes=args.memory * (1 << 20),
+        gpus=args.gpus,
+        time_limit_seconds=args.time_limit,
+        disk_bytes=args.disk * (1 << 20),
     )
     address, token = _endpoint(args, home)
     return asyncio.run(
@@ -96,6 +100,21 @@ def cmd_runs(args: argparse.Namespace, home: Home) -> int:
     with _sync_client(args, home) as client:
         if args.runs_command == "get":
             print(json_format.MessageToJson(client.get_run(args.run_id), preserving_proto_field_name=True))
+            return EXIT_OK
+        if args.runs_command == "prune":
+            pruned = client.prune_runs(
+                older_than_seconds=int(args.older_than * 86400),
+                keep_last=args.keep,
+                max_database_bytes=args.max_db_mib << 20,
+                dry_run=args.dry_run,
+            )
+            verb = "would remove" if args.dry_run else "removed"
+            print(
+                f"{verb} {len(pruned.run_ids)} run(s): {pruned.database_bytes / 2**20:.1f} MiB of database, "
+                f"{pruned.store_bytes / 2**20:.1f} MiB of store"
+            )
+            for error in pruned.errors:
+                print(f"kept (store error): {error}", file=sys.stderr)
             return EXIT_OK
         for run in client.list_runs(page_size=args.limit).runs:
             reason = f" ({reason_name(run.failure_reason)})" if run.failure_reason else ""

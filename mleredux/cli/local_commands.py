@@ -19,6 +19,8 @@ def cmd_competitions(args: argparse.Namespace, home: Home) -> int:
     for info in sorted(list_competitions(), key=lambda i: i.id):
         direction = "lower" if info.is_lower_better else "higher"
         status = "supported" if info.supported else "listed only"
+        if not info.sealed:
+            status += ", NOT SEALED (answers in data agents can read)"
         print(f"{info.id:<50} {info.category:<8} {info.metric} ({direction} is better), {status}")
     return EXIT_OK
 

@@ -44,6 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--http-listen", help="gateway: HOST:PORT of the HTTP/JSON API and run viewer (default: gRPC only)"
     )
+    serve.add_argument("--metrics-listen", help="HOST:PORT to serve Prometheus metrics on (default: none)")
+    serve.add_argument("--max-request-mb", type=int, help="largest gRPC request accepted, MiB (default: 4; grader 256)")
+    serve.add_argument("--retention-days", type=float, default=0, help="gateway: prune finished runs older than this")
+    serve.add_argument("--retention-runs", type=int, default=0, help="gateway: keep at most this many finished runs")
+    serve.add_argument(
+        "--retention-db-mib", type=int, default=0, help="gateway: keep finished runs' database bytes under this"
+    )
+    serve.add_argument("--docker-timeout", type=float, help="runner: seconds one Docker Engine API call may take")
+    serve.add_argument(
+        "--validation-max-connections", type=int, help="runner: open validation connections per run (default 8)"
+    )
+    serve.add_argument("--validation-max-body-mib", type=int, help="runner: largest validation body (default 100)")
+    serve.add_argument(
+        "--validation-idle-timeout", type=float, help="runner: seconds an idle validation connection lives (default 10)"
+    )
 
     up = sub.add_parser("up", help="start the four services on loopback (the embedded default)")
     up.add_argument("--listen", default=DEFAULT_GATEWAY, help="gateway HOST:PORT")
@@ -65,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--memory", type=int, default=0, help="memory limit in MiB")
     run.add_argument("--gpus", type=int, default=0)
     run.add_argument("--time-limit", type=int, default=0, help="wall-clock limit in seconds")
+    run.add_argument("--disk", type=int, default=0, help="writable disk in MiB (default: the runner's)")
     run.add_argument("--detach", action="store_true", help="print the run id and return")
     _add_gateway(run)
 
@@ -82,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs_get = runs_sub.add_parser("get")
     runs_get.add_argument("run_id")
     _add_gateway(runs_get)
+    runs_prune = runs_sub.add_parser(
+        "prune", help="admins: remove finished runs (records, events, artifacts) by age, count or size"
+    )
+    runs_prune.add_argument("--older-than", type=float, default=0, metavar="DAYS", help="runs created before")
+    runs_prune.add_argument("--keep", type=int, default=0, metavar="N", help="keep only the newest N finished runs")
+    runs_prune.add_argument("--max-db-mib", type=int, default=0, metavar="MIB", help="bring their database size under")
+    runs_prune.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    _add_gateway(runs_prune)
 
     cancel = sub.add_parser("cancel", help="cancel a run")
     cancel.add_argument("run_id")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -51,14 +52,23 @@ def register(competition: Competition) -> Competition:
 
 
 _loaded = False
+# Services grade in worker threads: the first calls arrive together, and none may see a half-filled
+# registry (a grader restarted mid-backlog once answered "unknown competition 'demo-digits'").
+_loading = threading.Lock()
 
 
 def _load_builtin() -> None:
-    # Importing a competition module registers it; every module of the `lite` package is one.
     global _loaded
     if _loaded:
         return
-    _loaded = True
+    with _loading:
+        if not _loaded:
+            _import_builtin()
+            _loaded = True
+
+
+def _import_builtin() -> None:
+    # Importing a competition module registers it; every module of the `lite` package is one.
     from mleredux.competitions import demo_breast_cancer, demo_diabetes, demo_digits, lite  # noqa: F401
 
     for module in pkgutil.iter_modules(lite.__path__):

@@ -308,3 +308,27 @@ class GetCallerResponse(_message.Message):
     admin: bool
     token_id: str
     def __init__(self, user: _Optional[str] = ..., admin: _Optional[bool] = ..., token_id: _Optional[str] = ...) -> None: ...
+
+class PruneRunsRequest(_message.Message):
+    __slots__ = ("older_than_seconds", "keep_last", "max_database_bytes", "dry_run")
+    OLDER_THAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    KEEP_LAST_FIELD_NUMBER: _ClassVar[int]
+    MAX_DATABASE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    older_than_seconds: int
+    keep_last: int
+    max_database_bytes: int
+    dry_run: bool
+    def __init__(self, older_than_seconds: _Optional[int] = ..., keep_last: _Optional[int] = ..., max_database_bytes: _Optional[int] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class PruneRunsResponse(_message.Message):
+    __slots__ = ("run_ids", "database_bytes", "store_bytes", "errors")
+    RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STORE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    run_ids: _containers.RepeatedScalarFieldContainer[str]
+    database_bytes: int
+    store_bytes: int
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., database_bytes: _Optional[int] = ..., store_bytes: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...

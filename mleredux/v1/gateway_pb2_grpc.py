@@ -107,6 +107,11 @@ class GatewayServiceStub:
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerResponse.FromString,
                 _registered_method=True)
+        self.PruneRuns = channel.unary_unary(
+                '/mleredux.v1.GatewayService/PruneRuns',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -214,6 +219,14 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PruneRuns(self, request, context):
+        """Admins only: removes finished runs (their records, events and stored files together) that a
+        retention bound selects; with dry_run, only says what would go.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -286,6 +299,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.GetCaller,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetCallerResponse.SerializeToString,
+            ),
+            'PruneRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.PruneRuns,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -669,6 +687,33 @@ class GatewayService:
             '/mleredux.v1.GatewayService/GetCaller',
             mleredux_dot_v1_dot_gateway__pb2.GetCallerRequest.SerializeToString,
             mleredux_dot_v1_dot_gateway__pb2.GetCallerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PruneRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/PruneRuns',
+            mleredux_dot_v1_dot_gateway__pb2.PruneRunsRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.PruneRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -55,6 +55,11 @@ class RunnerServiceStub:
                 request_serializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityResponse.FromString,
                 _registered_method=True)
+        self.ReleaseRun = channel.unary_unary(
+                '/mleredux.v1.RunnerService/ReleaseRun',
+                request_serializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -92,6 +97,15 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReleaseRun(self, request, context):
+        """Says the caller has durably stored every event of a finished run, so the runner may forget it.
+        Until then (or until its retention time passes) the runner keeps a finished run's journal, so a
+        caller that restarted before storing the last events can still attach and collect them.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -114,6 +128,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.GetCapacity,
                     request_deserializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_runner__pb2.GetCapacityResponse.SerializeToString,
+            ),
+            'ReleaseRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseRun,
+                    request_deserializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +244,33 @@ class RunnerService:
             '/mleredux.v1.RunnerService/GetCapacity',
             mleredux_dot_v1_dot_runner__pb2.GetCapacityRequest.SerializeToString,
             mleredux_dot_v1_dot_runner__pb2.GetCapacityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.RunnerService/ReleaseRun',
+            mleredux_dot_v1_dot_runner__pb2.ReleaseRunRequest.SerializeToString,
+            mleredux_dot_v1_dot_runner__pb2.ReleaseRunResponse.FromString,
             options,
             channel_credentials,
             insecure,

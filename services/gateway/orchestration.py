@@ -12,7 +12,11 @@ import asyncio
 import contextlib
 import json
 import sys
+import tempfile
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import grpc
 
@@ -32,6 +36,7 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
 from services.gateway.state import RunDatabase, is_terminal
@@ -41,6 +46,10 @@ FailureReason = common_pb2.FailureReason
 
 #: How long the gateway keeps trying to reach a runner that went away mid-run before the run is LOST.
 RUNNER_REATTACH_SECONDS = 300.0
+#: How long grading is tried again while the grader is unreachable (restarting after a crash, say).
+GRADER_RETRY_SECONDS = 300.0
+#: A grading call that failed this way never reached a verdict: the same call is safe to repeat.
+_GRADER_GONE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED})
 #: Errors of a runner stream that mean "the runner went away", not "the runner refused".
 _RUNNER_GONE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNKNOWN, grpc.StatusCode.CANCELLED})
 #: Errors of a runner that is there but will not run this request (e.g. larger than its whole budget).
@@ -99,6 +108,7 @@ class RunOrchestrator:
         max_concurrent: int = 4,
         per_user_limit: int = 0,
         runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
+        grader_retry_seconds: float = GRADER_RETRY_SECONDS,
     ) -> None:
         if not runners:
             raise ValueError("the gateway needs at least one runner")
@@ -125,6 +135,12 @@ class RunOrchestrator:
         #: Runs whose events come from the runner right now (it must be told when they are cancelled).
         self._executing: set[str] = set()
         self.runner_reattach_seconds = runner_reattach_seconds
+        self.grader_retry_seconds = grader_retry_seconds
+        #: Told each run id once it has finished (the storage keeper compacts its events then).
+        self.on_finished: Callable[[str], None] | None = None
+        #: Runs whose terminal event is stored but whose files and state are not yet (see `_conclude`).
+        self._ending: dict[str, tuple[gateway_pb2.Run, int, int, str]] = {}
+        self._concluding: set[asyncio.Task[None]] = set()
         self._shutting_down = False
 
     # -- runners -----------------------------------------------------------------------------------
@@ -180,8 +196,8 @@ class RunOrchestrator:
         self._status(run, RunState.RUN_STATE_QUEUED, "queued")
         self._start_task(run.run_id)
 
-    def _start_task(self, run_id: str, *, reattach: bool = False) -> None:
-        task = asyncio.create_task(self._drive(run_id, reattach=reattach), name=f"run-{run_id}")
+    def _start_task(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
+        task = asyncio.create_task(self._drive(run_id, reattach=reattach, regrade=regrade), name=f"run-{run_id}")
         self._tasks[run_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
 
@@ -209,13 +225,22 @@ class RunOrchestrator:
     async def recover(self) -> None:
         """At start-up: queued runs are queued again, and so are runs that were preparing or waiting
         for a runner but had not been placed on one (preparation is idempotent); runs on a runner are
-        reattached (it keeps a run nobody follows for a while); runs caught grading are marked LOST."""
+        reattached (the runner keeps a run nobody follows, and a finished one until it is released);
+        runs caught grading are graded again from their stored submission."""
         for run in self.db.unfinished_runs():
             placed = bool(run.runner)
-            if run.state == RunState.RUN_STATE_QUEUED or (run.state == RunState.RUN_STATE_PREPARING and not placed):
+            last = self.db.events_from(run.run_id, run.last_seq, 1) if run.last_seq else []
+            if last and last[0].HasField("status_change") and is_terminal(last[0].status_change.state):
+                # It ended before the restart but was not concluded: conclude it as it ended.
+                change = last[0].status_change
+                self._finish(run, change.state, change.reason, change.message, emit=False)
+                self._conclude_later(run.run_id)
+            elif run.state == RunState.RUN_STATE_QUEUED or (run.state == RunState.RUN_STATE_PREPARING and not placed):
                 self._start_task(run.run_id)
             elif run.state in (RunState.RUN_STATE_RUNNING, RunState.RUN_STATE_PREPARING):
                 self._start_task(run.run_id, reattach=True)
+            elif run.state == RunState.RUN_STATE_GRADING:
+                self._start_task(run.run_id, regrade=True)
             else:
                 self._status(
                     run,
@@ -230,6 +255,18 @@ class RunOrchestrator:
                     "the gateway restarted while the run was in flight",
                     emit=False,
                 )
+                self._conclude_later(run.run_id)
+
+    def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
+        """The runner's verdict already stored for a run caught grading (its last GRADING change)."""
+        verdict = common_pb2.StatusChange(state=RunState.RUN_STATE_GRADING, message="graded again after a restart")
+        seq = 1
+        while events := self.db.events_from(run.run_id, seq):
+            for event in events:
+                if event.HasField("status_change") and event.status_change.state == RunState.RUN_STATE_GRADING:
+                    verdict = event.status_change
+            seq = events[-1].seq + 1
+        return verdict
 
     async def shutdown(self) -> None:
         self._shutting_down = True
@@ -237,41 +274,72 @@ class RunOrchestrator:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*list(self._concluding), return_exceptions=True)
 
     def _finish(self, run: gateway_pb2.Run, state: int, reason: int, message: str, *, emit: bool = True) -> None:
-        """Ends the run: terminal event, then its files in the store, then the visible state."""
+        """Ends the run: its terminal event now; its files in the store and then its visible state in
+        `_conclude` (which the run's task awaits), so nothing heavy runs on the event loop."""
         if emit:
             self._status(run, state, message, reason)
-        self._store_run_files(run)
+        self._ending[run.run_id] = (run, state, reason, message)
+
+    async def _conclude(self, run_id: str) -> None:
+        ending = self._ending.pop(run_id, None)
+        if ending is None:
+            return
+        run, state, reason, message = ending
+        await asyncio.to_thread(self._store_run_files, run)
         run.state = state  # type: ignore[assignment]
         run.failure_reason = reason  # type: ignore[assignment]
         run.message = message
         run.end_time.CopyFrom(now_timestamp())
         self.db.save_run(run)
         self.hub.notify(run.run_id)
+        RUNS_FINISHED.labels(state=RunState.Name(state).removeprefix("RUN_STATE_")).inc()
         self._cancel_requested.pop(run.run_id, None)
+        if self.on_finished is not None:
+            self.on_finished(run.run_id)
+
+    def _conclude_later(self, run_id: str) -> None:
+        """For a run ended outside a run task (at start-up): concluded by a task the orchestrator owns."""
+        task = asyncio.create_task(self._conclude(run_id), name=f"conclude-{run_id}")
+        self._concluding.add(task)
+        task.add_done_callback(self._concluding.discard)
 
     def _store_run_files(self, run: gateway_pb2.Run) -> None:
-        lines = []
-        seq = 1
-        while True:
-            events = self.db.events_from(run.run_id, seq)
-            if not events:
-                break
-            # One JSON shape with the HTTP API's event stream (mleredux/proto_json.py).
-            lines += [json.dumps(to_json(e), separators=(",", ":")) for e in events]
-            seq = events[-1].seq + 1
+        """In a worker thread, with a database connection of its own: the run's events stream into
+        `events.jsonl` page by page (never whole in memory), then it and `report.json` go to the store."""
+        db = RunDatabase(self.db.path)
         try:
-            self.store.put_bytes(f"runs/{run.run_id}/events.jsonl", ("\n".join(lines) + "\n").encode())
+            with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as out:
+                seq = 1
+                while events := db.events_from(run.run_id, seq):
+                    # One JSON shape with the HTTP API's event stream (mleredux/proto_json.py).
+                    out.writelines(json.dumps(to_json(e), separators=(",", ":")) + "\n" for e in events)
+                    seq = events[-1].seq + 1
+                out.flush()
+                self.store.put_file(f"runs/{run.run_id}/events.jsonl", Path(out.name))
             if run.HasField("report"):
                 report = report_json(run.report)
                 self.store.put_bytes(f"runs/{run.run_id}/report.json", json.dumps(report, indent=2).encode())
         except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
             print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
+        finally:
+            db.close()
 
-    async def _drive(self, run_id: str, *, reattach: bool = False) -> None:
+    async def _drive(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
+        try:
+            await self._drive_to_end(run_id, reattach=reattach, regrade=regrade)
+        finally:
+            # Shielded: a shutdown that cancels the task still lets the run's files reach the store.
+            await asyncio.shield(self._conclude(run_id))
+
+    async def _drive_to_end(self, run_id: str, *, reattach: bool, regrade: bool) -> None:
         run = self.db.get_run(run_id)
         try:
+            if regrade:
+                await self._grade(run, self._runner_verdict(run))
+                return
             try:
                 if reattach:
                     address = run.runner or next(iter(self.runners))
@@ -356,8 +424,10 @@ class RunOrchestrator:
                 RunState.RUN_STATE_PREPARING,
                 f"dataset ready; waiting for a runner (position {position} in the queue)",
             )
+        asked = asyncio.get_running_loop().time()
         try:
             run.runner = await waiting
+            QUEUE_WAIT_SECONDS.observe(asyncio.get_running_loop().time() - asked)
         except InvalidArgumentError as exc:
             self._finish(run, RunState.RUN_STATE_FAILED, FailureReason.FAILURE_REASON_INTERNAL, str(exc))
             raise _Finished from None
@@ -403,6 +473,8 @@ class RunOrchestrator:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
                         self._persist(run, events)
+                        if events:
+                            EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:
                             if event.HasField("status_change"):
                                 last_status = event.status_change
@@ -432,6 +504,9 @@ class RunOrchestrator:
                     pause = min(pause * 2, 2.0)
         finally:
             self._executing.discard(run.run_id)
+        if last_status is not None:
+            # Every event up to the verdict is in the database now: the runner may forget the run.
+            await self._release_on_runner(run)
         if last_status is None or not (
             is_terminal(last_status.state) or last_status.state == RunState.RUN_STATE_GRADING
         ):
@@ -443,6 +518,31 @@ class RunOrchestrator:
             )
             raise _Finished
         return last_status
+
+    async def _release_on_runner(self, run: gateway_pb2.Run) -> None:
+        """Best effort: a runner that misses it forgets the run after its retention time anyway."""
+        try:
+            await self._runner(run).ReleaseRun(runner_pb2.ReleaseRunRequest(run_id=run.run_id), timeout=10)
+        except grpc.aio.AioRpcError as exc:
+            print(f"run {run.run_id}: could not release it on its runner: {exc.code().name}", file=sys.stderr)
+
+    async def _call_grader(self, method: Callable[..., Any], request: object) -> Any:
+        """One grading call, tried again while the grader is unreachable (restarting, crashed mid-grade:
+        grading is idempotent), for up to `grader_retry_seconds`; any other error is final."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grader_retry_seconds
+        pause = 0.5
+        started = loop.time()
+        while True:
+            try:
+                answer = await method(request, timeout=600, wait_for_ready=True)
+                GRADING_SECONDS.observe(loop.time() - started)
+                return answer
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() not in _GRADER_GONE or loop.time() + pause > deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
     async def _runner_back(self, run: gateway_pb2.Run, within: float, pause: float) -> bool:
         """Waits until the run's runner answers again (at most `within` seconds)."""
@@ -461,7 +561,8 @@ class RunOrchestrator:
         analysis_file = f"{run.task}_analysis.json"
         prefix = f"runs/{run.run_id}/submission/"
         try:
-            answer = await self.grader.GradeTechniqueTask(
+            answer = await self._call_grader(
+                self.grader.GradeTechniqueTask,
                 grader_pb2.GradeTechniqueTaskRequest(
                     task=run.task,
                     competition_id=run.competition_id,
@@ -469,7 +570,6 @@ class RunOrchestrator:
                     submission=grader_pb2.SubmissionSource(store_key=prefix + "submission.csv"),
                     compute_profile=run.compute,
                 ),
-                timeout=600,
             )
         except grpc.aio.AioRpcError as exc:
             self._finish(run, *grading_failed(exc.details() or exc.code().name))
@@ -486,13 +586,13 @@ class RunOrchestrator:
             return
         key = f"runs/{run.run_id}/submission/submission.csv"
         try:
-            answer = await self.grader.GradeSubmission(
+            answer = await self._call_grader(
+                self.grader.GradeSubmission,
                 grader_pb2.GradeSubmissionRequest(
                     competition_id=run.competition_id,
                     submission=grader_pb2.SubmissionSource(store_key=key),
                     compute_profile=run.compute,
                 ),
-                timeout=600,
             )
         except grpc.aio.AioRpcError as exc:
             self._finish(run, *grading_failed(exc.details() or exc.code().name))

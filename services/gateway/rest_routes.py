@@ -173,6 +173,7 @@ ROUTES: tuple[Route, ...] = (
         response_body="api_token",
     ),
     Route("GET", "/v1/caller", "GetCaller", "Who the calling token belongs to"),
+    Route("POST", "/v1/runs:prune", "PruneRuns", "Admins: remove finished runs a retention bound selects", body=True),
 )
 
 #: gRPC status → HTTP status. FAILED_PRECONDITION is 409: the request is fine but the server's state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 import sys
@@ -13,7 +14,12 @@ from pathlib import Path
 
 import grpc
 
-from mleredux.errors import ArtifactNotFoundError, InvalidArgumentError, RunNotFoundError
+from mleredux.errors import (
+    ArtifactNotFoundError,
+    InvalidArgumentError,
+    PermissionDeniedError,
+    RunNotFoundError,
+)
 from mleredux.images import resolve_agent_image
 from mleredux.names import check_agent
 from mleredux.store import ArtifactStore, check_key, open_store
@@ -28,8 +34,11 @@ from mleredux.v1 import (
     runner_pb2_grpc,
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
+from services.gateway.metrics import register_gateway_metrics
 from services.gateway.orchestration import EventHub, RunOrchestrator
+from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
+from services.operations import grpc_health_check, store_check
 from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
@@ -58,6 +67,10 @@ class GatewaySettings:
     http_listen: str | None = None
     #: The largest gRPC request accepted (no public RPC carries an upload); checked before auth.
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    #: Retention of finished runs (docs/operations.md): by age, count and database bytes; 0 keeps all.
+    retention: RetentionPolicy = dataclasses.field(default_factory=RetentionPolicy)
+    #: How often the retention policy is applied.
+    retention_interval_seconds: float = 300.0
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -95,6 +108,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             max_concurrent=settings.max_concurrent_runs,
             per_user_limit=settings.per_user_limit,
         )
+        # A connection of its own: compaction and pruning run in worker threads.
+        self.keeper = StorageKeeper(
+            RunDatabase(settings.db_path),
+            store,
+            settings.retention,
+            interval_seconds=settings.retention_interval_seconds,
+        )
+        self.orchestrator.on_finished = self.keeper.run_finished
+
+    def dependency_channels(self) -> list[tuple[str, grpc.aio.Channel]]:
+        """The services the gateway needs, by name, with its channel to each."""
+        names = ["preparer", "grader", *(f"runner {i + 1}" for i in range(len(self._channels) - 2))]
+        return list(zip(names, self._channels, strict=True))
 
     # -- who is calling ----------------------------------------------------------------------------
 
@@ -341,16 +367,42 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         caller = self._caller(context)
         return gateway_pb2.GetCallerResponse(user=caller.user, admin=caller.admin, token_id=caller.token_id)
 
+    @grpc_errors
+    async def PruneRuns(
+        self, request: gateway_pb2.PruneRunsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.PruneRunsResponse:
+        caller = self._caller(context)
+        if not caller.admin:
+            raise PermissionDeniedError("only an admin may prune runs")
+        if request.older_than_seconds < 0 or request.keep_last < 0 or request.max_database_bytes < 0:
+            raise InvalidArgumentError("older_than_seconds, keep_last and max_database_bytes must not be negative")
+        policy = RetentionPolicy(
+            max_age_seconds=float(request.older_than_seconds),
+            max_runs=request.keep_last,
+            max_database_bytes=request.max_database_bytes,
+        )
+        if not policy.active:
+            raise InvalidArgumentError("say what to prune: older_than_seconds, keep_last or max_database_bytes")
+        result = await self.keeper.prune(policy, dry_run=request.dry_run)
+        return gateway_pb2.PruneRunsResponse(
+            run_ids=result.run_ids,
+            database_bytes=result.database_bytes,
+            store_bytes=result.store_bytes,
+            errors=result.errors,
+        )
+
     async def start(self) -> None:
         token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
         if self.tokens.bootstrap(token_file) is not None:
             print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
         await self.orchestrator.refresh_budgets()
         await self.orchestrator.recover()
+        self.keeper.start()
 
     async def shutdown(self) -> None:
         self._closing = True
         await self.orchestrator.shutdown()
+        await self.keeper.close()
         for channel in self._channels:
             await channel.close(None)
         self.db.close()
@@ -361,12 +413,18 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
     servicer = GatewayServicer(settings, store)
+    register_gateway_metrics(settings.db_path, lambda: len(servicer.orchestrator.scheduler.queued()))
+    channels = servicer.dependency_channels()
     hosted = Hosted(
         register=lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server),
         service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
         max_request_bytes=settings.max_request_bytes,
+        dependency_checks=[
+            ("store", store_check(store)),
+            *((name, grpc_health_check(channel, name)) for name, channel in channels),
+        ],
     )
     if settings.http_listen is not None:
         from services.gateway.http_api import attach_http

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import sqlite3
+import zlib
 from pathlib import Path
 
 from mleredux.errors import InvalidArgumentError, RunNotFoundError
@@ -41,7 +42,17 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_chunks (
+    run_id TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, first_seq)
+) WITHOUT ROWID;
 """
+
+#: Events per compacted chunk: a replay reads one chunk per this many events.
+CHUNK_EVENTS = 2000
 
 
 def is_terminal(state: int) -> bool:
@@ -49,11 +60,15 @@ def is_terminal(state: int) -> bool:
 
 
 class RunDatabase:
-    """All reads and writes of run state. Used from one event loop thread; each call is short."""
+    """All reads and writes of run state. One instance per thread: the event loop's calls are short;
+    compaction and pruning use an instance of their own in a worker thread."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # Two connections may write (the event loop's and the background one that compacts and
+        # prunes); each waits for the other's short transactions rather than failing.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -151,8 +166,91 @@ class RunDatabase:
             )
 
     def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
+        """Up to `limit` events from `from_seq` on, from compacted chunks or live rows alike."""
+        with self._db:
+            self._db.execute("BEGIN")  # one snapshot: a compaction in between cannot hide events
+            return self._events_from(run_id, from_seq, limit)
+
+    def _events_from(self, run_id: str, from_seq: int, limit: int) -> list[common_pb2.RunEvent]:
+        chunks = self._db.execute(
+            "SELECT first_seq, data FROM event_chunks WHERE run_id = ? AND last_seq >= ? ORDER BY first_seq LIMIT ?",
+            (run_id, from_seq, limit // CHUNK_EVENTS + 2),
+        ).fetchall()
+        events: list[common_pb2.RunEvent] = []
+        for first_seq, data in chunks:
+            batch = common_pb2.RunEventBatch.FromString(zlib.decompress(data))
+            skip = max(from_seq - first_seq, 0)
+            events += batch.events[skip : skip + limit - len(events)]
+            if len(events) >= limit:
+                return events
+        if events:
+            from_seq = events[-1].seq + 1
         rows = self._db.execute(
             "SELECT data FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
-            (run_id, from_seq, limit),
+            (run_id, from_seq, limit - len(events)),
         ).fetchall()
-        return [common_pb2.RunEvent.FromString(r[0]) for r in rows]
+        return events + [common_pb2.RunEvent.FromString(r[0]) for r in rows]
+
+    # -- the storage policy ------------------------------------------------------------------------
+
+    def compact(self, run_id: str) -> int:
+        """Packs a finished run's event rows into compressed chunks (a log line costs a row, an index
+        entry and its protobuf framing; a chunk of 2,000 compresses several-fold). Replays read the
+        chunks as they read rows. Returns the bytes the chunks take. Safe to repeat."""
+        total = 0
+        while True:
+            # One short write transaction per chunk: the gateway's other connection keeps writing
+            # in between, and readers (in their own transaction) see rows or the chunk, never neither.
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                rows = self._db.execute(
+                    "SELECT seq, data FROM events WHERE run_id = ? ORDER BY seq LIMIT ?", (run_id, CHUNK_EVENTS)
+                ).fetchall()
+                if not rows:
+                    return total
+                batch = common_pb2.RunEventBatch(events=[common_pb2.RunEvent.FromString(r[1]) for r in rows])
+                data = zlib.compress(batch.SerializeToString(), 6)
+                total += len(data)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO event_chunks (run_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
+                    (run_id, rows[0][0], rows[-1][0], data),
+                )
+                self._db.execute(
+                    "DELETE FROM events WHERE run_id = ? AND seq BETWEEN ? AND ?", (run_id, rows[0][0], rows[-1][0])
+                )
+
+    def uncompacted_finished_runs(self) -> list[str]:
+        """Finished runs whose events are still rows (the gateway stopped before compacting them)."""
+        placeholders = ",".join("?" * len(TERMINAL_STATES))
+        rows = self._db.execute(
+            f"SELECT run_id FROM runs WHERE state IN ({placeholders}) AND EXISTS "
+            "(SELECT 1 FROM events WHERE events.run_id = runs.run_id)",
+            tuple(TERMINAL_STATES),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def finished_runs_oldest_first(self) -> list[tuple[str, int, int]]:
+        """(run_id, created_ns, bytes in the database) of every finished run, oldest first."""
+        placeholders = ",".join("?" * len(TERMINAL_STATES))
+        rows = self._db.execute(
+            f"SELECT run_id, created_ns, length(data) + COALESCE("
+            "(SELECT SUM(length(c.data)) FROM event_chunks c WHERE c.run_id = runs.run_id), 0) + COALESCE("
+            "(SELECT SUM(length(e.data)) FROM events e WHERE e.run_id = runs.run_id), 0) "
+            f"FROM runs WHERE state IN ({placeholders}) ORDER BY created_ns, run_id",
+            tuple(TERMINAL_STATES),
+        ).fetchall()
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def delete_run(self, run_id: str) -> None:
+        """Removes a run and its whole log (a finished one: the caller checks)."""
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM event_chunks WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+
+    def vacuum(self) -> None:
+        """Gives the pages freed by pruning back to the file system."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.execute("VACUUM")
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # VACUUM rewrote the file through the WAL

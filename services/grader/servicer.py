@@ -16,6 +16,8 @@ from mleredux.grading.report import compute_profile_dict, report_to_proto
 from mleredux.grading.submission import grade_submission, validate_submission
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import grader_pb2, grader_pb2_grpc
+from services.grader.metrics import GRADING_SECONDS
+from services.operations import store_check, timed_rpc
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
@@ -185,8 +187,11 @@ def hosted_grader(settings: GraderSettings) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
     servicer = GraderServicer(settings, store)
+    for rpc in ("GradeSubmission", "ValidateSubmission", "GradeTechniqueTask"):
+        setattr(servicer, rpc, timed_rpc(getattr(servicer, rpc), GRADING_SECONDS, rpc))
     return Hosted(
         register=lambda server: grader_pb2_grpc.add_GraderServiceServicer_to_server(servicer, server),
         service_names=[grader_pb2.DESCRIPTOR.services_by_name["GraderService"].full_name],
         max_request_bytes=settings.max_request_bytes,
+        dependency_checks=[("store", store_check(store))],
     )

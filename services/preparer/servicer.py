@@ -22,6 +22,7 @@ from mleredux.preparation.prepare import (
 )
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import competitions_pb2, preparer_pb2, preparer_pb2_grpc
+from services.operations import store_check
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
@@ -204,12 +205,16 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
         return preparer_pb2.GetDatasetResponse(dataset=dataset_to_proto(dataset, dataset_prefix(dataset)))
 
 
-def hosted_preparer(settings: PreparerSettings) -> Hosted:
+def hosted_preparer(settings: PreparerSettings, *, max_request_bytes: int | None = None) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     servicer = PreparerServicer(settings, store)
-    return Hosted(
+    hosted = Hosted(
         register=lambda server: preparer_pb2_grpc.add_PreparerServiceServicer_to_server(servicer, server),
         service_names=[preparer_pb2.DESCRIPTOR.services_by_name["PreparerService"].full_name],
+        dependency_checks=[("store", store_check(store))],
     )
+    if max_request_bytes:
+        hosted.max_request_bytes = max_request_bytes
+    return hosted

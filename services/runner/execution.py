@@ -34,6 +34,7 @@ from services.runner.capacity import Admission, Lease
 from services.runner.container_contract import SOCKET_NAME, area_dir, container_spec, prepare_work_dir
 from services.runner.journal import JournalFile
 from services.runner.limits import RunLimits
+from services.runner.metrics import count_status
 from services.runner.output_capture import OutputCapture
 from services.runner.rollout import RolloutTailer, warning_event
 from services.runner.run_disk import DiskSetupError, DiskUsage, RunDisk, release_work_dir
@@ -228,6 +229,7 @@ class RunExecution:
         if verdict.state == RunState.RUN_STATE_RUNNING:
             proto_json.from_json(self.request.profile, change.compute)
         self.sequencer.emit(status_change=change)
+        count_status(change)
 
     async def _run(self) -> None:
         cancelled_from_outside = False

@@ -14,6 +14,7 @@ keeps those of runs it still holds, and unmounts the rest (`stale_mounts`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -127,6 +128,12 @@ class RunDisk:
                 # Still busy (a process holds a file): detach now, the kernel frees it when released.
                 _run("umount", "-l", str(self.root))
         self.image.unlink(missing_ok=True)
+
+
+def release_disk(work_dir: Path) -> None:
+    """Unmounts and deletes a work dir's disk only (a finished run's journal and record stay)."""
+    with contextlib.suppress(DiskSetupError):
+        RunDisk(work_dir, 0).release()
 
 
 def release_work_dir(work_dir: Path) -> None:

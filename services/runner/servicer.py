@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 
 from mleredux import proto_json
-from mleredux.errors import InvalidArgumentError, StoreError
+from mleredux.errors import InvalidArgumentError, MleReduxError, StoreError
 from mleredux.names import check_image_reference, check_run_id
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
@@ -74,6 +74,8 @@ class RunnerSettings:
     docker_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS
     #: How long the grader may take to check one validation.
     validation_grader_timeout_seconds: float = 120.0
+    #: How long a finished run is kept for a gateway that never released it (it may have died).
+    finished_retention_seconds: float = 6 * 3600.0
 
     @property
     def default_profile(self) -> common_pb2.ComputeProfile:
@@ -106,6 +108,7 @@ class RunnerSettings:
             store_wait_seconds=self.store_wait_seconds,
             detach_grace_seconds=self.detach_grace_seconds,
             limits=self.limits,
+            finished_retention_seconds=self.finished_retention_seconds,
         )
 
 
@@ -186,7 +189,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         if not request.run_id:
             raise InvalidArgumentError("run_id is required")
         await self._recovered.wait()
-        execution = self.supervisor.active.get(request.run_id)
+        execution = self.supervisor.find(request.run_id)
         if execution is None:
             lost = self.supervisor.lost_batch(
                 request.run_id,
@@ -205,6 +208,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         await self._recovered.wait()
         found = await self.supervisor.cancel(request.run_id, request.reason or "cancelled by the user")
         return runner_pb2.RunnerServiceCancelRunResponse(found=found)
+
+    @grpc_errors
+    async def ReleaseRun(
+        self, request: runner_pb2.ReleaseRunRequest, context: grpc.aio.ServicerContext
+    ) -> runner_pb2.ReleaseRunResponse:
+        await self._recovered.wait()
+        return runner_pb2.ReleaseRunResponse(released=await self.supervisor.release(request.run_id))
 
     @grpc_errors
     async def GetCapacity(
@@ -308,11 +318,22 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         # Runs can still execute; their files wait on this host until the store answers.
         print(f"warning: {exc}; run files will be kept here until the store is back", file=sys.stderr, flush=True)
     settings.work_root.mkdir(parents=True, exist_ok=True)
-    servicer = RunnerServicer(settings, DockerBackend(settings.docker_timeout_seconds), store)
+    backend = DockerBackend(settings.docker_timeout_seconds)
+    servicer = RunnerServicer(settings, backend, store)
+
+    async def docker_answers() -> str | None:
+        try:
+            await backend.find({"mleredux.health-probe": "1"})  # a cheap list call to the engine
+        except MleReduxError as exc:
+            return f"the Docker engine does not answer: {exc}"
+        return None
+
     return Hosted(
         register=lambda server: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, server),
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
         max_request_bytes=settings.max_request_bytes,
+        # The store is not among them: runs go on while it is down, their files wait on this host.
+        dependency_checks=[("docker", docker_answers)],
     )

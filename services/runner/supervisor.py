@@ -2,9 +2,11 @@
 
 The gRPC servicer is a thin layer over `RunSupervisor`, which owns:
 
-- every `RunExecution`, in `active` from its start until a client has received its last event, or
-  until `detach_grace_seconds` have passed with nobody following it (a run still going is then
-  cancelled: nobody would see it);
+- every `RunExecution`, in `active` from its start until its caller says it has stored the last event
+  (`release`), or until `finished_retention_seconds` have passed since it finished with no release
+  (a caller that died after receiving the last events, before storing them, attaches again and
+  collects them), or until `detach_grace_seconds` have passed with nobody following a run still
+  going (it is then cancelled: nobody would see it);
 - the `Admission` budget and the `ArtifactUploader` with its background hand-overs;
 - recovery at start-up: the containers labelled with this runner's id are matched with the run dirs
   in its work root, and each run is reattached (its journal says what was sent and where capture
@@ -18,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,9 +34,9 @@ from services.runner.capacity import Admission, Budget, Usage
 from services.runner.container_contract import RUN_LABEL, RUNNER_LABEL
 from services.runner.execution import JOURNAL_FILE, RUN_FILE, RunExecution, RunHost
 from services.runner.limits import RunLimits
-from services.runner.run_disk import release_work_dir, stale_mounts
+from services.runner.run_disk import release_disk, release_work_dir, stale_mounts
 from services.runner.run_request import RunRequest
-from services.runner.uploads import PENDING_FILE, ArtifactUploader
+from services.runner.uploads import PENDING_FILE, ArtifactUploader, read_pending
 from services.runner.validation_socket import Validator
 
 
@@ -52,8 +55,10 @@ class SupervisorSettings:
     budget: Budget
     #: How long a finished run waits for a store that is down before its files are handed over.
     store_wait_seconds: float = 600.0
-    #: How long a run nobody follows is kept (running, or finished and not yet delivered).
+    #: How long a run nobody follows is kept running before it is cancelled.
     detach_grace_seconds: float = 600.0
+    #: How long a finished run's journal is kept for its caller when the caller never releases it.
+    finished_retention_seconds: float = 6 * 3600.0
     #: How often the reaper looks for containers no run owns.
     reap_interval_seconds: float = 60.0
     #: What one run may make the runner spend (output, rollout, files, disk).
@@ -102,6 +107,8 @@ class RunSupervisor:
         )
         self._validator_for = validator_for
         self._timers: dict[str, asyncio.Task[None]] = {}
+        #: Background work the supervisor owns (disk releases, expiries); awaited at shutdown.
+        self._chores: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
 
     @property
@@ -124,21 +131,102 @@ class RunSupervisor:
 
     async def follow(self, execution: RunExecution, after_seq: int) -> AsyncIterator[common_pb2.RunEventBatch]:
         """The run's events after `after_seq`, live until its last one; the stream ends only once the
-        container is gone. The run is discarded when a follower has received everything."""
+        container is gone. Having sent everything is not having it stored: the run is kept until
+        its caller releases it (`release`), or its retention time passes."""
         execution.followers += 1
         self._disarm(execution.request.run_id)
-        delivered = False
         try:
             async for batch in execution.sequencer.batches(after_seq):
                 yield batch
             await execution.wait()
-            delivered = True
         finally:
             execution.followers -= 1
-            if delivered:
-                await asyncio.shield(self._discard(execution))
-            elif execution.followers == 0:
-                self._arm(execution)
+            if execution.followers == 0:
+                if execution.done:
+                    self._retire(execution)
+                else:
+                    self._arm(execution)
+
+    def find(self, run_id: str) -> RunExecution | None:
+        """The run in progress, or a finished one whose journal waits on disk for its caller."""
+        execution = self.active.get(run_id)
+        if execution is not None:
+            return execution
+        work_dir = self.host.work_dir(run_id)
+        if not (work_dir / RUN_FILE).is_file() or not (work_dir / JOURNAL_FILE).is_file():
+            return None
+        try:
+            execution = RunExecution.load(work_dir, self.host, self._validator_for)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            print(f"run {run_id}: retained journal is unreadable ({exc})", file=sys.stderr, flush=True)
+            return None
+        if not execution.sequencer.closed:  # only finished runs are ever retired
+            execution.sequencer.release()
+            return None
+        self.active[run_id] = execution
+        return execution
+
+    async def release(self, run_id: str) -> bool:
+        """Forgets a finished run whose caller has stored all of it; False when unknown or still going."""
+        execution = self.active.get(run_id)
+        if execution is not None:
+            if not execution.done:
+                return False
+            await self._discard(execution)
+            return True
+        work_dir = self.host.work_dir(run_id)
+        if not (work_dir / JOURNAL_FILE).is_file():
+            return False
+        await asyncio.to_thread(self._forget_dir, work_dir)
+        return True
+
+    def _retire(self, execution: RunExecution) -> None:
+        """A finished run leaves memory (its journal file is closed) but its work dir stays until its
+        caller releases it or `finished_retention_seconds` pass; `find` loads it back on an attach."""
+        run_id = execution.request.run_id
+        if self.active.get(run_id) is execution:
+            del self.active[run_id]
+            self._disarm(run_id)
+            execution.sequencer.release()
+            if not read_pending(execution.work_dir):
+                # Its files are in the store: only the journal is kept, not the run's disk.
+                self._background(asyncio.to_thread(release_disk, execution.work_dir), f"disk-{run_id}")
+
+    def _background(self, work: Coroutine[object, object, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    @staticmethod
+    def _forget_dir(work_dir: Path) -> None:
+        """(In a worker thread.) Deletes a retired run's dir, or only its record while files in it
+        still wait for the store (the uploader deletes the dir after)."""
+        if read_pending(work_dir):
+            for name in (RUN_FILE, JOURNAL_FILE):
+                (work_dir / name).unlink(missing_ok=True)
+        else:
+            release_work_dir(work_dir)
+
+    def expire_retired(self, now: float | None = None) -> list[str]:
+        """Deletes the work dirs of finished runs nobody released within the retention time."""
+        now = time.time() if now is None else now
+        expired: list[str] = []
+        if not self.runs_dir.is_dir():
+            return expired
+        for work_dir in self.runs_dir.iterdir():
+            journal = work_dir / JOURNAL_FILE
+            if work_dir.name in self.active or not journal.is_file():
+                continue
+            try:
+                age = now - journal.stat().st_mtime
+            except OSError:
+                continue
+            if age > self.settings.finished_retention_seconds:
+                self._background(asyncio.to_thread(self._forget_dir, work_dir), f"expire-{work_dir.name}")
+                expired.append(work_dir.name)
+        if expired:
+            print(f"retention: forgot {len(expired)} finished run(s) never released: {expired}", file=sys.stderr)
+        return expired
 
     def lost_batch(self, run_id: str, after_seq: int, message: str) -> common_pb2.RunEventBatch:
         """The answer to an attach for a run this runner knows nothing of."""
@@ -185,7 +273,7 @@ class RunSupervisor:
             await execution.cancel(f"nobody followed the run for {grace:g}s")
             await execution.wait()
         if not execution.followers:
-            await self._discard(execution)
+            self._retire(execution)  # now finished: kept on disk for its caller like any other
 
     async def _discard(self, execution: RunExecution) -> None:
         run_id = execution.request.run_id
@@ -195,8 +283,13 @@ class RunSupervisor:
             await execution.discard()
 
     async def _drained(self, work_dir: Path) -> None:
-        # Every handed-over file is in the store; the dir goes unless its run is still known here.
-        if work_dir.name not in self.active:
+        # Every handed-over file is in the store; the dir goes unless its run is still known here,
+        # and only the disk goes while a finished run's journal waits for its caller's release.
+        if work_dir.name in self.active:
+            return
+        if (work_dir / JOURNAL_FILE).is_file():
+            await asyncio.to_thread(release_disk, work_dir)
+        else:
             await asyncio.to_thread(release_work_dir, work_dir)
 
     # -- start-up, the reaper, shutdown ---------------------------------------------------------------
@@ -239,7 +332,12 @@ class RunSupervisor:
             found = containers.pop(run_id, [])
             self.active[run_id] = execution
             if execution.sequencer.closed:
-                finished.append(run_id)  # ended before the restart; kept so a client can still fetch it
+                finished.append(run_id)  # ended before the restart; kept on disk until its caller releases it
+                for extra in found:
+                    await self.backend.remove(extra.container_id)
+                    reaped.append(extra.container_id)
+                self._retire(execution)
+                continue
             else:
                 state = found.pop(0) if found else None
                 execution.recover(
@@ -296,6 +394,7 @@ class RunSupervisor:
             await asyncio.sleep(self.settings.reap_interval_seconds)
             try:
                 await self.reap()
+                self.expire_retired()
             except MleReduxError as exc:
                 print(f"reaper: {exc}", file=sys.stderr, flush=True)
 
@@ -312,4 +411,5 @@ class RunSupervisor:
             timer.cancel()
         await asyncio.gather(*self._timers.values(), return_exceptions=True)
         self._timers.clear()
+        await asyncio.gather(*list(self._chores), return_exceptions=True)
         await self.uploader.close()

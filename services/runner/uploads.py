@@ -24,6 +24,7 @@ from pathlib import Path
 
 from mleredux.errors import StoreError
 from mleredux.store import ArtifactStore
+from services.runner.metrics import STORE_RETRIES
 
 PENDING_FILE = "uploads.json"
 
@@ -120,6 +121,7 @@ class ArtifactUploader:
 
         def failed(exc: StoreError, delay: float) -> None:
             nonlocal warned
+            STORE_RETRIES.inc()
             if not warned:
                 warned = True
                 print(f"{work_dir.name}: {exc}; files kept, retrying until the store is back", file=sys.stderr)

@@ -93,7 +93,15 @@ class DockerBackend:
             "SecurityOpt": ["no-new-privileges"],
             # The json-file driver keeps the whole output replayable from the start with stable frame
             # boundaries, which is how a restarted runner resumes (whatever the daemon's default is).
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            # json-file so a restarted runner can replay the output; bounded so one run cannot fill the host.
+            "LogConfig": {
+                "Type": "json-file",
+                "Config": (
+                    {"max-size": str(spec.log_max_bytes), "max-file": str(max(spec.log_max_files, 1))}
+                    if spec.log_max_bytes
+                    else {}
+                ),
+            },
         }
         if spec.gpus:
             host_config["DeviceRequests"] = [{"Driver": "", "Count": spec.gpus, "Capabilities": [["gpu"]]}]

@@ -1,0 +1,127 @@
+"""What operators see of a service: Prometheus metrics on a port of their choosing, and a health
+status that follows the service's dependencies.
+
+`serve()` starts both when asked. A dependency check is a coroutine answering None when the
+dependency is usable and a short reason otherwise; while any check fails the service's gRPC health
+status is NOT_SERVING (load balancers and `grpc_health_probe` stop sending it work), and it goes back
+to SERVING by itself once every check passes again. Each service defines its metrics in its own
+`metrics.py`; what every service counts alike (tenant-limit hits) lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from grpc_health.v1 import _async as health_aio
+from grpc_health.v1 import health_pb2
+from prometheus_client import Counter, Histogram, start_http_server
+
+T = TypeVar("T")
+
+#: Answers None when the dependency is usable, else why not (one line).
+DependencyCheck = Callable[[], Awaitable[str | None]]
+
+#: Every bound a tenant hit, by the limit's name (e.g. "output_lines", "validation_connections").
+TENANT_LIMIT_HITS = Counter(
+    "mleredux_tenant_limit_hits", "Times a run or a user hit one of its bounds, by limit", ["limit"]
+)
+
+
+def start_metrics(listen: str) -> str:
+    """Serves /metrics on HOST:PORT (port 0 picks one) from a daemon thread; returns HOST:PORT."""
+    host, _, port_text = listen.rpartition(":")
+    server, _thread = start_http_server(int(port_text), addr=host or "127.0.0.1")
+    bound_port = server.server_address[1]
+    return f"{host or '127.0.0.1'}:{bound_port}"
+
+
+async def follow_dependencies(
+    checks: Sequence[tuple[str, DependencyCheck]],
+    health: health_aio.HealthServicer,
+    service_names: Sequence[str],
+    *,
+    interval_seconds: float = 5.0,
+    timeout_seconds: float = 5.0,
+) -> None:
+    """Runs every check each `interval_seconds` and sets the health status from the results."""
+    failing: dict[str, str] = {}
+    while True:
+        now_failing: dict[str, str] = {}
+        for name, check in checks:
+            try:
+                reason = await asyncio.wait_for(check(), timeout_seconds)
+            except TimeoutError:
+                reason = f"no answer within {timeout_seconds:g}s"
+            except Exception as exc:  # a check that breaks is a dependency that is down
+                reason = f"{type(exc).__name__}: {exc}"
+            if reason is not None:
+                now_failing[name] = reason
+        if now_failing != failing:
+            status = (
+                health_pb2.HealthCheckResponse.NOT_SERVING if now_failing else health_pb2.HealthCheckResponse.SERVING
+            )
+            for service in ["", *service_names]:
+                await health.set(service, status)
+            if now_failing:
+                down = "; ".join(f"{n}: {r}" for n, r in now_failing.items())
+                print(f"health: NOT_SERVING ({down})", file=sys.stderr, flush=True)
+            else:
+                print("health: SERVING (every dependency is back)", file=sys.stderr, flush=True)
+            failing = now_failing
+        await asyncio.sleep(interval_seconds)
+
+
+def store_check(store: object) -> DependencyCheck:
+    """The artifact store answers (`ArtifactStore.check`, in a worker thread: S3 calls block)."""
+
+    async def check() -> str | None:
+        from mleredux.errors import StoreError
+
+        try:
+            await asyncio.to_thread(store.check)  # type: ignore[attr-defined]
+        except StoreError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
+def grpc_health_check(channel: object, what: str) -> DependencyCheck:
+    """Another service answers its gRPC health check with SERVING."""
+    import grpc
+    from grpc_health.v1 import health_pb2_grpc
+
+    stub = health_pb2_grpc.HealthStub(channel)
+
+    async def check() -> str | None:
+        try:
+            answer = await stub.Check(health_pb2.HealthCheckRequest(), timeout=3)
+        except grpc.aio.AioRpcError as exc:
+            return f"the {what} does not answer ({exc.code().name})"
+        if answer.status != health_pb2.HealthCheckResponse.SERVING:
+            return f"the {what} is {health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)}"
+        return None
+
+    return check
+
+
+def timed_rpc(method: Callable[..., Awaitable[T]], histogram: Histogram, rpc: str) -> Callable[..., Awaitable[T]]:
+    """Wraps a unary servicer method so each call is observed in `histogram` (labels rpc, outcome)."""
+
+    @functools.wraps(method)
+    async def timed(*args: object, **kwargs: object) -> T:
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            answer = await method(*args, **kwargs)
+            outcome = "ok"
+            return answer
+        finally:
+            histogram.labels(rpc=rpc, outcome=outcome).observe(time.monotonic() - started)
+
+    return timed
