@@ -8,11 +8,14 @@ seed, kept only in `private/seed.txt`, and draws every image from it: each digit
 rotated, sheared, scaled, shifted and thickened at random, rasterised on a 32x32 canvas, flipped here
 and there, and counted into 8x8 blocks of 0-16 (the encoding of scikit-learn's digits, which this
 demo used to be built from; those ship in agent images, so their row numbers gave away the labels).
-The same seed always gives the same files (`generate`).
+The same seed always gives the same files (`generate`); `MLEREDUX_DEMO_DIGITS_SEED` fixes it, to reproduce
+a preparation exactly (tests, audits). Anyone who knows a seed can rebuild its answers: never set it where
+agents or their authors can read it.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -25,13 +28,16 @@ from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
 from mleredux.competitions.synthetic import synthetic_leaderboard
+from mleredux.errors import MleReduxError
 
-ROWS = 1800
+ROWS = 1797  # as many as scikit-learn's digits had, so the demo keeps its shape
 TEST_FRACTION = 0.2
 LEADERBOARD_TEAMS = 120
 #: Where the secret seed lives; the grader never reads it, it is there to rebuild or audit the data.
 SEED_FILE = "seed.txt"
 SEED_BITS = 128
+#: Set to an integer to draw every preparation from that seed instead of a fresh secret one.
+SEED_ENV = "MLEREDUX_DEMO_DIGITS_SEED"
 
 #: The side of the canvas strokes are drawn on; 4x4 blocks of it give the 8x8 pixels (0-16).
 CANVAS = 32
@@ -128,7 +134,7 @@ def _draw(digit: int, count: int, rng: np.random.Generator) -> NDArray[np.int64]
 def generate(seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(train with labels, test without, answers) drawn from `seed`; the same seed, the same frames."""
     rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(10), ROWS // 10)
+    labels = np.arange(ROWS) % 10
     rng.shuffle(labels)
     pixels = np.empty((ROWS, 64), dtype=np.int64)
     for digit in range(10):
@@ -171,7 +177,11 @@ class DemoDigits(Competition):
     target_columns = ("label",)
 
     def prepare(self, raw: RawData | None, public: Path, private: Path) -> None:
-        seed = secrets.randbits(SEED_BITS)
+        fixed = os.environ.get(SEED_ENV, "").strip()
+        try:
+            seed = int(fixed) if fixed else secrets.randbits(SEED_BITS)
+        except ValueError:
+            raise MleReduxError(f"{SEED_ENV} must be an integer, not {fixed!r}") from None
         (private / SEED_FILE).write_text(f"{seed}\n")
         train, test, answers = generate(seed)
         train.to_csv(public / "train.csv", index=False)
