@@ -115,17 +115,20 @@ def _draw(digit: int, count: int, rng: np.random.Generator) -> NDArray[np.int64]
     transform[:, 0, 1] = (cos * shear - sin) * scale[:, 1]
     transform[:, 1, 0] = sin * scale[:, 0]
     transform[:, 1, 1] = (sin * shear + cos) * scale[:, 1]
+    # Squared distance from every canvas point to the nearest segment, x and y kept apart: numpy reduces
+    # over a last axis of two slowly, and this runs for every preparation.
     nearest = np.full((count, len(_CENTRES)), np.inf, dtype=np.float32)
+    px, py = _CENTRES[None, :, 0, None], _CENTRES[None, :, 1, None]
     for stroke in STROKES[digit]:
         bent = stroke[None] + rng.normal(0.0, 0.025, (count, *stroke.shape))
         placed = (np.einsum("bij,bpj->bpi", transform, bent - 0.5) + 0.5 + shift[:, None, :]).astype(np.float32)
-        start, step = placed[:, :-1], placed[:, 1:] - placed[:, :-1]  # (count, segments, 2)
-        rel = _CENTRES[None, :, None, :] - start[:, None]  # (count, canvas points, segments, 2)
-        length = np.maximum((step * step).sum(-1), 1e-12)[:, None]
-        t = np.clip((rel * step[:, None]).sum(-1) / length, 0.0, 1.0)
-        gap = rel - t[..., None] * step[:, None]
-        nearest = np.minimum(nearest, np.sqrt((gap * gap).sum(-1)).min(-1))
-    ink = nearest < width[:, None]
+        ax, ay = placed[:, None, :-1, 0], placed[:, None, :-1, 1]  # (count, 1, segments)
+        dx, dy = placed[:, None, 1:, 0] - ax, placed[:, None, 1:, 1] - ay
+        rx, ry = px - ax, py - ay  # (count, canvas points, segments)
+        t = np.clip((rx * dx + ry * dy) / np.maximum(dx * dx + dy * dy, 1e-12), 0.0, 1.0)
+        gx, gy = rx - t * dx, ry - t * dy
+        nearest = np.minimum(nearest, (gx * gx + gy * gy).min(axis=-1))
+    ink = nearest < (width * width)[:, None]
     ink ^= rng.random(ink.shape) < SPECKLE
     blocks = ink.reshape(count, 8, 4, 8, 4).sum(axis=(2, 4))
     return blocks.reshape(count, 64).astype(np.int64)
