@@ -131,6 +131,7 @@ def test_a_fixed_seed_reproduces_a_preparation_and_a_bad_one_is_refused(
     assert read_seed(first.private_dir) == read_seed(second.private_dir) == 123456789012345678901234567890
     for name in ("public/train.csv", "public/test.csv", "private/test.csv"):
         assert (first.public_dir.parent / name).read_bytes() == (second.public_dir.parent / name).read_bytes()
-    monkeypatch.setenv(SEED_ENV, "not-a-number")
-    with pytest.raises(MleReduxError, match=f"{SEED_ENV} must be an integer"):
-        prepare_competition("demo-digits", tmp_path / "c")
+    for bad in ("not-a-number", "-5"):
+        monkeypatch.setenv(SEED_ENV, bad)
+        with pytest.raises(MleReduxError, match=f"{SEED_ENV} must be an integer of 0 or more"):
+            prepare_competition("demo-digits", tmp_path / "c")
