@@ -4,6 +4,10 @@ Every subdirectory of `agent_images/` holding a `build.sh` is an image; `build.s
 called TAG in the local Docker engine (nothing is ever pulled). `agent_images/common/` holds files shared by
 all images (the validation client) and is not an image itself.
 
+The images are looked for inside the installed package first (a wheel carries `agent_images/` as
+`mleredux/agent_images/`, see setup.py), then in the source tree beside the package; `MLEREDUX_AGENT_IMAGES`
+overrides both.
+
 Tags are content-addressed: `mleredux-agent-<name>:<12 hex>` over the image's directory and `common/`, so
 editing any file yields a new tag and the next `build_image` rebuilds; an unchanged tree is never rebuilt.
 """

@@ -8,15 +8,17 @@ Tests that need something outside this process are marked (markers registered in
 (Chromium), `subprocess` (other programs: the CLI, agents on the host, compilers), and all of them
 `integration` too. `pytest -m "not integration"` runs the pure tests only. Marks come from the
 fixtures a test uses (`FIXTURE_MARKERS`, through every fixture it depends on) and from explicit marks
-on tests that start processes themselves.
+on tests that start processes themselves. `--check-pure` fails an unmarked test that starts a process.
 """
 
 from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Generator, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -52,6 +54,69 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(name)
         if any(item.get_closest_marker(name) for name in OUTSIDE_MARKERS):
             item.add_marker("integration")
+
+
+REPO = Path(__file__).resolve().parents[1]
+_SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.posix_spawn", "os.fork", "os.system", "os.exec"})
+#: Processes our code started while a test not marked `integration` ran (None: not watching).
+_spawned: list[str] | None = None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--check-pure",
+        action="store_true",
+        help="fail a test not marked integration that starts a process itself (see docs/testing.md)",
+    )
+
+
+def _our_caller() -> str | None:
+    """Where the repository's code asked for a process; None when a library did (joblib counting CPUs)."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "site-packages" in name:
+            return None
+        if name.startswith(str(REPO)):
+            return f"{Path(name).relative_to(REPO)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    if _spawned is not None and event in _SPAWN_EVENTS:
+        caller = _our_caller()
+        if caller is not None:
+            _spawned.append(f"{event} {str(args[0])[:80] if args else ''} from {caller}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--check-pure"):
+        sys.addaudithook(_audit)  # cannot be removed; it only records while a pure test runs
+
+
+def _watch_pure(item: pytest.Item) -> Generator[None, object, object]:
+    global _spawned
+    if not item.config.getoption("--check-pure") or item.get_closest_marker("integration"):
+        return (yield)
+    _spawned = []
+    try:
+        result = yield
+    finally:
+        seen, _spawned = _spawned, None
+    if seen:
+        pytest.fail(f"not marked integration, yet started processes (mark it, see docs/testing.md): {seen[:5]}")
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _watch_pure(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    return (yield from _watch_pure(item))
 
 
 def project_containers() -> list[str]:

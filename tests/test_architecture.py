@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 PACKAGES = ("mleredux", "services", "technique_tasks")
 
+#: lint-imports runs as a program (run it directly while working: `.venv/bin/lint-imports`).
+pytestmark = pytest.mark.subprocess
+
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(root)}

@@ -29,8 +29,6 @@ DOCS = [REPO / "docs" / "http_api.md", REPO / "README.md"]
 MARKER = "<!-- tested: curl -->"
 SETUP_LINE = "H=http://127.0.0.1:50080 T=$(cat ~/.mleredux/admin.token)"
 
-pytestmark = pytest.mark.subprocess
-
 
 def curl_blocks(path: Path) -> list[list[str]]:
     text = path.read_text()
@@ -197,6 +195,7 @@ def test_the_setup_line_names_what_mleredux_up_uses() -> None:
         assert all(block[0] == SETUP_LINE for block in blocks)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 async def test_the_documented_curl_lines_work_as_written(stack: EmbeddedStack, doc: Path, tmp_path: Path) -> None:
     base = f"http://{stack.http_address}"

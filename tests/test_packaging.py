@@ -76,8 +76,14 @@ def test_the_wheel_carries_every_image_and_the_validation_client(installed: tupl
     shipped = [n for n in names if n.startswith(prefix)]
     assert not [n for n in shipped if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in shipped if n.split("/")[3:4] == ["build"]]  # an image's local build outputs
-    viewer = REPO / "services" / "gateway" / "viewer"
-    assert {f"services/gateway/viewer/{p.name}" for p in viewer.iterdir() if p.is_file()} <= names
+    # Everything the packages hold, code and data (the viewer, any data file a module reads), is shipped.
+    for package in ("mleredux", "services", "technique_tasks"):
+        files = [
+            p.relative_to(REPO).as_posix()
+            for p in (REPO / package).rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+        ]
+        assert files and not [f for f in files if f not in names], [f for f in files if f not in names]
 
 
 def test_an_installed_package_finds_its_images_from_anywhere(installed: tuple[Path, Path], tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import LocalStore, S3Store
 
 
-def test_split_is_deterministic_and_leaks_nothing(tmp_path: Path) -> None:
+def test_split_is_deterministic_and_leaks_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # demo-digits draws a fresh secret seed per preparation (it is sealed); given the seed, all is determined.
+    monkeypatch.setenv("MLEREDUX_DEMO_DIGITS_SEED", str(2**100 + 7))
     first = prepare_competition("demo-digits", tmp_path / "a")
     second = prepare_competition("demo-digits", tmp_path / "b")
     assert first.content_hash == second.content_hash and not first.reused
@@ -74,7 +76,8 @@ def test_progress_is_reported(tmp_path: Path) -> None:
     stages = [p.stage for p in seen]
     assert stages[0] == "split" and stages[-1] == "done" and "checksum" in stages
     last_checksum = [p for p in seen if p.stage == "checksum"][-1]
-    assert last_checksum.files_done == last_checksum.files_total == 5
+    # four public files, the answers and the secret seed (private/seed.txt)
+    assert last_checksum.files_done == last_checksum.files_total == 6
     assert last_checksum.bytes_done == last_checksum.bytes_total > 0
 
 

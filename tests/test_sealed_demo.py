@@ -18,7 +18,8 @@ from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 
 from mleredux.competitions import get_competition, list_competitions
-from mleredux.competitions.demo_digits import SEED_FILE, generate, read_seed
+from mleredux.competitions.demo_digits import SEED_ENV, SEED_FILE, generate, read_seed
+from mleredux.errors import MleReduxError
 from mleredux.grading.submission import grade_submission
 from mleredux.preparation.prepare import PreparedDataset, prepare_competition
 
@@ -119,3 +120,18 @@ def test_it_stays_learnable(prepared, tmp_path) -> None:  # type: ignore[no-unty
         pd.DataFrame({"id": test["id"], "label": model.predict(test[columns])}), "demo-digits", data_dir, tmp_path
     )
     assert score > 0.9
+
+
+def test_a_fixed_seed_reproduces_a_preparation_and_a_bad_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SEED_ENV, "123456789012345678901234567890")
+    first = prepare_competition("demo-digits", tmp_path / "a")
+    second = prepare_competition("demo-digits", tmp_path / "b")
+    assert read_seed(first.private_dir) == read_seed(second.private_dir) == 123456789012345678901234567890
+    for name in ("public/train.csv", "public/test.csv", "private/test.csv"):
+        assert (first.public_dir.parent / name).read_bytes() == (second.public_dir.parent / name).read_bytes()
+    for bad in ("not-a-number", "-5"):
+        monkeypatch.setenv(SEED_ENV, bad)
+        with pytest.raises(MleReduxError, match=f"{SEED_ENV} must be an integer of 0 or more"):
+            prepare_competition("demo-digits", tmp_path / "c")
