@@ -105,7 +105,13 @@ async def _read_until_closed(sock: socket.socket, seconds: float) -> bytes:
 
 async def test_connections_beyond_the_cap_are_refused_at_once_and_idle_ones_closed(tmp_path: Path) -> None:
     recorded, on_call = _record()
-    limits = SocketLimits(max_connections=8, idle_timeout_seconds=1.0, listen_backlog=4, refusal_report_seconds=60)
+    limits = SocketLimits(
+        max_connections=8,
+        idle_timeout_seconds=1.0,
+        listen_backlog=4,
+        refusal_report_seconds=60,
+        refusals_per_window=10**6,
+    )
     path = tmp_path / "sock" / "grader.sock"
     path.parent.mkdir()
     server = ValidationSocket(path, _echo, on_call, limits=limits)
@@ -143,6 +149,38 @@ async def test_connections_beyond_the_cap_are_refused_at_once_and_idle_ones_clos
         assert await _post(path, b"id,label\n1,0\n") == (200, {"valid": True, "message": "13 bytes checked"})
     finally:
         for sock in held:
+            sock.close()
+        await server.stop()
+
+
+async def test_past_its_refusal_budget_the_socket_stops_accepting_and_the_kernel_refuses(tmp_path: Path) -> None:
+    limits = SocketLimits(
+        max_connections=2, idle_timeout_seconds=30, listen_backlog=4, refusal_report_seconds=60, refusals_per_window=5
+    )
+    path = tmp_path / "sock" / "grader.sock"
+    path.parent.mkdir()
+    recorded, on_call = _record()
+    server = ValidationSocket(path, _echo, on_call, limits=limits)
+    await server.start()
+    sockets: list[socket.socket] = []
+    refused_by_kernel = 0
+    try:
+        for _ in range(2):
+            sockets.append(_connect(path))
+            await asyncio.sleep(0.02)
+        for _ in range(500):
+            try:
+                sockets.append(_connect(path))
+            except ConnectionRefusedError:
+                refused_by_kernel += 1
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.5)
+        # Five answered 429 (the budget), a backlog's worth waiting unaccepted, the rest refused by the kernel.
+        assert server.refused_connections == 5 and server.open_connections == 2
+        assert refused_by_kernel >= 500 - 5 - limits.listen_backlog - 2
+        assert [status for _, _, status in recorded] == [429]
+    finally:
+        for sock in sockets:
             sock.close()
         await server.stop()
 
