@@ -89,7 +89,7 @@ def bound_service_logging() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.addFilter(RepeatFilter())
         root.addHandler(handler)
-        root.setLevel(logging.INFO)
+        root.setLevel(logging.WARNING)
     asyncio.get_running_loop().set_exception_handler(_loop_exception)
 
 

@@ -105,7 +105,13 @@ async def _read_until_closed(sock: socket.socket, seconds: float) -> bytes:
 
 async def test_connections_beyond_the_cap_are_refused_at_once_and_idle_ones_closed(tmp_path: Path) -> None:
     recorded, on_call = _record()
-    limits = SocketLimits(max_connections=8, idle_timeout_seconds=1.0, listen_backlog=4, refusal_report_seconds=60)
+    limits = SocketLimits(
+        max_connections=8,
+        idle_timeout_seconds=1.0,
+        listen_backlog=4,
+        refusal_report_seconds=60,
+        refusals_per_window=10**6,
+    )
     path = tmp_path / "sock" / "grader.sock"
     path.parent.mkdir()
     server = ValidationSocket(path, _echo, on_call, limits=limits)
@@ -143,6 +149,38 @@ async def test_connections_beyond_the_cap_are_refused_at_once_and_idle_ones_clos
         assert await _post(path, b"id,label\n1,0\n") == (200, {"valid": True, "message": "13 bytes checked"})
     finally:
         for sock in held:
+            sock.close()
+        await server.stop()
+
+
+async def test_past_its_refusal_budget_the_socket_stops_accepting_and_the_kernel_refuses(tmp_path: Path) -> None:
+    limits = SocketLimits(
+        max_connections=2, idle_timeout_seconds=30, listen_backlog=4, refusal_report_seconds=60, refusals_per_window=5
+    )
+    path = tmp_path / "sock" / "grader.sock"
+    path.parent.mkdir()
+    recorded, on_call = _record()
+    server = ValidationSocket(path, _echo, on_call, limits=limits)
+    await server.start()
+    sockets: list[socket.socket] = []
+    refused_by_kernel = 0
+    try:
+        for _ in range(2):
+            sockets.append(_connect(path))
+            await asyncio.sleep(0.02)
+        for _ in range(500):
+            try:
+                sockets.append(_connect(path))
+            except ConnectionRefusedError:
+                refused_by_kernel += 1
+            await asyncio.sleep(0.001)
+        await asyncio.sleep(0.5)
+        # Five answered 429 (the budget), a backlog's worth waiting unaccepted, the rest refused by the kernel.
+        assert server.refused_connections == 5 and server.open_connections == 2
+        assert refused_by_kernel >= 500 - 5 - limits.listen_backlog - 2
+        assert [status for _, _, status in recorded] == [429]
+    finally:
+        for sock in sockets:
             sock.close()
         await server.stop()
 
@@ -225,7 +263,19 @@ async def test_grader_failures_reach_the_agent_as_short_messages_without_grpc_de
     from services.runner.servicer import GraderValidator
     from tests.conftest import free_port
 
-    run = RunRequest("r1", "img:1", "demo-digits", None, "", 1.0, 1 << 30, 0, 60, 64, 1 << 20)
+    run = RunRequest(
+        run_id="r1",
+        image="img:1",
+        competition_id="demo-digits",
+        public_dir=None,
+        store_prefix="",
+        cpus=1.0,
+        memory_bytes=1 << 30,
+        gpus=0,
+        time_limit_seconds=60,
+        pids_limit=64,
+        shm_bytes=1 << 20,
+    )
     async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as channel:
         validator = GraderValidator(grader_pb2_grpc.GraderServiceStub(channel), run, SocketLimits(), timeout=5)
         _, on_call = _record()
@@ -254,3 +304,53 @@ def test_the_runner_raises_its_open_file_soft_limit_to_the_hard_limit() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split()[0] == "True", done.stdout + done.stderr
+
+
+async def test_a_grader_that_cannot_check_the_competition_answers_without_its_paths(tmp_path: Path) -> None:
+    """A real grader process whose data dir has no prepared competition, reached by the streaming RPC."""
+    from mleredux.v1 import grader_pb2_grpc
+    from services.runner.execution import RunRequest
+    from services.runner.servicer import GraderValidator
+    from tests.conftest import free_port
+
+    data_dir = tmp_path / "grader-data"
+    data_dir.mkdir()
+    port = free_port()
+    command = [sys.executable, "-m", "mleredux", "serve", "grader", "--listen", f"127.0.0.1:{port}"]
+    command += ["--data-dir", str(data_dir), "--store", (tmp_path / "store").as_uri()]
+    grader = await asyncio.create_subprocess_exec(*command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        assert grader.stdout is not None
+        line = await asyncio.wait_for(grader.stdout.readline(), 60)
+        assert line.startswith(b"listening on "), line
+        run = RunRequest(
+            run_id="r2",
+            image="img:1",
+            competition_id="demo-digits",
+            public_dir=None,
+            store_prefix="",
+            cpus=1.0,
+            memory_bytes=1 << 30,
+            gpus=0,
+            time_limit_seconds=60,
+            pids_limit=64,
+            shm_bytes=1 << 20,
+        )
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            validator = GraderValidator(grader_pb2_grpc.GraderServiceStub(channel), run, SocketLimits(), timeout=30)
+            _, on_call = _record()
+            path = tmp_path / "sock" / "grader.sock"
+            path.parent.mkdir()
+            server = ValidationSocket(path, validator, on_call)
+            await server.start()
+            try:
+                # Three chunks' worth (1 MiB each), streamed to the grader.
+                status, answer = await _post(path, b"id,label\n" + b"1,0\n" * (700 << 10))
+            finally:
+                await server.stop()
+    finally:
+        grader.terminate()
+        await asyncio.wait_for(grader.wait(), 30)
+    assert status == 503
+    assert answer["message"] == "validation unavailable: the grader cannot check files for this competition right now"
+    assert str(data_dir) not in str(answer["message"])

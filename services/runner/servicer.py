@@ -284,9 +284,12 @@ def grader_failure(exc: grpc.aio.AioRpcError) -> str:
     """A short reason for the agent: the grader's own message for what it refused, never gRPC's
     debug string (addresses, file names, stack positions)."""
     code = exc.code()
-    if code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+    if code == grpc.StatusCode.INVALID_ARGUMENT:  # what the grader refused, in its own words
         details = (exc.details() or "").splitlines()
-        return (details[0][:300] if details else code.name.lower()) or code.name.lower()
+        return details[0][:300] if details and details[0] else "the grader refused this file"
+    if code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
+        # e.g. the competition is not prepared on the grader's host: its paths are none of the agent's business.
+        return "the grader cannot check files for this competition right now"
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
         return "the grader took too long to check this file; try again later"
     if code == grpc.StatusCode.RESOURCE_EXHAUSTED:

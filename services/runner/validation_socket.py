@@ -5,7 +5,8 @@ its only way out, and the agent on the other side may be hostile. So everything 
 runner spend is bounded per run (`SocketLimits`, documented in docs/limits.md):
 
 - connections: at most `max_connections` open at once; one more is answered 429 and closed at once,
-  and the listen backlog is short, so a flood is refused by the kernel rather than held by us;
+  at most `refusals_per_window` times per `refusal_report_seconds`; beyond that, and beyond the short
+  listen backlog, a flood is refused by the kernel rather than handled by us;
 - time: a connection that sends no request for `idle_timeout_seconds` is closed, and so is one
   whose body stalls for that long or takes longer than `body_timeout_seconds` in all;
 - bytes: a request head is at most `max_head_bytes`; a body is streamed to a spool file next to the
@@ -89,6 +90,7 @@ class SocketLimits:
     max_body_bytes: int = 100 * MIB
     listen_backlog: int = 16
     refusal_report_seconds: float = 10.0
+    refusals_per_window: int = 50
     rate: RateLimit = field(default_factory=RateLimit)
 
 
@@ -135,7 +137,8 @@ class ValidationSocket:
         self._calls = calls_made
         self._last_call = float("-inf")
         self._busy = False
-        self._server: asyncio.Server | None = None
+        self._listener: socket.socket | None = None
+        self._acceptor: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
         self.open_connections = 0
         self.peak_connections = 0
@@ -145,16 +148,46 @@ class ValidationSocket:
 
     # -- connections ---------------------------------------------------------------------------------
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        if self.open_connections >= self.limits.max_connections:
-            self._refuse_connection(writer)
-            return
-        self._handlers.add(task)
+    async def _accept(self, listener: socket.socket) -> None:
+        """Our own accept loop, so a flood costs what we decide: connections over the cap are answered
+        429 within a budget of `refusals_per_window`; past it nothing more is accepted until a slot
+        frees or the window turns, and the kernel refuses at the backlog instead, at no cost to us."""
+        loop = asyncio.get_running_loop()
+        limits = self.limits
+        window_start, refused_in_window = time.monotonic(), 0
+        while True:
+            now = time.monotonic()
+            if now - window_start >= limits.refusal_report_seconds:
+                window_start, refused_in_window = now, 0
+            full = self.open_connections >= limits.max_connections
+            if full and refused_in_window >= limits.refusals_per_window:
+                await asyncio.sleep(0.05)
+                continue
+            try:
+                conn, _ = await loop.sock_accept(listener)
+            except OSError as exc:
+                # Out of descriptors (EMFILE/ENFILE) or memory: back off instead of spinning and logging.
+                log.warning("validation socket of %s: accept failed: %s", self._run_name, exc)
+                await asyncio.sleep(0.1)
+                continue
+            if self.open_connections >= limits.max_connections:
+                refused_in_window += 1
+                self._refuse_connection(conn)
+                continue
+            task = asyncio.create_task(self._connection(conn))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
+
+    @property
+    def _run_name(self) -> str:
+        return self.socket_path.parent.parent.name
+
+    async def _connection(self, conn: socket.socket) -> None:
         self.open_connections += 1
         self.peak_connections = max(self.peak_connections, self.open_connections)
+        writer: asyncio.StreamWriter | None = None
         try:
+            reader, writer = await asyncio.open_unix_connection(sock=conn, limit=self.limits.max_head_bytes)
             while True:
                 keep_alive = await self._exchange(reader, writer)
                 if not keep_alive:
@@ -164,21 +197,23 @@ class ValidationSocket:
         except asyncio.CancelledError:
             raise
         except Exception:  # never a crash of the runner for one connection
-            log.exception("validation socket of %s: unexpected error", self.socket_path.parent.parent.name)
+            log.exception("validation socket of %s: unexpected error", self._run_name)
         finally:
             self.open_connections -= 1
-            self._handlers.discard(task)
-            writer.transport.abort()
+            if writer is not None:
+                writer.transport.abort()
+            else:
+                conn.close()
 
-    def _refuse_connection(self, writer: asyncio.StreamWriter) -> None:
+    def _refuse_connection(self, conn: socket.socket) -> None:
         """Over the connection cap: a short 429, then closed; recorded once per report interval."""
         self.refused_connections += 1
         self._refusals_unreported += 1
         limit = self.limits.max_connections
         message = f"too many connections: at most {limit} open at once per run"
-        with contextlib.suppress(Exception):
-            writer.write(_response(429, ValidationAnswer(False, message), keep_alive=False))
-            writer.close()
+        with contextlib.suppress(OSError):
+            conn.send(_response(429, ValidationAnswer(False, message), keep_alive=False), socket.MSG_DONTWAIT)
+        conn.close()
         now = time.monotonic()
         if now - self._last_refusal_report >= self.limits.refusal_report_seconds:
             count, self._refusals_unreported = self._refusals_unreported, 0
@@ -244,29 +279,40 @@ class ValidationSocket:
             return 413, ValidationAnswer(False, message), length, False
         if length == 0:
             return 400, ValidationAnswer(False, "empty request body: POST the submission CSV"), 0, True
+        unstorable = "validation unavailable: the runner cannot store the file right now; try again later"
+        try:
+            fd, spool_name = tempfile.mkstemp(prefix=".validation-", suffix=".body", dir=self._spool_dir)
+        except OSError as exc:
+            log.warning("validation socket of %s: cannot spool a body: %s", self._run_name, exc)
+            return 503, ValidationAnswer(False, unstorable), length, False
         self._busy = True
-        fd, spool_name = tempfile.mkstemp(prefix=".validation-", suffix=".body", dir=self._spool_dir)
         spool = Path(spool_name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                if request.headers.get("expect", "").lower() == "100-continue":
-                    writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                async with asyncio.timeout(limits.body_timeout_seconds):
-                    remaining = length
-                    while remaining:
-                        data = await asyncio.wait_for(
-                            reader.read(min(remaining, _READ_BYTES)), limits.idle_timeout_seconds
-                        )
-                        if not data:
-                            raise ConnectionResetError("the body ended early")
-                        out.write(data)
-                        remaining -= len(data)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if request.headers.get("expect", "").lower() == "100-continue":
+                        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    async with asyncio.timeout(limits.body_timeout_seconds):
+                        remaining = length
+                        while remaining:
+                            data = await asyncio.wait_for(
+                                reader.read(min(remaining, _READ_BYTES)), limits.idle_timeout_seconds
+                            )
+                            if not data:
+                                raise ConnectionResetError("the body ended early")
+                            out.write(data)
+                            remaining -= len(data)
+            except (ConnectionError, TimeoutError):
+                raise  # the agent's side: the connection just closes
+            except OSError as exc:  # the runner's disk (full, quota): the agent is told, briefly
+                log.warning("validation socket of %s: cannot spool a body: %s", self._run_name, exc)
+                return 503, ValidationAnswer(False, unstorable), length, False
             try:
                 answer = await self._validate(spool)
             except ValidationUnavailableError as exc:
                 return 503, ValidationAnswer(False, f"validation unavailable: {exc}"), length, True
             except Exception:  # never an internal text to the agent; the log has it, rate-limited
-                log.exception("validation of %s failed", self.socket_path.parent.parent.name)
+                log.exception("validation of %s failed", self._run_name)
                 message = "validation unavailable: internal error, try again later"
                 return 503, ValidationAnswer(False, message), length, True
             return 200, answer, length, True
@@ -292,36 +338,35 @@ class ValidationSocket:
 
     async def start(self) -> None:
         self.socket_path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             # A unix socket path holds at most 107 bytes, and work dirs can be deeper than that: bind
             # through the directory's file descriptor, whose /proc path is short whatever the real one.
             directory = os.open(self.socket_path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
-                sock.bind(f"/proc/self/fd/{directory}/{self.socket_path.name}")
+                listener.bind(f"/proc/self/fd/{directory}/{self.socket_path.name}")
             finally:
                 os.close(directory)
             # A short backlog: connections beyond it are refused by the kernel, costing us nothing.
-            sock.listen(self.limits.listen_backlog)
-            self._server = await asyncio.start_unix_server(
-                self._connection, sock=sock, limit=self.limits.max_head_bytes, backlog=self.limits.listen_backlog
-            )
+            listener.listen(self.limits.listen_backlog)
+            listener.setblocking(False)
         except BaseException:
-            sock.close()
+            listener.close()
             raise
+        self._listener = listener
+        self._acceptor = asyncio.create_task(self._accept(listener), name=f"validation-accept-{self._run_name}")
         # The agent runs as an unprivileged user: it must be able to connect.
         os.chmod(self.socket_path, 0o666)
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            handlers = list(self._handlers)
-            for task in handlers:
-                task.cancel()
-            await asyncio.gather(*handlers, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
-            self._server = None
+        tasks = [*([self._acceptor] if self._acceptor is not None else []), *self._handlers]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._acceptor = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         self.socket_path.unlink(missing_ok=True)
 
 
