@@ -7,9 +7,12 @@ while scoring is the grader's fault and raises `GraderError`.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
-from collections import Counter
+import threading
+import zipfile
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +21,6 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
@@ -121,7 +123,12 @@ def read_answers(path: Path, competition: Competition) -> pd.DataFrame:
 
 
 def read_sample(path: Path, competition: Competition, nrows: int | None = None) -> pd.DataFrame:
-    return pd.read_csv(path, nrows=nrows, **_read_options(competition, competition.id_column))
+    options = _read_options(competition, competition.id_column)
+    if nrows is not None and path.suffix == ".zip":
+        # Streamed from the archive: only the rows asked for are decompressed, not the whole member.
+        with zipfile.ZipFile(path) as archive, archive.open(archive.infolist()[0]) as member:
+            return pd.read_csv(member, nrows=nrows, **options)
+    return pd.read_csv(path, nrows=nrows, **options)
 
 
 def scored_columns(sample_columns: Sequence[str], competition: Competition) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -179,41 +186,38 @@ def _arrow_text(values: pd.Series) -> pa.Array:
 def match_ids(ids: pd.Series, wanted: pd.Series, id_column: str) -> np.ndarray:
     """For each wanted id, the position of its row in the submission; InvalidSubmissionError if they differ.
 
-    Ids are compared as text in Arrow: one hash table over the wanted ids, integer codes for the
-    rest, so a million-row submission needs no per-row Python objects. A wanted id listed twice
+    Ids are compared as text in Arrow: one dictionary encoding of the wanted ids followed by the
+    submitted ones gives every id an integer code in one hash pass (no per-row Python objects). The
+    wanted ids come first, so the k distinct wanted ids are exactly the codes 0..k-1, in order of
+    first appearance; everything else is integer arithmetic in numpy. A wanted id listed twice
     (answers that repeat an id) maps to the same submission row twice.
     """
     if ids.isna().any():
         raise InvalidSubmissionError(f"{int(ids.isna().sum())} rows have an empty {id_column!r}")
     wanted_text = _arrow_text(wanted)
-    unique_wanted = pc.unique(wanted_text)
     submitted = _arrow_text(ids)
-    # Position of each submitted id among the unique wanted ids; null for an id outside the test set.
-    code = pc.index_in(submitted, value_set=unique_wanted)
-    outside = code.is_null()
-    n_outside = pc.sum(outside).as_py() or 0
-    in_set = pc.drop_null(code).to_numpy(zero_copy_only=False).astype(np.int64)
-    counts = np.bincount(in_set, minlength=len(unique_wanted))
-    duplicated = [unique_wanted[int(i)].as_py() for i in np.flatnonzero(counts > 1)[: SHOWN_IDS + 1]]
-    n_duplicated = int((counts > 1).sum())
-    if n_outside:
-        repeated = pd.Series(submitted.filter(outside).to_pylist()).value_counts()
-        n_duplicated += int((repeated > 1).sum())
-        duplicated += list(repeated[repeated > 1].index[: SHOWN_IDS + 1])
-    if n_duplicated:
-        raise InvalidSubmissionError(f"{n_duplicated} ids appear more than once: {_examples(duplicated, n_duplicated)}")
-    missing = np.flatnonzero(counts == 0)
+    encoded = pa.concat_arrays([wanted_text, submitted]).dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    dictionary = encoded.dictionary
+    wanted_code, submitted_code = codes[: len(wanted_text)], codes[len(wanted_text) :]
+    distinct_wanted = int(wanted_code.max()) + 1 if len(wanted_code) else 0
+    counts = np.bincount(submitted_code, minlength=len(dictionary))
+    repeated = np.flatnonzero(counts > 1)
+    if len(repeated):
+        twice = [dictionary[int(i)].as_py() for i in repeated[: SHOWN_IDS + 1]]
+        raise InvalidSubmissionError(f"{len(repeated)} ids appear more than once: {_examples(twice, len(repeated))}")
+    missing = np.flatnonzero(counts[:distinct_wanted] == 0)
     if len(missing):
-        shown = _examples([unique_wanted[int(i)].as_py() for i in missing[: SHOWN_IDS + 1]], len(missing))
+        shown = _examples([dictionary[int(i)].as_py() for i in missing[: SHOWN_IDS + 1]], len(missing))
         raise InvalidSubmissionError(
-            f"{len(missing)} of {len(unique_wanted)} ids are missing from the submission: {shown}"
+            f"{len(missing)} of {distinct_wanted} ids are missing from the submission: {shown}"
         )
-    if n_outside:
-        extra = submitted.filter(outside).slice(0, SHOWN_IDS + 1).to_pylist()
-        raise InvalidSubmissionError(f"{n_outside} ids are not in the test set: {_examples(extra, n_outside)}")
-    position = np.empty(len(unique_wanted), dtype=np.int64)
-    position[in_set] = np.arange(len(in_set))
-    wanted_code = pc.index_in(wanted_text, value_set=unique_wanted).to_numpy(zero_copy_only=False).astype(np.int64)
+    outside = np.flatnonzero(submitted_code >= distinct_wanted)
+    if len(outside):
+        extra = [submitted[int(i)].as_py() for i in outside[: SHOWN_IDS + 1]]
+        raise InvalidSubmissionError(f"{len(outside)} ids are not in the test set: {_examples(extra, len(outside))}")
+    position = np.empty(distinct_wanted, dtype=np.int64)
+    position[submitted_code] = np.arange(len(submitted_code))
     order: np.ndarray = position[wanted_code]
     return order
 
@@ -343,26 +347,24 @@ def grade_submission(
         valid_submission=False,
         is_lower_better=is_lower_better,
         submission_path=str(path) if path is not None else None,
-        answers_sha256=sha256_file(answers_path),
         compute_profile=dict(compute_profile or {}),
     )
     if path is None or not path.is_file():
+        report.answers_sha256 = _answers_sha256(answers_path)
         return report
-    report.submission_sha256 = sha256_file(path)
+    reference = _reference(competition, answers_path, sample_path)
+    report.answers_sha256 = reference.answers_sha256
+    answers, expected, bounds = reference.answers.copy(deep=False), reference.expected, reference.bounds
+    # The bounds are checked in one streamed pass that also hashes the file (no second read).
+    digest = hashlib.sha256()
     try:
-        answers = read_answers(answers_path, competition)
-        answer_ids = answers[competition.answers_id_column or competition.id_column]
-        # Grading takes the ids from the answers; the sample gives only column names and dtypes.
-        if sample_path.is_file():
-            expected = format_from(read_sample(sample_path, competition, nrows=SAMPLE_ROWS), competition, answer_ids)
-        else:
-            expected = format_from(answers, competition, answer_ids, from_sample=False)
-    except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
-        raise GraderError(f"the answers of {competition_id} at {answers_path} are unreadable: {exc}") from exc
-    plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
-    bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
+        hashed = check_bounds(path, bounds, limits or SubmissionLimits(), digest)
+    except InvalidSubmissionError as exc:
+        report.submission_sha256 = sha256_file(path)
+        report.invalid_reason = str(exc)
+        return report
+    report.submission_sha256 = digest.hexdigest() if hashed else sha256_file(path)
     try:
-        check_bounds(path, bounds, limits or SubmissionLimits())
         submission = load_submission(path, competition)
         order = check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)
@@ -398,6 +400,71 @@ def grade_submission(
 def _expected(expected: SubmissionFormat, rows: int, reference: Path) -> Expected:
     columns = 1 + len(expected.columns) + len(expected.ignored_columns)
     return Expected(rows=rows, columns=columns, reference_row_bytes=reference_row_bytes(reference, rows))
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """What grading one competition needs besides the submission, parsed once per answers file."""
+
+    answers: pd.DataFrame
+    expected: SubmissionFormat
+    bounds: Expected
+    answers_sha256: str
+
+
+#: Parsed answers kept for the next submission of the same competition (a grader grades many), by
+#: file identity (path, inode, size, mtime), so a changed file is read again. At most this many ...
+REFERENCE_CACHE_ENTRIES = 4
+#: ... and answers files of at most this many bytes in all.
+REFERENCE_CACHE_BYTES = 512 << 20
+_references: OrderedDict[tuple[object, ...], tuple[int, _Reference]] = OrderedDict()
+_references_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _answers_sha256(answers_path: Path) -> str:
+    key = _identity(answers_path)
+    with _references_lock:
+        for (answers_key, *_), (_, reference) in _references.items():
+            if answers_key == key:
+                return reference.answers_sha256
+    return sha256_file(answers_path)
+
+
+def _reference(competition: Competition, answers_path: Path, sample_path: Path) -> _Reference:
+    key = (_identity(answers_path), _identity(sample_path), competition.id)
+    with _references_lock:
+        if key in _references:
+            _references.move_to_end(key)
+            return _references[key][1]
+    try:
+        answers = read_answers(answers_path, competition)
+        answer_ids = answers[competition.answers_id_column or competition.id_column]
+        # Grading takes the ids from the answers; the sample gives only column names and dtypes.
+        if sample_path.is_file():
+            expected = format_from(read_sample(sample_path, competition, nrows=SAMPLE_ROWS), competition, answer_ids)
+        else:
+            expected = format_from(answers, competition, answer_ids, from_sample=False)
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
+        raise GraderError(f"the answers of {competition.id} at {answers_path} are unreadable: {exc}") from exc
+    plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
+    bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
+    reference = _Reference(answers, expected, bounds, sha256_file(answers_path))
+    size = answers_path.stat().st_size
+    with _references_lock:
+        _references[key] = (size, reference)
+        while len(_references) > REFERENCE_CACHE_ENTRIES or (
+            len(_references) > 1 and sum(n for n, _ in _references.values()) > REFERENCE_CACHE_BYTES
+        ):
+            _references.popitem(last=False)
+    return reference
 
 
 def validate_submission(
