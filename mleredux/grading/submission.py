@@ -7,6 +7,7 @@ while scoring is the grader's fault and raises `GraderError`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import math
@@ -21,6 +22,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mleredux.competitions import Competition, get_competition
 from mleredux.errors import CompetitionNotSupportedError, GraderError, InvalidSubmissionError, NotPreparedError
@@ -63,6 +65,10 @@ class SubmissionFormat:
     numeric_columns: frozenset[str]
     #: The competition's target columns the sample does not have: allowed in a submission, never scored.
     ignored_columns: tuple[str, ...] = ()
+    #: True when no expected id repeats (known once the answers are parsed); enables the in-order fast path.
+    ids_unique: bool = False
+    #: The expected ids as Arrow text, made once per answers file.
+    ids_text: pa.ChunkedArray | None = None
 
 
 def _examples(values: Iterable[Any], total: int | None = None) -> str:
@@ -176,14 +182,21 @@ def format_from(
     return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), columns, numeric, ignored)
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The values as Arrow large strings, chunks kept as read (combining them would copy every id)."""
     array = pa.array(values.astype("str"), from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
-    return array.cast(pa.large_string()) if array.type != pa.large_string() else array
+    chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    return chunked.cast(pa.large_string()) if chunked.type != pa.large_string() else chunked
 
 
-def match_ids(ids: pd.Series, wanted: pd.Series, id_column: str) -> np.ndarray:
+def match_ids(
+    ids: pd.Series,
+    wanted: pd.Series,
+    id_column: str,
+    *,
+    wanted_unique: bool = False,
+    wanted_text: pa.ChunkedArray | None = None,
+) -> np.ndarray:
     """For each wanted id, the position of its row in the submission; InvalidSubmissionError if they differ.
 
     Ids are compared as text in Arrow: one dictionary encoding of the wanted ids followed by the
@@ -194,11 +207,15 @@ def match_ids(ids: pd.Series, wanted: pd.Series, id_column: str) -> np.ndarray:
     """
     if ids.isna().any():
         raise InvalidSubmissionError(f"{int(ids.isna().sum())} rows have an empty {id_column!r}")
-    wanted_text = _arrow_text(wanted)
+    wanted_text = wanted_text if wanted_text is not None else _arrow_text(wanted)
     submitted = _arrow_text(ids)
-    encoded = pa.concat_arrays([wanted_text, submitted]).dictionary_encode()
-    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
-    dictionary = encoded.dictionary
+    if wanted_unique and len(submitted) == len(wanted_text) and pc.all(pc.equal(submitted, wanted_text)).as_py():
+        # Rows in the answers' own order (as written from the sample): nothing to hash.
+        return np.arange(len(submitted), dtype=np.int64)
+    # A chunked encoding shares one dictionary across its chunks, in order of first appearance.
+    encoded = pa.chunked_array([*wanted_text.chunks, *submitted.chunks], type=pa.large_string()).dictionary_encode()
+    codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]).astype(np.int64)
+    dictionary = encoded.chunk(0).dictionary
     wanted_code, submitted_code = codes[: len(wanted_text)], codes[len(wanted_text) :]
     distinct_wanted = int(wanted_code.max()) + 1 if len(wanted_code) else 0
     counts = np.bincount(submitted_code, minlength=len(dictionary))
@@ -247,7 +264,13 @@ def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.nda
     if extra_columns:
         raise InvalidSubmissionError(f"unexpected columns: {_columns_text(extra_columns)} (expected {wanted})")
 
-    order = match_ids(submission[id_column], expected.ids, id_column)
+    order = match_ids(
+        submission[id_column],
+        expected.ids,
+        id_column,
+        wanted_unique=expected.ids_unique,
+        wanted_text=expected.ids_text,
+    )
 
     for column in expected.columns:
         values = submission[column]
@@ -373,8 +396,10 @@ def grade_submission(
     except InvalidSubmissionError as exc:
         report.invalid_reason = str(exc)
         return report
-    # Rows in the answers' order; only the columns a metric may read are copied.
-    aligned = submission[[competition.id_column, *expected.columns]].take(order).reset_index(drop=True)
+    # Rows in the answers' order; only the columns a metric may read are copied. The ids are the
+    # answers' own (equal by construction), so they are not taken from the submission.
+    aligned = submission[list(expected.columns)].take(order).reset_index(drop=True)
+    aligned.insert(0, competition.id_column, expected.ids)
     del submission
     try:
         score = float(competition.score(aligned, answers))
@@ -456,6 +481,9 @@ def _reference(competition: Competition, answers_path: Path, sample_path: Path) 
         raise GraderError(f"the answers of {competition.id} at {answers_path} are unreadable: {exc}") from exc
     plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
     bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
+    ids_text = _arrow_text(expected.ids)
+    unique = pc.count_distinct(ids_text).as_py() == len(expected.ids)
+    expected = dataclasses.replace(expected, ids_unique=unique, ids_text=ids_text)
     reference = _Reference(answers, expected, bounds, sha256_file(answers_path))
     size = answers_path.stat().st_size
     with _references_lock:
