@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_breast_cancer
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.competitions.synthetic import synthetic_leaderboard
 from mleredux.grading.metrics import roc_auc
 

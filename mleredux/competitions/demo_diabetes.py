@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from sklearn.datasets import load_diabetes
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.competitions.synthetic import synthetic_leaderboard
 from mleredux.grading.metrics import rmse
 

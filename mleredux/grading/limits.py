@@ -18,6 +18,7 @@ grader's memory is a small multiple of what it is given. See docs/limits.md, "Gr
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -96,10 +97,14 @@ def _header_columns(line: bytes) -> int:
     return len(next(csv.reader(io.StringIO(text)), []))
 
 
-def check_bounds(source: Path | bytes, expected: Expected, limits: SubmissionLimits) -> None:
+def check_bounds(
+    source: Path | bytes, expected: Expected, limits: SubmissionLimits, digest: hashlib._Hash | None = None
+) -> bool:
     """Refuse a submission beyond the bounds, reading at most one chunk at a time and no parse.
 
-    Raises InvalidSubmissionError naming the bound (size, columns or rows) and its value.
+    Raises InvalidSubmissionError naming the bound (size, columns or rows) and its value. `digest`,
+    when given, is fed every byte read, so a caller that wants the file's hash needs no second pass;
+    returns True when it was fed the whole file.
     """
     byte_limit = limits.byte_limit(expected.rows, expected.reference_row_bytes, expected.columns)
     size = len(source) if isinstance(source, bytes) else source.stat().st_size
@@ -109,12 +114,14 @@ def check_bounds(source: Path | bytes, expected: Expected, limits: SubmissionLim
             f"{expected.rows:,} expected rows of {expected.columns} columns"
         )
     if isinstance(source, Path) and source.suffix.lower() in COMPRESSED_SUFFIXES:
-        return
+        return False
     column_limit = limits.column_limit(expected.columns)
     header_limit = column_limit * limits.header_bytes_per_column
     row_limit = limits.row_limit(expected.rows)
     with source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as handle:
         header = handle.readline(header_limit + 1)
+        if digest is not None:
+            digest.update(header)
         if len(header) > header_limit and not header.endswith(b"\n"):
             raise InvalidSubmissionError(
                 f"too many columns: the header line is longer than {header_limit:,} bytes "
@@ -129,6 +136,8 @@ def check_bounds(source: Path | bytes, expected: Expected, limits: SubmissionLim
         lines = 0
         last = header
         for chunk in _chunks(handle):
+            if digest is not None:
+                digest.update(chunk)
             lines += chunk.count(b"\n")
             last = chunk
             if lines > row_limit:
@@ -142,3 +151,4 @@ def check_bounds(source: Path | bytes, expected: Expected, limits: SubmissionLim
                 f"too many rows: {lines:,} lines after the header, at most {row_limit:,} accepted "
                 f"({expected.rows:,} rows expected)"
             )
+    return digest is not None

@@ -3,6 +3,11 @@
 Inputs are already checked (same length, no NaN, numeric where numbers are expected); these
 functions only compute. Where Kaggle's definition leaves a choice (clipping in log loss), the
 choice is the one MLE-bench makes, so scores agree; see docs/grading.md for where we differ.
+
+The ROC AUC is computed here in numpy by the same steps as scikit-learn's `roc_auc_score` (the
+curve's corners, then the trapezoidal area), so the value is the same double; scikit-learn, whose
+import alone costs longer than grading a large submission, is imported only by the metrics that
+use it (log loss, kappa), when they are called.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sklearn import metrics as skm
 
 from mleredux.errors import InvalidSubmissionError
 
@@ -32,11 +36,30 @@ def text_accuracy(truth: pd.Series, predicted: pd.Series) -> float:
 
 
 def roc_auc(y_true: Array, y_score: Array) -> float:
-    """Area under the ROC curve of binary labels; a single-class truth has no AUC (a grader error)."""
+    """Area under the ROC curve of binary labels; a single-class truth has no AUC (a grader error).
+
+    The larger label is the positive class (1 of 0/1). Scores are ranked from the highest down;
+    tied scores form one point of the curve; points collinear with their neighbours are dropped;
+    the area is the trapezoidal rule over the false and true positive rates.
+    """
     truth = np.asarray(y_true)
-    if np.unique(truth).size < 2:
+    classes = np.unique(truth)
+    if classes.size < 2:
         raise ValueError("AUC is undefined: the answers contain a single class")
-    return float(skm.roc_auc_score(truth, np.asarray(y_score, dtype=float)))
+    if classes.size > 2:
+        raise ValueError(f"AUC needs binary labels; the answers have {classes.size} classes")
+    score = np.asarray(y_score, dtype=float)
+    order = np.argsort(score, kind="mergesort")[::-1]
+    ranked, positive = score[order], truth[order] == classes[-1]
+    # The last row of each run of tied scores: one threshold, one point of the curve.
+    ends = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    tps = np.cumsum(positive, dtype=np.float64)[ends]
+    fps = 1 + ends - tps
+    if fps.size > 2:
+        corners = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+        fps, tps = fps[corners], tps[corners]
+    tps, fps = np.r_[0.0, tps], np.r_[0.0, fps]
+    return float(np.trapezoid(tps / tps[-1], fps / fps[-1]))
 
 
 def mean_columnwise_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -51,7 +74,9 @@ def log_loss(y_true: Array, y_prob: np.ndarray, labels: Sequence[object] | None 
     `y_prob` has one column per class in `labels` order; for binary problems it may be the
     probability of the positive class alone.
     """
-    return float(skm.log_loss(np.asarray(y_true), np.asarray(y_prob, dtype=float), labels=labels))
+    from sklearn.metrics import log_loss as sklearn_log_loss
+
+    return float(sklearn_log_loss(np.asarray(y_true), np.asarray(y_prob, dtype=float), labels=labels))
 
 
 def rmse(y_true: Array, y_pred: Array) -> float:
@@ -74,4 +99,6 @@ def mean_columnwise_rmsle(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def quadratic_weighted_kappa(y_true: Array, y_pred: Array) -> float:
     """Cohen's kappa with quadratic weights over integer ratings."""
-    return float(skm.cohen_kappa_score(np.asarray(y_true), np.asarray(y_pred), weights="quadratic"))
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(np.asarray(y_true), np.asarray(y_pred), weights="quadratic"))

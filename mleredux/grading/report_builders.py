@@ -26,9 +26,11 @@ def ungraded_report(
     is_lower_better: bool = False,
     compute_profile: Mapping[str, Any] | None = None,
     technique_task: str | None = None,
+    hash_files: bool = True,
 ) -> GradeReport:
     """The report of `submission` (None or a missing file: no submission) before it is scored
-    against `answers`. Technique tasks have no leaderboard: no `thresholds`, never a medal."""
+    against `answers`. Technique tasks have no leaderboard: no `thresholds`, never a medal.
+    Without `hash_files` the caller fills in both hashes (a grader that hashes while it reads)."""
     exists = submission is not None and submission.is_file()
     return GradeReport(
         competition_id=competition_id,
@@ -46,8 +48,8 @@ def ungraded_report(
         valid_submission=False,
         is_lower_better=is_lower_better,
         submission_path=str(submission) if submission is not None else None,
-        submission_sha256=sha256_file(submission) if submission is not None and exists else None,
-        answers_sha256=sha256_file(answers),
+        submission_sha256=sha256_file(submission) if hash_files and submission is not None and exists else None,
+        answers_sha256=sha256_file(answers) if hash_files else None,
         compute_profile=dict(compute_profile or {}),
         technique_task=technique_task,
     )

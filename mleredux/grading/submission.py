@@ -7,9 +7,13 @@ while scoring is the grader's fault and raises `GraderError`.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import io
 import math
-from collections import Counter
+import threading
+import zipfile
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +30,7 @@ from mleredux.grading.limits import Expected, SubmissionLimits, check_bounds, re
 from mleredux.grading.medals import leaderboard_score, medal_thresholds, medals_for
 from mleredux.grading.report import GradeReport
 from mleredux.grading.report_builders import record_score, ungraded_report
+from mleredux.store import sha256_file
 
 # Arrow's default allocator (mimalloc) keeps freed memory for reuse; a grader reads a few large
 # files once and then idles, so the system allocator, which returns memory, suits it better
@@ -61,6 +66,10 @@ class SubmissionFormat:
     numeric_columns: frozenset[str]
     #: The competition's target columns the sample does not have: allowed in a submission, never scored.
     ignored_columns: tuple[str, ...] = ()
+    #: True when no expected id repeats (known once the answers are parsed); enables the in-order fast path.
+    ids_unique: bool = False
+    #: The expected ids as Arrow text, made once per answers file.
+    ids_text: pa.ChunkedArray | None = None
 
 
 def _examples(values: Iterable[Any], total: int | None = None) -> str:
@@ -121,7 +130,12 @@ def read_answers(path: Path, competition: Competition) -> pd.DataFrame:
 
 
 def read_sample(path: Path, competition: Competition, nrows: int | None = None) -> pd.DataFrame:
-    return pd.read_csv(path, nrows=nrows, **_read_options(competition, competition.id_column))
+    options = _read_options(competition, competition.id_column)
+    if nrows is not None and path.suffix == ".zip":
+        # Streamed from the archive: only the rows asked for are decompressed, not the whole member.
+        with zipfile.ZipFile(path) as archive, archive.open(archive.infolist()[0]) as member:
+            return pd.read_csv(member, nrows=nrows, **options)
+    return pd.read_csv(path, nrows=nrows, **options)
 
 
 def scored_columns(sample_columns: Sequence[str], competition: Competition) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -169,51 +183,59 @@ def format_from(
     return SubmissionFormat(competition.id_column, expected_ids.reset_index(drop=True), columns, numeric, ignored)
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
+def _arrow_text(values: pd.Series) -> pa.ChunkedArray:
+    """The values as Arrow large strings, chunks kept as read (combining them would copy every id)."""
     array = pa.array(values.astype("str"), from_pandas=True)
-    if isinstance(array, pa.ChunkedArray):
-        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
-    return array.cast(pa.large_string()) if array.type != pa.large_string() else array
+    chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    return chunked.cast(pa.large_string()) if chunked.type != pa.large_string() else chunked
 
 
-def match_ids(ids: pd.Series, wanted: pd.Series, id_column: str) -> np.ndarray:
+def match_ids(
+    ids: pd.Series,
+    wanted: pd.Series,
+    id_column: str,
+    *,
+    wanted_unique: bool = False,
+    wanted_text: pa.ChunkedArray | None = None,
+) -> np.ndarray:
     """For each wanted id, the position of its row in the submission; InvalidSubmissionError if they differ.
 
-    Ids are compared as text in Arrow: one hash table over the wanted ids, integer codes for the
-    rest, so a million-row submission needs no per-row Python objects. A wanted id listed twice
+    Ids are compared as text in Arrow: one dictionary encoding of the wanted ids followed by the
+    submitted ones gives every id an integer code in one hash pass (no per-row Python objects). The
+    wanted ids come first, so the k distinct wanted ids are exactly the codes 0..k-1, in order of
+    first appearance; everything else is integer arithmetic in numpy. A wanted id listed twice
     (answers that repeat an id) maps to the same submission row twice.
     """
     if ids.isna().any():
         raise InvalidSubmissionError(f"{int(ids.isna().sum())} rows have an empty {id_column!r}")
-    wanted_text = _arrow_text(wanted)
-    unique_wanted = pc.unique(wanted_text)
+    wanted_text = wanted_text if wanted_text is not None else _arrow_text(wanted)
     submitted = _arrow_text(ids)
-    # Position of each submitted id among the unique wanted ids; null for an id outside the test set.
-    code = pc.index_in(submitted, value_set=unique_wanted)
-    outside = code.is_null()
-    n_outside = pc.sum(outside).as_py() or 0
-    in_set = pc.drop_null(code).to_numpy(zero_copy_only=False).astype(np.int64)
-    counts = np.bincount(in_set, minlength=len(unique_wanted))
-    duplicated = [unique_wanted[int(i)].as_py() for i in np.flatnonzero(counts > 1)[: SHOWN_IDS + 1]]
-    n_duplicated = int((counts > 1).sum())
-    if n_outside:
-        repeated = pd.Series(submitted.filter(outside).to_pylist()).value_counts()
-        n_duplicated += int((repeated > 1).sum())
-        duplicated += list(repeated[repeated > 1].index[: SHOWN_IDS + 1])
-    if n_duplicated:
-        raise InvalidSubmissionError(f"{n_duplicated} ids appear more than once: {_examples(duplicated, n_duplicated)}")
-    missing = np.flatnonzero(counts == 0)
+    if wanted_unique and len(submitted) == len(wanted_text) and pc.all(pc.equal(submitted, wanted_text)).as_py():
+        # Rows in the answers' own order (as written from the sample): nothing to hash.
+        return np.arange(len(submitted), dtype=np.int64)
+    # A chunked encoding shares one dictionary across its chunks, in order of first appearance.
+    encoded = pa.chunked_array([*wanted_text.chunks, *submitted.chunks], type=pa.large_string()).dictionary_encode()
+    codes = np.concatenate([chunk.indices.to_numpy(zero_copy_only=False) for chunk in encoded.chunks]).astype(np.int64)
+    dictionary = encoded.chunk(0).dictionary
+    wanted_code, submitted_code = codes[: len(wanted_text)], codes[len(wanted_text) :]
+    distinct_wanted = int(wanted_code.max()) + 1 if len(wanted_code) else 0
+    counts = np.bincount(submitted_code, minlength=len(dictionary))
+    repeated = np.flatnonzero(counts > 1)
+    if len(repeated):
+        twice = [dictionary[int(i)].as_py() for i in repeated[: SHOWN_IDS + 1]]
+        raise InvalidSubmissionError(f"{len(repeated)} ids appear more than once: {_examples(twice, len(repeated))}")
+    missing = np.flatnonzero(counts[:distinct_wanted] == 0)
     if len(missing):
-        shown = _examples([unique_wanted[int(i)].as_py() for i in missing[: SHOWN_IDS + 1]], len(missing))
+        shown = _examples([dictionary[int(i)].as_py() for i in missing[: SHOWN_IDS + 1]], len(missing))
         raise InvalidSubmissionError(
-            f"{len(missing)} of {len(unique_wanted)} ids are missing from the submission: {shown}"
+            f"{len(missing)} of {distinct_wanted} ids are missing from the submission: {shown}"
         )
-    if n_outside:
-        extra = submitted.filter(outside).slice(0, SHOWN_IDS + 1).to_pylist()
-        raise InvalidSubmissionError(f"{n_outside} ids are not in the test set: {_examples(extra, n_outside)}")
-    position = np.empty(len(unique_wanted), dtype=np.int64)
-    position[in_set] = np.arange(len(in_set))
-    wanted_code = pc.index_in(wanted_text, value_set=unique_wanted).to_numpy(zero_copy_only=False).astype(np.int64)
+    outside = np.flatnonzero(submitted_code >= distinct_wanted)
+    if len(outside):
+        extra = [submitted[int(i)].as_py() for i in outside[: SHOWN_IDS + 1]]
+        raise InvalidSubmissionError(f"{len(outside)} ids are not in the test set: {_examples(extra, len(outside))}")
+    position = np.empty(distinct_wanted, dtype=np.int64)
+    position[submitted_code] = np.arange(len(submitted_code))
     order: np.ndarray = position[wanted_code]
     return order
 
@@ -243,7 +265,13 @@ def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.nda
     if extra_columns:
         raise InvalidSubmissionError(f"unexpected columns: {_columns_text(extra_columns)} (expected {wanted})")
 
-    order = match_ids(submission[id_column], expected.ids, id_column)
+    order = match_ids(
+        submission[id_column],
+        expected.ids,
+        id_column,
+        wanted_unique=expected.ids_unique,
+        wanted_text=expected.ids_text,
+    )
 
     for column in expected.columns:
         values = submission[column]
@@ -334,23 +362,24 @@ def grade_submission(
         thresholds=thresholds,
         is_lower_better=is_lower_better,
         compute_profile=compute_profile,
+        hash_files=False,  # hashed below: the answers' hash is cached, the submission's read once
     )
-    if path is None or not report.submission_exists:
+    if path is None or not path.is_file():
+        report.answers_sha256 = _answers_sha256(answers_path)
         return report
+    reference = _reference(competition, answers_path, sample_path)
+    report.answers_sha256 = reference.answers_sha256
+    answers, expected, bounds = reference.answers.copy(deep=False), reference.expected, reference.bounds
+    # The bounds are checked in one streamed pass that also hashes the file (no second read).
+    digest = hashlib.sha256()
     try:
-        answers = read_answers(answers_path, competition)
-        answer_ids = answers[competition.answers_id_column or competition.id_column]
-        # Grading takes the ids from the answers; the sample gives only column names and dtypes.
-        if sample_path.is_file():
-            expected = format_from(read_sample(sample_path, competition, nrows=SAMPLE_ROWS), competition, answer_ids)
-        else:
-            expected = format_from(answers, competition, answer_ids, from_sample=False)
-    except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
-        raise GraderError(f"the answers of {competition_id} at {answers_path} are unreadable: {exc}") from exc
-    plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
-    bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
+        hashed = check_bounds(path, bounds, limits or SubmissionLimits(), digest)
+    except InvalidSubmissionError as exc:
+        report.submission_sha256 = sha256_file(path)
+        report.invalid_reason = str(exc)
+        return report
+    report.submission_sha256 = digest.hexdigest() if hashed else sha256_file(path)
     try:
-        check_bounds(path, bounds, limits or SubmissionLimits())
         submission = load_submission(path, competition)
         order = check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)
@@ -359,8 +388,10 @@ def grade_submission(
     except InvalidSubmissionError as exc:
         report.invalid_reason = str(exc)
         return report
-    # Rows in the answers' order; only the columns a metric may read are copied.
-    aligned = submission[[competition.id_column, *expected.columns]].take(order).reset_index(drop=True)
+    # Rows in the answers' order; only the columns a metric may read are copied. The ids are the
+    # answers' own (equal by construction), so they are not taken from the submission.
+    aligned = submission[list(expected.columns)].take(order).reset_index(drop=True)
+    aligned.insert(0, competition.id_column, expected.ids)
     del submission
     try:
         score = float(competition.score(aligned, answers))
@@ -381,6 +412,74 @@ def grade_submission(
 def _expected(expected: SubmissionFormat, rows: int, reference: Path) -> Expected:
     columns = 1 + len(expected.columns) + len(expected.ignored_columns)
     return Expected(rows=rows, columns=columns, reference_row_bytes=reference_row_bytes(reference, rows))
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """What grading one competition needs besides the submission, parsed once per answers file."""
+
+    answers: pd.DataFrame
+    expected: SubmissionFormat
+    bounds: Expected
+    answers_sha256: str
+
+
+#: Parsed answers kept for the next submission of the same competition (a grader grades many), by
+#: file identity (path, inode, size, mtime), so a changed file is read again. At most this many ...
+REFERENCE_CACHE_ENTRIES = 4
+#: ... and answers files of at most this many bytes in all.
+REFERENCE_CACHE_BYTES = 512 << 20
+_references: OrderedDict[tuple[object, ...], tuple[int, _Reference]] = OrderedDict()
+_references_lock = threading.Lock()
+
+
+def _identity(path: Path) -> tuple[object, ...]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def _answers_sha256(answers_path: Path) -> str:
+    key = _identity(answers_path)
+    with _references_lock:
+        for (answers_key, *_), (_, reference) in _references.items():
+            if answers_key == key:
+                return reference.answers_sha256
+    return sha256_file(answers_path)
+
+
+def _reference(competition: Competition, answers_path: Path, sample_path: Path) -> _Reference:
+    key = (_identity(answers_path), _identity(sample_path), competition.id)
+    with _references_lock:
+        if key in _references:
+            _references.move_to_end(key)
+            return _references[key][1]
+    try:
+        answers = read_answers(answers_path, competition)
+        answer_ids = answers[competition.answers_id_column or competition.id_column]
+        # Grading takes the ids from the answers; the sample gives only column names and dtypes.
+        if sample_path.is_file():
+            expected = format_from(read_sample(sample_path, competition, nrows=SAMPLE_ROWS), competition, answer_ids)
+        else:
+            expected = format_from(answers, competition, answer_ids, from_sample=False)
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as exc:
+        raise GraderError(f"the answers of {competition.id} at {answers_path} are unreadable: {exc}") from exc
+    plain_sample = sample_path.is_file() and sample_path.suffix == ".csv"
+    bounds = _expected(expected, len(answer_ids), sample_path if plain_sample else answers_path)
+    ids_text = _arrow_text(expected.ids)
+    unique = pc.count_distinct(ids_text).as_py() == len(expected.ids)
+    expected = dataclasses.replace(expected, ids_unique=unique, ids_text=ids_text)
+    reference = _Reference(answers, expected, bounds, sha256_file(answers_path))
+    size = answers_path.stat().st_size
+    with _references_lock:
+        _references[key] = (size, reference)
+        while len(_references) > REFERENCE_CACHE_ENTRIES or (
+            len(_references) > 1 and sum(n for n, _ in _references.values()) > REFERENCE_CACHE_BYTES
+        ):
+            _references.popitem(last=False)
+    return reference
 
 
 def validate_submission(

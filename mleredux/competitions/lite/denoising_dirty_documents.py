@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition
 from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import media_files, place_all
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.grading.metrics import rmse
 
 TARGET = "value"

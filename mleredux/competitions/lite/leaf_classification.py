@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition
 from mleredux.competitions.catalog import supported_entry
@@ -29,6 +28,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import media_files, place_all, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.grading.metrics import log_loss
 
 #: Kaggle's 99 species, in the order of its sample submission.

@@ -33,13 +33,13 @@ from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition
 from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.grading.metrics import rmse
 
 TARGET = "fare_amount"

@@ -24,7 +24,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition
 from mleredux.competitions.catalog import supported_entry
@@ -32,6 +31,7 @@ from mleredux.competitions.checks import check_non_negative
 from mleredux.competitions.lite._images import place, raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.grading.metrics import mean_columnwise_rmsle
 
 TARGETS = ("formation_energy_ev_natom", "bandgap_energy_ev")

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from mleredux.competitions.base import Competition
 from mleredux.competitions.catalog import supported_entry
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData
 from mleredux.competitions.registry import register
+from mleredux.competitions.split import train_test_split
 from mleredux.grading.metrics import text_accuracy
 
 TARGET = "after"
