@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+from pathlib import Path
 from typing import Any
 
 from mleredux.config import Home
@@ -20,6 +22,11 @@ def _require(args: argparse.Namespace, *names: str) -> None:
     missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) in (None, "")]
     if missing:
         raise MleReduxError(f"`serve {args.service}` needs {', '.join(missing)}")
+
+
+def _models_file(args: argparse.Namespace) -> Path | None:
+    value = getattr(args, "models", None) or os.environ.get("MLEREDUX_MODELS_FILE")
+    return Path(value) if value else None
 
 
 def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
@@ -48,6 +55,8 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 grader_address=args.grader,
                 max_concurrent=args.max_concurrent,
                 store_wait_seconds=args.store_wait,
+                # `--models FILE`, else MLEREDUX_MODELS_FILE (how `mleredux up` and tests hand it down).
+                models_file=_models_file(args),
                 **budget,
             )
         )

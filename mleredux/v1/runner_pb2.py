@@ -26,7 +26,7 @@ from mleredux.v1 import common_pb2 as mleredux_dot_v1_dot_common__pb2
 from mleredux.v1 import competitions_pb2 as mleredux_dot_v1_dot_competitions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mleredux/v1/runner.proto\x12\x0bmleredux.v1\x1a\x18mleredux/v1/common.proto\x1a\x1emleredux/v1/competitions.proto\"\xb8\x02\n\x11\x45xecuteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63ompetition_id\x18\x03 \x01(\t\x12%\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x14.mleredux.v1.Dataset\x12,\n\x07\x63ompute\x18\x05 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\x12\x11\n\tfirst_seq\x18\x06 \x01(\x03\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\x14\n\x0cinstructions\x18\x08 \x01(\t\x12\x34\n\x03\x65nv\x18\t \x03(\x0b\x32\'.mleredux.v1.ExecuteRunRequest.EnvEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\x10\x41ttachRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_seq\x18\x02 \x01(\x03\"8\n\x16RunnerCancelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"(\n\x17RunnerCancelRunResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"\x14\n\x12GetCapacityRequest\"\xb8\x01\n\x08\x43\x61pacity\x12\x12\n\ncpus_total\x18\x01 \x01(\x01\x12\x11\n\tcpus_used\x18\x02 \x01(\x01\x12\x1a\n\x12memory_bytes_total\x18\x03 \x01(\x03\x12\x19\n\x11memory_bytes_used\x18\x04 \x01(\x03\x12\x12\n\ngpus_total\x18\x05 \x01(\x05\x12\x11\n\tgpus_used\x18\x06 \x01(\x05\x12\x0f\n\x07running\x18\x07 \x01(\x05\x12\x16\n\x0emax_concurrent\x18\x08 \x01(\x05\x32\xc4\x02\n\rRunnerService\x12J\n\nExecuteRun\x12\x1e.mleredux.v1.ExecuteRunRequest\x1a\x1a.mleredux.v1.RunEventBatch0\x01\x12H\n\tAttachRun\x12\x1d.mleredux.v1.AttachRunRequest\x1a\x1a.mleredux.v1.RunEventBatch0\x01\x12V\n\tCancelRun\x12#.mleredux.v1.RunnerCancelRunRequest\x1a$.mleredux.v1.RunnerCancelRunResponse\x12\x45\n\x0bGetCapacity\x12\x1f.mleredux.v1.GetCapacityRequest\x1a\x15.mleredux.v1.Capacityb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mleredux/v1/runner.proto\x12\x0bmleredux.v1\x1a\x18mleredux/v1/common.proto\x1a\x1emleredux/v1/competitions.proto\"\xe8\x02\n\x11\x45xecuteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63ompetition_id\x18\x03 \x01(\t\x12%\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x14.mleredux.v1.Dataset\x12,\n\x07\x63ompute\x18\x05 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\x12\x11\n\tfirst_seq\x18\x06 \x01(\x03\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\x14\n\x0cinstructions\x18\x08 \x01(\t\x12\x34\n\x03\x65nv\x18\t \x03(\x0b\x32\'.mleredux.v1.ExecuteRunRequest.EnvEntry\x12.\n\x0cmodel_access\x18\n \x01(\x0b\x32\x18.mleredux.v1.ModelAccess\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"4\n\x10\x41ttachRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08\x66rom_seq\x18\x02 \x01(\x03\"8\n\x16RunnerCancelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"(\n\x17RunnerCancelRunResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"\x14\n\x12GetCapacityRequest\"\xb8\x01\n\x08\x43\x61pacity\x12\x12\n\ncpus_total\x18\x01 \x01(\x01\x12\x11\n\tcpus_used\x18\x02 \x01(\x01\x12\x1a\n\x12memory_bytes_total\x18\x03 \x01(\x03\x12\x19\n\x11memory_bytes_used\x18\x04 \x01(\x03\x12\x12\n\ngpus_total\x18\x05 \x01(\x05\x12\x11\n\tgpus_used\x18\x06 \x01(\x05\x12\x0f\n\x07running\x18\x07 \x01(\x05\x12\x16\n\x0emax_concurrent\x18\x08 \x01(\x05\x32\xc4\x02\n\rRunnerService\x12J\n\nExecuteRun\x12\x1e.mleredux.v1.ExecuteRunRequest\x1a\x1a.mleredux.v1.RunEventBatch0\x01\x12H\n\tAttachRun\x12\x1d.mleredux.v1.AttachRunRequest\x1a\x1a.mleredux.v1.RunEventBatch0\x01\x12V\n\tCancelRun\x12#.mleredux.v1.RunnerCancelRunRequest\x1a$.mleredux.v1.RunnerCancelRunResponse\x12\x45\n\x0bGetCapacity\x12\x1f.mleredux.v1.GetCapacityRequest\x1a\x15.mleredux.v1.Capacityb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,19 +36,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTERUNREQUEST_ENVENTRY']._loaded_options = None
   _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_options = b'8\001'
   _globals['_EXECUTERUNREQUEST']._serialized_start=100
-  _globals['_EXECUTERUNREQUEST']._serialized_end=412
-  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_start=370
-  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_end=412
-  _globals['_ATTACHRUNREQUEST']._serialized_start=414
-  _globals['_ATTACHRUNREQUEST']._serialized_end=466
-  _globals['_RUNNERCANCELRUNREQUEST']._serialized_start=468
-  _globals['_RUNNERCANCELRUNREQUEST']._serialized_end=524
-  _globals['_RUNNERCANCELRUNRESPONSE']._serialized_start=526
-  _globals['_RUNNERCANCELRUNRESPONSE']._serialized_end=566
-  _globals['_GETCAPACITYREQUEST']._serialized_start=568
-  _globals['_GETCAPACITYREQUEST']._serialized_end=588
-  _globals['_CAPACITY']._serialized_start=591
-  _globals['_CAPACITY']._serialized_end=775
-  _globals['_RUNNERSERVICE']._serialized_start=778
-  _globals['_RUNNERSERVICE']._serialized_end=1102
+  _globals['_EXECUTERUNREQUEST']._serialized_end=460
+  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_start=418
+  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_end=460
+  _globals['_ATTACHRUNREQUEST']._serialized_start=462
+  _globals['_ATTACHRUNREQUEST']._serialized_end=514
+  _globals['_RUNNERCANCELRUNREQUEST']._serialized_start=516
+  _globals['_RUNNERCANCELRUNREQUEST']._serialized_end=572
+  _globals['_RUNNERCANCELRUNRESPONSE']._serialized_start=574
+  _globals['_RUNNERCANCELRUNRESPONSE']._serialized_end=614
+  _globals['_GETCAPACITYREQUEST']._serialized_start=616
+  _globals['_GETCAPACITYREQUEST']._serialized_end=636
+  _globals['_CAPACITY']._serialized_start=639
+  _globals['_CAPACITY']._serialized_end=823
+  _globals['_RUNNERSERVICE']._serialized_start=826
+  _globals['_RUNNERSERVICE']._serialized_end=1150
 # @@protoc_insertion_point(module_scope)

@@ -31,6 +31,7 @@ from services.runner.backends.base import ContainerBackend, ContainerExit, Conta
 from services.runner.capacity import Admission, Claim, Lease
 from services.runner.capture import EventSequencer, OutputCapture, RolloutTailer, warning_event
 from services.runner.journal import JournalFile
+from services.runner.model_access import ModelAccess, RunModels
 from services.runner.uploads import ArtifactUploader, PendingUpload, read_pending
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket, Validator
 
@@ -105,6 +106,8 @@ class RunRequest:
     task: str = ""
     instructions: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    #: Model access (see services/runner/model_access.py `models_field`); empty for none.
+    models: dict[str, Any] = field(default_factory=dict)
 
     @property
     def claim(self) -> Claim:
@@ -145,6 +148,7 @@ class RunHost:
     #: How long a finished run waits for a store that is down before it gives up (files are kept
     #: and uploaded later either way).
     store_wait_seconds: float = 600.0
+    models: ModelAccess | None = None
 
     def work_dir(self, run_id: str) -> Path:
         return self.work_root / "runs" / run_id
@@ -188,6 +192,7 @@ class RunExecution:
         self._started_at: float | None = recovery.started_at if recovery else None
         self._lease: Lease | None = None
         self._socket: ValidationSocket | None = None
+        self._models: RunModels | None = None
         self._task: asyncio.Task[None] | None = None
         self._stored: set[str] = set(recovery.stored) if recovery else set()
         #: True once every file of the run is in the store or handed to the background uploader.
@@ -293,6 +298,8 @@ class RunExecution:
         change = common_pb2.StatusChange(state=verdict.state, reason=verdict.reason, message=verdict.message)  # type: ignore[arg-type]
         if verdict.exit_code is not None:
             change.exit_code = verdict.exit_code
+        if self._models is not None:
+            change.model_usage.CopyFrom(self._models.usage())
         self.sequencer.emit(status_change=change)
 
     async def _run(self) -> None:
@@ -347,8 +354,10 @@ class RunExecution:
             public_dir = await self._ensure_dataset()
             await self._acquire_capacity()
             await self._open_socket(0)
+            await self._open_models(recovering=False)
+            spec = self._spec(public_dir)
             self._phase = "container"
-            self.container_id = await self.backend.start(self._spec(public_dir))
+            self.container_id = await self.backend.start(self._models.apply(spec) if self._models else spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))
             if self._cancel_reason is not None:
@@ -358,6 +367,7 @@ class RunExecution:
         else:
             self._lease = self.host.admission.force(self.request.claim)
             await self._open_socket(recovery.validation_calls)
+            await self._open_models(recovering=True)
             self._phase = "container"
             if recovery.container_status == "created":
                 await self.backend.start_existing(recovery.container_id)
@@ -382,6 +392,9 @@ class RunExecution:
             with contextlib.suppress(Exception):
                 await self.backend.remove(self.container_id)
         self._release_capacity()
+        if self._models is not None:
+            await self._models.close(self.backend)
+            self._models = None
         if self._socket is not None:
             await self._socket.stop()
             self._socket = None
@@ -409,6 +422,24 @@ class RunExecution:
             self.work_dir / "sock" / SOCKET_NAME, self._validate, self._record_validation, calls_made=calls_made
         )
         await self._socket.start()
+
+    async def _open_models(self, *, recovering: bool) -> None:
+        """The run's model proxy and relay, when it was granted model access."""
+        if not self.request.models:
+            return
+        if self.host.models is None:
+            raise MleReduxError("this runner has no model endpoints configured (serve runner --models FILE)")
+        labels = {RUNNER_LABEL + ".models": self.host.runner_id}
+        self._models = await RunModels.open(
+            self.host.models,
+            self.request.models,
+            run_id=self.request.run_id,
+            work_dir=self.work_dir,
+            sequencer=self.sequencer,
+            backend=self.backend,
+            labels=labels,
+            recovering=recovering,
+        )
 
     def _make_work_dir(self) -> None:
         for name in ("submission", "code", "logs"):
@@ -584,7 +615,7 @@ class RunExecution:
     def _artifact_files(self) -> Iterator[tuple[str, Path]]:
         """(name, path) of every regular file the run produced; symlinks are never followed, so an
         agent cannot make the runner upload a host file."""
-        for area in ("submission", "code", "logs"):
+        for area in ("submission", "code", "logs", "model_calls"):
             root = self.work_dir / area
             for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
                 dirnames.sort()

@@ -13,12 +13,15 @@ from pathlib import Path
 import grpc
 
 from mleredux.errors import InvalidArgumentError, StoreError
+from mleredux.models.endpoints import Endpoints, load_endpoints
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
 from services.runner.execution import RunRequest
+from services.runner.model_access import ModelAccess, models_field
+from services.runner.model_proxy import ProxySettings
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
 from services.server import SERVER_OPTIONS, Hosted
@@ -50,6 +53,9 @@ class RunnerSettings:
     default_shm_bytes: int = 64 << 20
     store_wait_seconds: float = 600.0
     detach_grace_seconds: float = 600.0
+    #: The operator's model endpoints file (TOML, see docs/models.md); None: no model access.
+    models_file: Path | None = None
+    model_proxy: ProxySettings = field(default_factory=ProxySettings)
 
     @property
     def runner_id(self) -> str:
@@ -79,6 +85,10 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=SERVER_OPTIONS)
         self._grader = grader_pb2_grpc.GraderServiceStub(self._grader_channel)
         self.supervisor = RunSupervisor(settings.supervisor_settings(), backend, store, self._validator)
+        if settings.models_file is not None:
+            # Loaded (keys read) at startup: a missing key fails here, never in a run.
+            endpoints: Endpoints = load_endpoints(settings.models_file)
+            self.supervisor.host.models = ModelAccess(endpoints, store, settings.model_proxy)
         # The server answers before recovery is done; an attach must not be told LOST meanwhile.
         self._recovered = asyncio.Event()
 
@@ -106,7 +116,16 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             task=request.task,
             instructions=request.instructions,
             env=dict(request.env),
+            models=self._models_field(request),
         )
+
+    def _models_field(self, request: runner_pb2.ExecuteRunRequest) -> dict[str, object]:
+        models = models_field(request.model_access)
+        if models:
+            if self.supervisor.host.models is None:
+                raise InvalidArgumentError("this runner has no model endpoints (it was started without --models)")
+            self.supervisor.host.models.check(models)
+        return models
 
     def _validator(self, run: RunRequest) -> Validator:
         async def validate(content: bytes) -> ValidationAnswer:

@@ -47,6 +47,9 @@ class ContainerSpec:
     command: list[str] | None = None
     working_dir: str = "/home"
     extra: dict[str, str] = field(default_factory=dict)
+    #: Join this (network-none) container's network namespace instead of getting an empty one:
+    #: how the agent shares its loopback with the run's model relay and nothing else.
+    network_container: str | None = None
 
 
 @dataclass(frozen=True)
