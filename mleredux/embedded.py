@@ -58,6 +58,8 @@ class EmbeddedStack:
     #: The gateway's HTTP/JSON API and run viewer; None serves gRPC only.
     gateway_http_listen: str | None = "127.0.0.1:0"
     start_timeout: float = 60.0
+    #: The operator's model endpoints file for the runner (`mleredux up --models FILE`).
+    models_file: Path | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -133,6 +135,9 @@ class EmbeddedStack:
             stderr=log,
             stdin=subprocess.DEVNULL,
             preexec_fn=None if setpriv is not None else _die_with_parent,
+            env={**os.environ, "MLEREDUX_MODELS_FILE": str(self.models_file)}
+            if name == "runner" and self.models_file is not None
+            else None,
             # Unbuffered: select() sees only the pipe, so a second line already read into a buffer
             # (the gateway prints its HTTP address just before `listening on`) would never be noticed.
             bufsize=0,

@@ -157,6 +157,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             state=common_pb2.RunState.RUN_STATE_QUEUED,
             compute=compute,
             env=dict(request.env),
+            model_access=request.model_access,
             create_time=now_timestamp(),
             owner=caller.user,
         )

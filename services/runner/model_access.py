@@ -99,7 +99,7 @@ class ModelAccess:
 class RunModels:
     """One run's model proxy and relay."""
 
-    def __init__(self, proxy: ModelProxy, endpoints: list[Endpoint], replay: bool) -> None:
+    def __init__(self, proxy: ModelProxy, endpoints: list[Endpoint], replay: ReplayBook | None) -> None:
         self.proxy = proxy
         self.relay_id: str | None = None
         self._endpoints = endpoints
@@ -146,7 +146,7 @@ class RunModels:
             calls_made=recorded,
         )
         await proxy.start()
-        opened = cls(proxy, endpoints, replay is not None)
+        opened = cls(proxy, endpoints, replay)
         try:
             spec = relay_spec(run_id, await access.relay.tag(), socket_dir, labels)
             if recovering:
@@ -165,13 +165,14 @@ class RunModels:
         base = f"http://127.0.0.1:{RELAY_PORT}"
         key = placeholder_key(spec.labels.get("mleredux.run_id", "run"))
         env = dict(spec.env)
-        kinds = {e.kind for e in self._endpoints} if not self._replay else {"openai", "anthropic"}
+        kinds = {e.kind for e in self._endpoints} if self._replay is None else {"openai", "anthropic"}
         if "openai" in kinds:
             env.update(OPENAI_BASE_URL=f"{base}/v1", OPENAI_API_KEY=key)
         if "anthropic" in kinds:
             env.update(ANTHROPIC_BASE_URL=f"{base}/anthropic", ANTHROPIC_API_KEY=key)
         env["MLEREDUX_MODEL_ENDPOINTS"] = ",".join(e.name for e in self._endpoints)
-        models = sorted({m for e in self._endpoints for m in e.models})
+        # A replaying agent is told the models the recorded run was told (its requests must match).
+        models = self.proxy.offered_models
         if models:
             env["MLEREDUX_MODELS"] = ",".join(models)
         return dataclasses.replace(spec, env=env, network_container=self.relay_id)

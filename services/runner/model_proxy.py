@@ -94,6 +94,16 @@ class ReplayBook:
             if record.get("fingerprint") and not record.get("refused"):
                 self._queues.setdefault(str(record["fingerprint"]), []).append(record)
 
+    @property
+    def models(self) -> list[str]:
+        """The models the recording asked for (first-use order): what a replaying agent is told."""
+        for queue in self._queues.values():
+            for record in queue:
+                if isinstance(record.get("models_offered"), list):
+                    return [str(m) for m in record["models_offered"]]
+        found = [str(r["model"]) for q in self._queues.values() for r in q if r.get("model")]
+        return list(dict.fromkeys(found))
+
     def take(self, fingerprint: str) -> dict[str, Any] | None:
         queue = self._queues.get(fingerprint)
         return queue.pop(0) if queue else None
@@ -145,6 +155,8 @@ class ModelProxy:
         self.settings = settings or ProxySettings()
         self._secrets = sorted({s for s in [*(secrets or []), *(e.api_key for e in endpoints)] if s}, key=len)[::-1]
         self._replay = replay
+        #: The models the agent was told of (MLEREDUX_MODELS), kept in each record for a replay.
+        self.offered_models = replay.models if replay is not None else sorted({m for e in endpoints for m in e.models})
         # A restarted runner passes what the run already used, so budgets hold per run.
         self.usage = usage or ModelUsage()
         self._numbered = calls_made
@@ -204,7 +216,7 @@ class ModelProxy:
         self._numbered += 1
         number = self._numbered
         name = f"model_calls/{number:05d}.json"
-        record = {"call": number, **record}
+        record = {"call": number, **record, "models_offered": self.offered_models}
         text = self.scrub(json.dumps(record, indent=1, default=str))
         (self.calls_dir / f"{number:05d}.json").write_text(text)
         event = {
