@@ -32,6 +32,8 @@ class Reply:
     delay: float = 0.0
     #: Seconds to wait between streamed chunks.
     chunk_delay: float = 0.0
+    #: How many pieces a streamed text is cut into.
+    chunks: int = 4
 
 
 @dataclass
@@ -160,7 +162,7 @@ class ModelUpstream:
 
         base = {"id": ident, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
         await send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
-        for piece in chunks_of(reply.text):
+        for piece in chunks_of(reply.text, reply.chunks):
             await send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
         await send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
@@ -209,7 +211,7 @@ class ModelUpstream:
         }
         await send("message_start", {"message": start})
         await send("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
-        for piece in chunks_of(reply.text):
+        for piece in chunks_of(reply.text, reply.chunks):
             await send("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
         await send("content_block_stop", {"index": 0})
         await send(
@@ -262,3 +264,29 @@ class ModelUpstream:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(30)
             self._loop = None
+
+
+def main() -> None:
+    """`python -m tests.model_upstream PORT KEY [WORDS CHUNKS]`: serves until killed (benchmarks)."""
+    import sys
+
+    port, key = int(sys.argv[1]), sys.argv[2]
+    text = " ".join(["word"] * int(sys.argv[3] if len(sys.argv) > 3 else 20))
+    chunks = int(sys.argv[4] if len(sys.argv) > 4 else 4)
+    server = ModelUpstream(api_key=key)
+    server.port = port
+    server.responder = lambda body: Reply(text, chunks=chunks)
+    server.start()
+    # Nothing is kept per request in a long benchmark.
+    server.received = _Discard()
+    print("listening", flush=True)
+    threading.Event().wait()
+
+
+class _Discard(list[Received]):
+    def append(self, item: Received) -> None:
+        return None
+
+
+if __name__ == "__main__":
+    main()
