@@ -287,3 +287,33 @@ async def test_replay_answers_from_the_recording_with_zero_upstream_calls(tmp_pa
     assert fresh.calls() == []
     assert [e.get("replayed") for e in events[:3]] == [True, True, True]
     assert all(e["cost_usd"] == 0.0 for e in events[:3])
+
+
+async def test_the_runners_cap_on_calls_holds_for_a_run_without_a_budget(tmp_path: Path, fresh: ModelUpstream) -> None:
+    events: list[dict[str, Any]] = []
+    (tmp_path / "cap").mkdir()
+    proxy = ModelProxy(
+        tmp_path / "cap" / "model.sock",
+        endpoints=endpoints_for(fresh),
+        calls_dir=tmp_path / "cap" / "model_calls",
+        on_call=events.append,
+        settings=ProxySettings(max_calls_per_run=2),
+    )
+    await proxy.start()
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(proxy.socket_path))) as session:
+            h = Harness(proxy, events, session)
+            answers = [await h.post(CHAT, chat()) for _ in range(3)]
+    finally:
+        await proxy.stop()
+    assert [status for status, _ in answers] == [200, 200, 429]
+    assert answers[2][1]["error"]["budget"] == "runner_calls" and len(fresh.calls()) == 2
+
+
+async def test_a_key_echoed_by_the_upstream_never_reaches_the_agent(harness: Harness, fresh: ModelUpstream) -> None:
+    fresh.script = [Reply(f"your key is {fresh.api_key}"), Reply(f"streamed {fresh.api_key} back", chunks=1)]
+    status, body = await harness.post(CHAT, chat())
+    assert status == 200 and body["choices"][0]["message"]["content"] == "your key is [redacted]"
+    status, streamed = await harness.post(CHAT, chat(stream=True))
+    assert status == 200 and fresh.api_key not in streamed and "[redacted]" in streamed
+    assert_no_key_in(harness, fresh)

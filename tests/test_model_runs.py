@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from mleredux.v1 import common_pb2
+from mleredux.v1 import common_pb2, runner_pb2
 from services.runner.servicer import RunnerSettings
 from tests.model_upstream import ModelUpstream, Reply
 from tests.runner_harness import RunnerProcess, collect, execute_request, make_public_dir, runner_containers, stub
@@ -41,6 +41,11 @@ while [ $n -lt "${CALLS:-3}" ]; do
         echo "call $n: ok"
     else
         echo "call $n: refused $(cat $L/error_$n.txt)"
+    fi
+    if [ "$n" = 1 ] && [ -n "$WAIT_FOR" ]; then
+        echo "waiting for $WAIT_FOR"
+        i=0
+        while [ ! -e "/home/data/$WAIT_FOR" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
     fi
 done
 cp /home/data/sample_submission.csv /home/submission/submission.csv
@@ -251,3 +256,55 @@ async def test_a_run_without_model_access_gets_no_model_environment(
         await collect(stub(channel).ExecuteRun(request), events)
     env_seen = stored_files(model_runner, "model-none")["logs/env.txt"].decode()
     assert "OPENAI_BASE_URL" not in env_seen and not events[-1].status_change.HasField("model_usage")
+
+
+async def test_model_access_survives_a_runner_killed_and_restarted_mid_run(
+    model_runner: RunnerProcess, probe_image: str, upstream: ModelUpstream, tmp_path: Path
+) -> None:
+    upstream.reset()
+    public = make_public_dir(tmp_path)
+    request = execute_request("model-restart", probe_image, public, CALLS="3", WAIT_FOR="go")
+    request.model_access.CopyFrom(common_pb2.ModelAccess(endpoints=["local"], max_requests=2))
+    events: list[common_pb2.RunEvent] = []
+    async with model_runner.channel() as channel:
+        call = stub(channel).ExecuteRun(request)
+        await collect(call, events, until=lambda e: e.log_line.text == "waiting for go")
+        model_runner.kill9()
+    assert len(relay_containers()) == 1  # the relay, like the agent, outlives the runner
+    model_runner.start()
+    (public / "go").write_text("")
+    async with model_runner.channel() as channel:
+        attach = stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="model-restart", from_seq=events[-1].seq))
+        await collect(attach, events)
+    lines = [e.log_line.text for e in events if e.HasField("log_line") and e.log_line.text.startswith("call")]
+    assert lines[:2] == ["call 1: ok", "call 2: ok"] and lines[2].startswith("call 3: refused")
+    # The budget held across the restart: the usage before it was read back from the journal.
+    calls = model_calls(events)
+    assert [c["status"] for c in calls] == [200, 200, 429]
+    assert [c["artifact"] for c in calls] == [f"model_calls/{i:05d}.json" for i in (1, 2, 3)]
+    assert events[-1].status_change.model_usage.calls == 2 and len(upstream.calls()) == 2
+    assert relay_containers() == []
+
+
+def test_a_restarted_runner_removes_relays_of_runs_it_no_longer_has(model_runner: RunnerProcess) -> None:
+    from services.runner.model_relay import RELAY_LABEL, RELAY_RUNNER_LABEL, relay_tag
+
+    runner_id = RunnerSettings(model_runner.work_dir, "", "").runner_id
+    labels = {RELAY_LABEL: "ghost-run", RELAY_RUNNER_LABEL: runner_id}
+    others = {RELAY_LABEL: "ghost-run", RELAY_RUNNER_LABEL: "another-runner"}
+    started = []
+    for label_set in (labels, others):
+        command = ["docker", "create", "--pull=never", "--network", "none"]
+        for key, value in label_set.items():
+            command += ["--label", f"{key}={value}"]
+        started.append(
+            subprocess.run([*command, relay_tag()], capture_output=True, text=True, check=True).stdout.strip()
+        )
+    try:
+        model_runner.stop()
+        model_runner.start()
+        remaining = set(relay_containers())
+        assert started[0][:12] not in {c[:12] for c in remaining}
+        assert started[1][:12] in {c[:12] for c in remaining}  # another runner's relay is left alone
+    finally:
+        subprocess.run(["docker", "rm", "-f", *started], capture_output=True)

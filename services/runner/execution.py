@@ -429,7 +429,6 @@ class RunExecution:
             return
         if self.host.models is None:
             raise MleReduxError("this runner has no model endpoints configured (serve runner --models FILE)")
-        labels = {RUNNER_LABEL + ".models": self.host.runner_id}
         self._models = await RunModels.open(
             self.host.models,
             self.request.models,
@@ -437,8 +436,8 @@ class RunExecution:
             work_dir=self.work_dir,
             sequencer=self.sequencer,
             backend=self.backend,
-            labels=labels,
-            recovering=recovering,
+            runner_id=self.host.runner_id,
+            agent_container=self.container_id if recovering else None,
         )
 
     def _make_work_dir(self) -> None:

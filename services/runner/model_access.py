@@ -23,7 +23,14 @@ from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerSpec
 from services.runner.capture import EventSequencer
 from services.runner.model_proxy import ModelLimits, ModelProxy, ModelUsage, ProxySettings, ReplayBook, placeholder_key
-from services.runner.model_relay import MODEL_SOCKET_NAME, RELAY_PORT, RelayImage, relay_spec
+from services.runner.model_relay import (
+    MODEL_SOCKET_NAME,
+    RELAY_LABEL,
+    RELAY_PORT,
+    RELAY_RUNNER_LABEL,
+    RelayImage,
+    relay_spec,
+)
 
 MODEL_SOCKET_DIR = "msock"
 CALLS_DIR = "model_calls"
@@ -115,9 +122,12 @@ class RunModels:
         work_dir: Path,
         sequencer: EventSequencer,
         backend: ContainerBackend,
-        labels: dict[str, str],
-        recovering: bool,
+        runner_id: str,
+        agent_container: str | None = None,
     ) -> RunModels:
+        """Starts the proxy and the relay. `agent_container` is given for a run found again after a
+        restart: what it used is read back from its journal, and its relay is kept when still up."""
+        recovering = agent_container is not None
         endpoints = access.endpoints.grant(list(models.get("endpoints", [])))
         replay_id = str(models.get("replay_run_id") or "")
         replay = ReplayBook(await asyncio.to_thread(access._replay_records, replay_id)) if replay_id else None
@@ -148,11 +158,18 @@ class RunModels:
         await proxy.start()
         opened = cls(proxy, endpoints, replay)
         try:
-            spec = relay_spec(run_id, await access.relay.tag(), socket_dir, labels)
+            tag = await access.relay.tag()
+            spec = relay_spec(run_id, tag, socket_dir, runner_id)
             if recovering:
-                # The relay outlives a runner restart (it reconnects per connection); start one only if gone.
+                # The relay outlives a runner restart (it connects anew per connection) and is kept;
+                # one that died is replaced by a relay joining the agent's namespace.
                 state = await backend.inspect(spec.name)
-                opened.relay_id = state.container_id if state is not None else None
+                if state is not None and state.status == "running":
+                    opened.relay_id = state.container_id
+                else:
+                    if state is not None:
+                        await backend.remove(state.container_id)
+                    spec = relay_spec(run_id, tag, socket_dir, runner_id, join=agent_container)
             if opened.relay_id is None:
                 opened.relay_id = await backend.start(spec)
         except BaseException:
@@ -193,3 +210,14 @@ class RunModels:
                 await backend.remove(self.relay_id)
             self.relay_id = None
         await self.proxy.stop()
+
+
+async def reap_relays(backend: ContainerBackend, runner_id: str, active: set[str]) -> int:
+    """Removes this runner's relays whose run it no longer has (left by a runner that was killed)."""
+    removed = 0
+    for container_id in await backend.find({RELAY_RUNNER_LABEL: runner_id}):
+        state = await backend.inspect(container_id)
+        if state is not None and state.labels.get(RELAY_LABEL) not in active:
+            await backend.remove(container_id)
+            removed += 1
+    return removed

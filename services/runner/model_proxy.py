@@ -83,6 +83,8 @@ class ProxySettings:
     max_recorded_response_bytes: int = 16 << 20
     #: Calls of one run in flight at once; more wait.
     max_concurrent_calls: int = 32
+    #: Calls one run may make whatever its own budget says (each is recorded and stored).
+    max_calls_per_run: int = 10_000
 
 
 class ReplayBook:
@@ -278,6 +280,13 @@ class ModelProxy:
 
     def _budget_left(self) -> None:
         limits, usage = self.limits, self.usage
+        if self._admitted >= self.settings.max_calls_per_run:
+            raise _Refusal(
+                429,
+                "budget_exhausted",
+                f"this runner allows at most {self.settings.max_calls_per_run} model calls per run",
+                budget="runner_calls",
+            )
         if limits.max_requests and self._admitted >= limits.max_requests:
             raise _Refusal(
                 429,

@@ -27,6 +27,8 @@ RELAY_PORT = 8400
 RELAY_SOCKET_DIR = "/run/mleredux-models"
 MODEL_SOCKET_NAME = "model.sock"
 RELAY_LABEL = "mleredux.model_relay_of"
+#: The runner that owns a relay (a restarted runner removes the relays of runs it no longer has).
+RELAY_RUNNER_LABEL = "mleredux.model_relay_runner"
 #: A relay forks one process per open connection: this bounds a run's concurrent model calls.
 RELAY_PIDS_LIMIT = 128
 
@@ -84,17 +86,20 @@ class RelayImage:
             return self._tag
 
 
-def relay_spec(run_id: str, image: str, socket_dir: Path, labels: dict[str, str]) -> ContainerSpec:
+def relay_spec(run_id: str, image: str, socket_dir: Path, runner_id: str, join: str | None = None) -> ContainerSpec:
+    """The relay's container; `join` puts it in that (agent) container's namespace instead of its own
+    (a restarted runner replacing a relay that died)."""
     return ContainerSpec(
         name=f"mleredux-{run_id}-models",
         image=image,
         env={},
         mounts=[Mount(str(socket_dir), RELAY_SOCKET_DIR, read_only=True)],
-        labels={**labels, RELAY_LABEL: run_id},
+        labels={RELAY_LABEL: run_id, RELAY_RUNNER_LABEL: runner_id},
         cpus=0.5,
         memory_bytes=64 << 20,
         pids_limit=RELAY_PIDS_LIMIT,
         shm_bytes=1 << 20,
         command=["/bin/mleredux-model-relay", str(RELAY_PORT), f"{RELAY_SOCKET_DIR}/{MODEL_SOCKET_NAME}"],
         working_dir="/",
+        network_container=join,
     )

@@ -20,7 +20,7 @@ from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DockerBackend
 from services.runner.capacity import Budget
 from services.runner.execution import RunRequest
-from services.runner.model_access import ModelAccess, models_field
+from services.runner.model_access import ModelAccess, models_field, reap_relays
 from services.runner.model_proxy import ProxySettings
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
 from services.runner.validation_socket import ValidationAnswer, Validator
@@ -194,6 +194,8 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
 
     async def start(self) -> None:
         await self.supervisor.start()
+        if self.supervisor.host.models is not None:
+            await reap_relays(self.supervisor.backend, self.settings.runner_id, set(self.supervisor.active))
         self._recovered.set()
 
     async def shutdown(self) -> None:
