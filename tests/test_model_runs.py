@@ -48,6 +48,16 @@ while [ $n -lt "${CALLS:-3}" ]; do
         while [ ! -e "/home/data/$WAIT_FOR" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
     fi
 done
+if [ -n "$ANTHROPIC_BASE_URL" ]; then
+    body='{"model": "claude-test", "max_tokens": 16, "messages": [{"role": "user", "content": "hi claude"}]}'
+    if wget -q -O $L/claude.json --header "x-api-key: $ANTHROPIC_API_KEY" --header "anthropic-version: 2023-06-01" \
+        --header "Content-Type: application/json" --post-data "$body" "$ANTHROPIC_BASE_URL/v1/messages" \
+        2>$L/claude_err.txt; then
+        echo "claude: ok"
+    else
+        echo "claude: refused $(cat $L/claude_err.txt)"
+    fi
+fi
 cp /home/data/sample_submission.csv /home/submission/submission.csv
 """
 
@@ -113,6 +123,11 @@ models = ["test-model"]
 [endpoints.local.prices."test-model"]
 input = 1.0
 output = 2.0
+
+[endpoints.claude]
+kind = "anthropic"
+base_url = "{upstream.anthropic_url}"
+api_key_env = "{KEY_ENV}"
 """
     )
     runner = RunnerProcess(
@@ -214,7 +229,7 @@ async def test_a_run_asking_for_an_unknown_endpoint_is_refused_before_it_starts(
             model_runner, probe_image, tmp_path, "model-unknown", common_pb2.ModelAccess(endpoints=["nope"])
         )
     assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "unknown model endpoint 'nope' (known: local)" in (refused.value.details() or "")
+    assert "unknown model endpoint 'nope' (known: claude, local)" in (refused.value.details() or "")
 
 
 async def test_replay_of_a_run_makes_zero_upstream_calls_and_gives_the_same_answers(
@@ -308,3 +323,37 @@ def test_a_restarted_runner_removes_relays_of_runs_it_no_longer_has(model_runner
         assert started[1][:12] in {c[:12] for c in remaining}  # another runner's relay is left alone
     finally:
         subprocess.run(["docker", "rm", "-f", *started], capture_output=True)
+
+
+async def test_an_anthropic_endpoint_is_reached_through_anthropic_base_url(
+    model_runner: RunnerProcess, probe_image: str, upstream: ModelUpstream, tmp_path: Path
+) -> None:
+    upstream.reset()
+    upstream.script = [Reply("hello from claude")]
+    events = await run_probe(
+        model_runner, probe_image, tmp_path, "model-claude", common_pb2.ModelAccess(endpoints=["claude"]), CALLS="0"
+    )
+    assert "claude: ok" in [e.log_line.text for e in events if e.HasField("log_line")]
+    files = stored_files(model_runner, "model-claude")
+    assert json.loads(files["logs/claude.json"])["content"][0]["text"] == "hello from claude"
+    env_seen = files["logs/env.txt"].decode()
+    assert "ANTHROPIC_BASE_URL=http://127.0.0.1:8400/anthropic" in env_seen and "OPENAI_BASE_URL" not in env_seen
+    (seen,) = upstream.calls("/v1/messages")
+    assert seen.headers["x-api-key"] == upstream.api_key
+    assert [json.loads(e.rollout.payload_json)["endpoint"] for e in events if e.rollout.kind == "model_call"] == [
+        "claude"
+    ]
+    assert all(upstream.api_key.encode() not in data for data in files.values())
+
+
+def test_a_runner_whose_endpoint_key_is_missing_refuses_to_start(tmp_path: Path) -> None:
+    models = tmp_path / "models.toml"
+    models.write_text(
+        '[endpoints.x]\nkind = "openai"\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "UNSET_KEY_VAR"\n'
+    )
+    runner = RunnerProcess(
+        tmp_path / "runner", (tmp_path / "store").as_uri(), env={"MLEREDUX_MODELS_FILE": str(models)}
+    )
+    with pytest.raises(RuntimeError, match=r"endpoints\.x: the environment variable UNSET_KEY_VAR is unset or empty"):
+        runner.start(timeout=30)
+    assert "Traceback" not in runner.log_path.read_text()

@@ -182,13 +182,13 @@ class RunModels:
         base = f"http://127.0.0.1:{RELAY_PORT}"
         key = placeholder_key(spec.labels.get("mleredux.run_id", "run"))
         env = dict(spec.env)
-        kinds = {e.kind for e in self._endpoints} if self._replay is None else {"openai", "anthropic"}
+        # A replaying agent sees what the recorded run's agent saw (its requests must match).
+        kinds = set(self.proxy.offered_kinds)
         if "openai" in kinds:
             env.update(OPENAI_BASE_URL=f"{base}/v1", OPENAI_API_KEY=key)
         if "anthropic" in kinds:
             env.update(ANTHROPIC_BASE_URL=f"{base}/anthropic", ANTHROPIC_API_KEY=key)
         env["MLEREDUX_MODEL_ENDPOINTS"] = ",".join(e.name for e in self._endpoints)
-        # A replaying agent is told the models the recorded run was told (its requests must match).
         models = self.proxy.offered_models
         if models:
             env["MLEREDUX_MODELS"] = ",".join(models)

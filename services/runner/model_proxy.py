@@ -106,6 +106,15 @@ class ReplayBook:
         found = [str(r["model"]) for q in self._queues.values() for r in q if r.get("model")]
         return list(dict.fromkeys(found))
 
+    @property
+    def kinds(self) -> list[str]:
+        """The endpoint kinds the recorded run was given (which base URLs its agent saw)."""
+        for queue in self._queues.values():
+            for record in queue:
+                if isinstance(record.get("kinds_offered"), list):
+                    return [str(k) for k in record["kinds_offered"]]
+        return sorted({str(r["kind"]) for q in self._queues.values() for r in q if r.get("kind")})
+
     def take(self, fingerprint: str) -> dict[str, Any] | None:
         queue = self._queues.get(fingerprint)
         return queue.pop(0) if queue else None
@@ -159,6 +168,7 @@ class ModelProxy:
         self._replay = replay
         #: The models the agent was told of (MLEREDUX_MODELS), kept in each record for a replay.
         self.offered_models = replay.models if replay is not None else sorted({m for e in endpoints for m in e.models})
+        self.offered_kinds = replay.kinds if replay is not None else sorted({e.kind for e in endpoints})
         # A restarted runner passes what the run already used, so budgets hold per run.
         self.usage = usage or ModelUsage()
         self._numbered = calls_made
@@ -218,7 +228,7 @@ class ModelProxy:
         self._numbered += 1
         number = self._numbered
         name = f"model_calls/{number:05d}.json"
-        record = {"call": number, **record, "models_offered": self.offered_models}
+        record = {"call": number, **record, "models_offered": self.offered_models, "kinds_offered": self.offered_kinds}
         text = self.scrub(json.dumps(record, indent=1, default=str))
         (self.calls_dir / f"{number:05d}.json").write_text(text)
         event = {
