@@ -71,6 +71,9 @@ class ModelUpstream:
         #: Called for a request when the script is empty: body -> reply.
         self.responder: Callable[[Any], Reply] = lambda body: Reply()
         self._lock = threading.Lock()
+        #: Requests being answered now, and the most there ever were at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -91,6 +94,7 @@ class ModelUpstream:
         with self._lock:
             self.received.clear()
             self.script.clear()
+            self.max_in_flight = 0
         self.responder = lambda body: Reply()
 
     def _next(self, body: Any) -> Reply:
@@ -122,6 +126,14 @@ class ModelUpstream:
         return web.json_response({"error": {"type": kind, "message": f"scripted {reply.status}"}}, status=reply.status)
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._chat_answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _chat_answer(self, request: web.Request) -> web.StreamResponse:
         body, refused = await self._receive(request)
         if refused is not None:
             return refused

@@ -4,6 +4,7 @@ retries, timeouts, bad requests and replay."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -317,3 +318,20 @@ async def test_a_key_echoed_by_the_upstream_never_reaches_the_agent(harness: Har
     status, streamed = await harness.post(CHAT, chat(stream=True))
     assert status == 200 and fresh.api_key not in streamed and "[redacted]" in streamed
     assert_no_key_in(harness, fresh)
+
+
+async def test_an_agent_leaving_mid_stream_is_recorded_and_the_proxy_carries_on(
+    harness: Harness, fresh: ModelUpstream, capfd: pytest.CaptureFixture[str]
+) -> None:
+    fresh.script = [Reply(" ".join(["word"] * 400), chunks=200, chunk_delay=0.01)]
+    async with harness.session.post(CHAT, json=chat(stream=True)) as response:
+        await response.content.readany()
+        response.close()  # gone after the first chunk
+    for _ in range(200):
+        if harness.events:
+            break
+        await asyncio.sleep(0.05)
+    (event,) = harness.events
+    assert event["status"] == 200 and "closed the connection" in event["error"]
+    assert (await harness.post(CHAT, chat()))[0] == 200
+    assert "Traceback" not in capfd.readouterr().err

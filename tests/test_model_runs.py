@@ -48,6 +48,16 @@ while [ $n -lt "${CALLS:-3}" ]; do
         while [ ! -e "/home/data/$WAIT_FOR" ] && [ $i -lt 600 ]; do sleep 0.2; i=$((i + 1)); done
     fi
 done
+if [ -n "$FLOOD" ]; then
+    i=0
+    while [ $i -lt "$FLOOD" ]; do
+        i=$((i + 1))
+        body="{\"model\": \"test-model\", \"messages\": [{\"role\": \"user\", \"content\": \"flood $i\"}]}"
+        (wget -q -O /dev/null --header "Content-Type: application/json" --post-data "$body" \
+            "$OPENAI_BASE_URL/chat/completions" 2>$L/flood_$i.txt && echo "flood: ok" || echo "flood: refused") &
+    done
+    wait
+fi
 if [ -n "$ANTHROPIC_BASE_URL" ]; then
     body='{"model": "claude-test", "max_tokens": 16, "messages": [{"role": "user", "content": "hi claude"}]}'
     if wget -q -O $L/claude.json --header "x-api-key: $ANTHROPIC_API_KEY" --header "anthropic-version: 2023-06-01" \
@@ -357,3 +367,40 @@ def test_a_runner_whose_endpoint_key_is_missing_refuses_to_start(tmp_path: Path)
     with pytest.raises(RuntimeError, match=r"endpoints\.x: the environment variable UNSET_KEY_VAR is unset or empty"):
         runner.start(timeout=30)
     assert "Traceback" not in runner.log_path.read_text()
+
+
+async def test_a_flood_of_model_calls_is_bounded_and_the_run_and_runner_carry_on(
+    model_runner: RunnerProcess, probe_image: str, upstream: ModelUpstream, tmp_path: Path
+) -> None:
+    upstream.reset()
+    upstream.responder = lambda body: Reply("slow answer", delay=0.3)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    events = await run_probe(
+        model_runner,
+        probe_image,
+        tmp_path / "a",
+        "model-flood",
+        common_pb2.ModelAccess(endpoints=["local"]),
+        CALLS="0",
+        FLOOD="150",
+    )
+    assert events[-1].status_change.state == RunState.RUN_STATE_GRADING, events[-1].status_change.message
+    lines = [e.log_line.text for e in events if e.HasField("log_line") and e.log_line.text.startswith("flood")]
+    errors = {n: v for n, v in stored_files(model_runner, "model-flood").items() if n.startswith("logs/flood_")}
+    assert len(lines) == 150 and lines.count("flood: ok") >= 32, (model_calls(events)[:3], list(errors.values())[:3])
+    # No more calls at once reach the provider than the proxy allows one run.
+    assert upstream.max_in_flight <= 32
+    ok = [c for c in model_calls(events) if c["status"] == 200]
+    assert len(ok) == len(upstream.calls("/chat/completions"))
+    upstream.responder = lambda body: Reply("fine")
+    after = await run_probe(
+        model_runner,
+        probe_image,
+        tmp_path / "b",
+        "model-after-flood",
+        common_pb2.ModelAccess(endpoints=["local"]),
+        CALLS="1",
+    )
+    assert "call 1: ok" in [e.log_line.text for e in after if e.HasField("log_line")]
+    assert relay_containers() == []

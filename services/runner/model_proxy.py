@@ -455,10 +455,14 @@ class ModelProxy:
                         if len(kept) < limit:
                             kept += chunk[: limit - len(kept)]
                         await answer.write(chunk)
+                    await answer.write_eof()
+                except ConnectionError:
+                    # The agent went away mid-stream (its own timeout, a crash): the upstream call ends here.
+                    record["error"] = "the agent closed the connection before the answer ended"
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     record["error"] = f"the upstream's stream broke: {type(exc).__name__}"
-                with contextlib.suppress(ConnectionError):
-                    await answer.write_eof()
+                    with contextlib.suppress(ConnectionError):
+                        await answer.write_eof()
             else:
                 try:
                     data = self._scrub_bytes(await upstream.read())
