@@ -141,3 +141,20 @@ def test_an_unknown_endpoint_lists_the_known_ones() -> None:
 def test_a_missing_file_says_so(tmp_path: Path) -> None:
     with pytest.raises(EndpointsFileError, match="cannot read the endpoints file"):
         load_endpoints(tmp_path / "absent.toml")
+
+
+def test_model_access_from_the_cli_flags() -> None:
+    from mleredux.errors import InvalidArgumentError
+    from mleredux.models.access import model_access
+
+    assert model_access([]) is None
+    access = model_access(["a", "b", "a"], max_requests=3, max_cost_usd=1.5)
+    assert access is not None and list(access.endpoints) == ["a", "b"] and access.max_requests == 3
+    replay = model_access(replay_run_id="r1")
+    assert replay is not None and replay.replay_run_id == "r1"
+    with pytest.raises(InvalidArgumentError, match="must not be negative"):
+        model_access(["a"], max_tokens=-1)
+    with pytest.raises(InvalidArgumentError, match="non-negative number"):
+        model_access(["a"], max_cost_usd=float("nan"))
+    with pytest.raises(InvalidArgumentError, match="need --model-endpoint"):
+        model_access([], max_requests=2)
