@@ -211,3 +211,17 @@ async def test_a_request_budget_stops_the_search_and_the_run_still_ends_with_its
     assert [c["status"] for c in calls] == [200, 429] and calls[1]["budget"] == "requests"
     assert run.state == RunState.RUN_STATE_SUCCEEDED, run.message  # the first draft was enough to submit
     assert run.model_usage.calls == 1 and run.model_usage.refused == 1
+
+
+@pytest.mark.parametrize(
+    ("access", "words"),
+    [
+        (common_pb2.ModelAccess(endpoints=["nope"]), "unknown model endpoint 'nope' (known: local)"),
+        (common_pb2.ModelAccess(replay_run_id="never-ran"), "run never-ran has no recorded model calls"),
+    ],
+)
+async def test_bad_model_access_fails_the_run_with_a_specific_message(
+    model_stack: EmbeddedStack, access: common_pb2.ModelAccess, words: str
+) -> None:
+    run, _, _ = await finished_run(model_stack, access)
+    assert run.state == RunState.RUN_STATE_FAILED and words in run.message, run.message
