@@ -381,6 +381,8 @@ class RunExecution:
             verdict = Verdict(RunState.RUN_STATE_LOST, FailureReason.FAILURE_REASON_RUNNER_LOST, str(exc))
         finally:
             self._release_capacity()
+            if self._models is not None:  # no model call may land after the artifacts are gathered
+                await self._models.proxy.stop()
         return verdict
 
     def _lost_verdict(self, recovery: Recovery) -> Verdict:

@@ -134,6 +134,8 @@ class RunModels:
         usage, recorded = usage_from_events(sequencer.events()) if recovering else (ModelUsage(), 0)
 
         def on_call(payload: dict[str, Any]) -> None:
+            if sequencer.closed:  # a call cut at the very end of the run: its file is all that is left
+                return
             sequencer.emit(rollout=common_pb2.RolloutEvent(kind="model_call", payload_json=json.dumps(payload)))
 
         socket_dir = work_dir / MODEL_SOCKET_DIR

@@ -191,7 +191,8 @@ class ModelProxy:
         )
         app = web.Application(client_max_size=s.max_request_bytes)
         app.router.add_route("*", "/{path:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # A call still in flight when the run ends gets a short grace, then is cut.
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         self.socket_path.unlink(missing_ok=True)
         directory = os.open(self.socket_path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
