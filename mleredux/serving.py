@@ -60,6 +60,7 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 **budget,
             )
         )
+    from services.gateway.model_quota import ModelQuota
     from services.gateway.servicer import GatewaySettings, hosted_gateway
 
     _require(args, "preparer", "runner", "grader")
@@ -72,6 +73,10 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             grader_address=args.grader,
             max_concurrent_runs=args.max_concurrent,
             per_user_limit=args.per_user_limit,
+            model_quota=ModelQuota(
+                tokens_per_day=getattr(args, "model_tokens_per_user_day", 0) or 0,
+                cost_per_day_usd=getattr(args, "model_cost_per_user_day", 0.0) or 0.0,
+            ),
             http_listen=args.http_listen,
         )
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 import sys
@@ -28,6 +29,7 @@ from mleredux.v1 import (
     runner_pb2_grpc,
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
+from services.gateway.model_quota import ModelQuota, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.state import RunDatabase, is_terminal
 from services.server import SERVER_OPTIONS, Hosted
@@ -56,6 +58,8 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
+    #: Model tokens / USD one user's runs may use per rolling 24 hours (0: no cap).
+    model_quota: ModelQuota = dataclasses.field(default_factory=ModelQuota)
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -157,7 +161,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             state=common_pb2.RunState.RUN_STATE_QUEUED,
             compute=compute,
             env=dict(request.env),
-            model_access=request.model_access,
+            # No await between this check and `submit`: concurrent CreateRuns cannot share a remainder.
+            model_access=within_quota(request.model_access, self.settings.model_quota, self.db, caller.user),
             create_time=now_timestamp(),
             owner=caller.user,
         )
