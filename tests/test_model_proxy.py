@@ -258,7 +258,7 @@ async def test_a_named_endpoint_path_and_the_models_list(harness: Harness, fresh
     assert status == 200 and fresh.calls()[-1].path == "/v1/chat/completions"
     async with harness.session.get("http://proxy/v1/models") as response:
         listed = await response.json()
-    assert [m["id"] for m in listed["data"]] == ["test-model", "other-model"]
+    assert [m["id"] for m in listed["data"]] == ["other-model", "test-model"]
 
 
 async def test_replay_answers_from_the_recording_with_zero_upstream_calls(tmp_path: Path, fresh: ModelUpstream) -> None:
@@ -335,3 +335,36 @@ async def test_an_agent_leaving_mid_stream_is_recorded_and_the_proxy_carries_on(
     assert event["status"] == 200 and "closed the connection" in event["error"]
     assert (await harness.post(CHAT, chat()))[0] == 200
     assert "Traceback" not in capfd.readouterr().err
+
+
+async def test_an_oversized_answer_is_refused_once_and_recorded_once(tmp_path: Path, fresh: ModelUpstream) -> None:
+    events: list[dict[str, Any]] = []
+    (tmp_path / "big").mkdir()
+    proxy = ModelProxy(
+        tmp_path / "big" / "model.sock",
+        endpoints=endpoints_for(fresh),
+        calls_dir=tmp_path / "big" / "model_calls",
+        on_call=events.append,
+        settings=ProxySettings(max_response_bytes=2000),
+    )
+    await proxy.start()
+    fresh.script = [Reply("long " * 1000)]
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(proxy.socket_path))) as session:
+            status, body = await Harness(proxy, events, session).post(CHAT, chat())
+    finally:
+        await proxy.stop()
+    assert status == 502 and body["error"]["type"] == "upstream_answer_too_large"
+    assert [e["status"] for e in events] == [502] and len(list(proxy.calls_dir.glob("*.json"))) == 1
+
+
+async def test_the_models_list_is_the_same_in_a_replay(tmp_path: Path, fresh: ModelUpstream) -> None:
+    records = [{"call": 1, "fingerprint": "x", "models_offered": ["test-model", "other-model"], "status": 200}]
+    proxy, _ = await open_proxy(tmp_path, fresh, replay=ReplayBook(records), name="replay-models")
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(proxy.socket_path))) as session:
+            async with session.get("http://proxy/v1/models") as response:
+                listed = await response.json()
+    finally:
+        await proxy.stop()
+    assert [m["id"] for m in listed["data"]] == ["test-model", "other-model"] and fresh.calls() == []

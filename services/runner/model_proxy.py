@@ -79,8 +79,10 @@ class ProxySettings:
     retries: int = 3
     backoff_seconds: float = 0.5
     max_request_bytes: int = 8 << 20
-    #: An answer larger than this is passed through but recorded cut.
+    #: A streamed answer larger than this is passed through but recorded cut.
     max_recorded_response_bytes: int = 16 << 20
+    #: A non-streamed answer is held whole before it is passed on: larger ones are refused.
+    max_response_bytes: int = 64 << 20
     #: Calls of one run in flight at once; more wait.
     max_concurrent_calls: int = 32
     #: Calls one run may make whatever its own budget says (each is recorded and stored).
@@ -369,16 +371,18 @@ class ModelProxy:
         record["stream"] = stream
         fingerprint = request_fingerprint(request.path, body)
         record["fingerprint"] = fingerprint
+        if request.method == "GET" and request.path.rstrip("/").endswith("/models"):
+            # Answered here (not recorded): the agent sees the models it may use, not the provider's
+            # catalogue, the same in a replay.
+            if self._replay is None:
+                self._route(request.path, "")  # an unknown path or endpoint is still refused
+            models = [{"id": m, "object": "model", "owned_by": "mleredux"} for m in self.offered_models]
+            return web.json_response({"object": "list", "data": models})
         if self._replay is not None:
             return await self._answer_replay(request, record, fingerprint, started)
         endpoint, tail = self._route(request.path, model)
         record["endpoint"] = endpoint.name
         record["kind"] = endpoint.kind
-        if request.method == "GET" and tail.rstrip("/") == "models":
-            # Answered here: the agent sees the models it may use, not the provider's catalogue.
-            return web.json_response(
-                {"object": "list", "data": [{"id": m, "object": "model"} for m in endpoint.models]}
-            )
         self._budget_left()
         self._admitted += 1  # reserved now, so concurrent calls cannot overshoot a request budget
         try:
@@ -445,6 +449,7 @@ class ModelProxy:
         limit = self.settings.max_recorded_response_bytes
         content_type = upstream.headers.get("content-type", "application/json")
         is_sse = content_type.startswith("text/event-stream")
+        refused = False
         try:
             if is_sse:
                 answer = web.StreamResponse(status=upstream.status, headers={"content-type": content_type})
@@ -466,15 +471,31 @@ class ModelProxy:
                         await answer.write_eof()
             else:
                 try:
-                    data = self._scrub_bytes(await upstream.read())
+                    data = self._scrub_bytes(await self._read_answer(upstream, endpoint))
                 except (aiohttp.ClientError, TimeoutError):
                     raise _Refusal(504, "upstream_timeout", f"endpoint {endpoint.name!r} stopped answering") from None
                 kept += data[:limit]
                 answer = web.Response(status=upstream.status, body=data, headers={"content-type": content_type})
+        except _Refusal:
+            refused = True  # recorded as the refusal it is, by the caller
+            raise
         finally:
             upstream.release()
-            self._finish(record, endpoint, upstream.status, bytes(kept), is_sse, started)
+            if not refused:
+                self._finish(record, endpoint, upstream.status, bytes(kept), is_sse, started)
         return answer
+
+    async def _read_answer(self, upstream: aiohttp.ClientResponse, endpoint: Endpoint) -> bytes:
+        """A non-streamed answer, refused past `max_response_bytes` (it would be held in memory)."""
+        limit = self.settings.max_response_bytes
+        data = bytearray()
+        async for piece in upstream.content.iter_chunked(1 << 16):
+            data += piece
+            if len(data) > limit:
+                raise _Refusal(
+                    502, "upstream_answer_too_large", f"endpoint {endpoint.name!r} answered over {limit} bytes"
+                )
+        return bytes(data)
 
     def _finish(
         self, record: dict[str, Any], endpoint: Endpoint, status: int, kept: bytes, is_sse: bool, started: float
