@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -77,6 +78,8 @@ class ModelUpstream:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
+        #: Also serve on this unix socket (benchmarks: the relay pointed straight at the upstream).
+        self.unix_path: str | None = None
 
     @property
     def url(self) -> str:
@@ -254,6 +257,9 @@ class ModelUpstream:
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await self._runner.setup()
             await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+            if self.unix_path is not None:
+                await web.UnixSite(self._runner, self.unix_path).start()
+                os.chmod(self.unix_path, 0o666)
             ready.set()
 
         def main() -> None:
@@ -279,7 +285,7 @@ class ModelUpstream:
 
 
 def main() -> None:
-    """`python -m tests.model_upstream PORT KEY [WORDS CHUNKS]`: serves until killed (benchmarks)."""
+    """`python -m tests.model_upstream PORT KEY [WORDS CHUNKS [UNIX_SOCKET]]`: serves until killed (benchmarks)."""
     import sys
 
     port, key = int(sys.argv[1]), sys.argv[2]
@@ -288,6 +294,7 @@ def main() -> None:
     server = ModelUpstream(api_key=key)
     server.port = port
     server.responder = lambda body: Reply(text, chunks=chunks)
+    server.unix_path = sys.argv[5] if len(sys.argv) > 5 else None
     server.start()
     # Nothing is kept per request in a long benchmark.
     server.received = _Discard()
