@@ -92,9 +92,15 @@ class GatewayClient:
         task: str = "",
         compute: common_pb2.ComputeProfile | None = None,
         env: dict[str, str] | None = None,
+        model_access: common_pb2.ModelAccess | None = None,
     ) -> gateway_pb2.Run:
         request = gateway_pb2.CreateRunRequest(
-            competition_id=competition_id, agent=agent, task=task, compute=compute, env=env or {}
+            competition_id=competition_id,
+            agent=agent,
+            task=task,
+            compute=compute,
+            env=env or {},
+            model_access=model_access,
         )
         answer = await self._call(self._stub.CreateRun(request, timeout=60, metadata=self._metadata))
         return answer.run

@@ -68,6 +68,8 @@ class EmbeddedStack:
     log_backups: int = DEFAULT_BACKUPS
     #: More `serve` flags per service name (e.g. {"gateway": ["--max-concurrent", "16"]}).
     extra_args: dict[str, list[str]] = field(default_factory=dict)
+    #: The operator's model endpoints file for the runner (`mleredux up --models FILE`).
+    models_file: Path | None = None
     services: dict[str, ServiceProcess] = field(default_factory=dict)
 
     @property
@@ -145,6 +147,9 @@ class EmbeddedStack:
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
             preexec_fn=None if setpriv is not None else _die_with_parent,
+            env={**os.environ, "MLEREDUX_MODELS_FILE": str(self.models_file)}
+            if name == "runner" and self.models_file is not None
+            else None,
             # Unbuffered: select() sees only the pipe, so a second line already read into a buffer
             # (the gateway prints its HTTP address just before `listening on`) would never be noticed.
             bufsize=0,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 from mleredux.config import Home
@@ -21,6 +23,11 @@ def _require(args: argparse.Namespace, *names: str) -> None:
     missing = [f"--{n.replace('_', '-')}" for n in names if getattr(args, n) in (None, "")]
     if missing:
         raise MleReduxError(f"`serve {args.service}` needs {', '.join(missing)}")
+
+
+def _models_file(args: argparse.Namespace) -> Path | None:
+    value = getattr(args, "models", None) or os.environ.get("MLEREDUX_MODELS_FILE")
+    return Path(value) if value else None
 
 
 def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
@@ -68,9 +75,12 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 grader_address=args.grader,
                 max_concurrent=args.max_concurrent,
                 store_wait_seconds=args.store_wait,
+                # `--models FILE`, else MLEREDUX_MODELS_FILE (how `mleredux up` and tests hand it down).
+                models_file=_models_file(args),
                 **budget,
             )
         )
+    from services.gateway.model_quota import ModelQuota
     from services.gateway.retention import RetentionPolicy
     from services.gateway.servicer import GatewaySettings, hosted_gateway
 
@@ -84,6 +94,10 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             grader_address=args.grader,
             max_concurrent_runs=args.max_concurrent,
             per_user_limit=args.per_user_limit,
+            model_quota=ModelQuota(
+                tokens_per_day=getattr(args, "model_tokens_per_user_day", 0) or 0,
+                cost_per_day_usd=getattr(args, "model_cost_per_user_day", 0.0) or 0.0,
+            ),
             http_listen=args.http_listen,
             **({"max_request_bytes": args.max_request_mb << 20} if args.max_request_mb else {}),
             retention=RetentionPolicy(

@@ -53,6 +53,7 @@ async def run_agent(
     *,
     task: str = "",
     compute: common_pb2.ComputeProfile | None = None,
+    model_access: common_pb2.ModelAccess | None = None,
     detach: bool = False,
 ) -> int:
     """Creates a run, streams it to the end and prints its report and final state; returns the exit code."""
@@ -60,7 +61,9 @@ async def run_agent(
     from mleredux.rendering import print_report, reason_name, state_name
 
     async with GatewayClient(address, token) as client:
-        run = await client.create_run(competition, agent, task=task, compute=compute or common_pb2.ComputeProfile())
+        run = await client.create_run(
+            competition, agent, task=task, compute=compute or common_pb2.ComputeProfile(), model_access=model_access
+        )
         print(f"run {run.run_id}: {run.agent} ({run.image}) on {run.competition_id}", flush=True)
         if detach:
             return EXIT_OK
@@ -81,9 +84,27 @@ def cmd_run(args: argparse.Namespace, home: Home) -> int:
         time_limit_seconds=args.time_limit,
         disk_bytes=args.disk * (1 << 20),
     )
+    from mleredux.models.access import model_access
+
+    access = model_access(
+        args.model_endpoint,
+        max_requests=args.max_model_requests,
+        max_tokens=args.max_model_tokens,
+        max_cost_usd=args.max_model_cost,
+        replay_run_id=args.replay,
+    )
     address, token = _endpoint(args, home)
     return asyncio.run(
-        run_agent(address, token, args.competition, args.agent, task=args.task, compute=compute, detach=args.detach)
+        run_agent(
+            address,
+            token,
+            args.competition,
+            args.agent,
+            task=args.task,
+            compute=compute,
+            model_access=access,
+            detach=args.detach,
+        )
     )
 
 

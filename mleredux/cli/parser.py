@@ -44,6 +44,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--http-listen", help="gateway: HOST:PORT of the HTTP/JSON API and run viewer (default: gRPC only)"
     )
+    serve.add_argument("--models", type=Path, help="runner: model endpoints file (TOML, docs/models.md)")
+    serve.add_argument(
+        "--model-tokens-per-user-day", type=int, default=0, help="gateway: model tokens one user may use per 24 h"
+    )
+    serve.add_argument(
+        "--model-cost-per-user-day", type=float, default=0.0, help="gateway: model USD one user may spend per 24 h"
+    )
     serve.add_argument("--metrics-listen", help="HOST:PORT to serve Prometheus metrics on (default: none)")
     serve.add_argument("--max-request-mb", type=int, help="largest gRPC request accepted, MiB (default: 4; grader 256)")
     serve.add_argument("--retention-days", type=float, default=0, help="gateway: prune finished runs older than this")
@@ -62,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start the four services on loopback (the embedded default)")
     up.add_argument("--listen", default=DEFAULT_GATEWAY, help="gateway HOST:PORT")
+    up.add_argument("--models", type=Path, help="model endpoints file for the runner (TOML, docs/models.md)")
     up.add_argument(
         "--http-listen",
         default=DEFAULT_GATEWAY_HTTP,
@@ -81,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus", type=int, default=0)
     run.add_argument("--time-limit", type=int, default=0, help="wall-clock limit in seconds")
     run.add_argument("--disk", type=int, default=0, help="writable disk in MiB (default: the runner's)")
+    run.add_argument(
+        "--model-endpoint", action="append", default=[], metavar="NAME", help="grant a model endpoint (repeatable)"
+    )
+    run.add_argument("--max-model-requests", type=int, default=0, help="model calls the run may make (0: no cap)")
+    run.add_argument("--max-model-tokens", type=int, default=0, help="model tokens the run may use (0: no cap)")
+    run.add_argument("--max-model-cost", type=float, default=0.0, metavar="USD", help="model spend cap (0: none)")
+    run.add_argument("--replay", default="", metavar="RUN_ID", help="answer model calls from that run's records")
     run.add_argument("--detach", action="store_true", help="print the run id and return")
     _add_gateway(run)
 

@@ -42,7 +42,9 @@ def _wait_for_signal(stack_dead: Callable[[], list[str]]) -> str:
 def cmd_up(args: argparse.Namespace, home: Home) -> int:
     from mleredux.embedded import EmbeddedStack
 
-    stack = EmbeddedStack(home, gateway_listen=args.listen, gateway_http_listen=args.http_listen)
+    stack = EmbeddedStack(
+        home, gateway_listen=args.listen, gateway_http_listen=args.http_listen, models_file=args.models
+    )
     stack.start()
     try:
         for service in stack.services.values():

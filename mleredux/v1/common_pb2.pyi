@@ -113,18 +113,20 @@ class RolloutEvent(_message.Message):
     def __init__(self, step: _Optional[int] = ..., kind: _Optional[str] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class StatusChange(_message.Message):
-    __slots__ = ("state", "reason", "message", "exit_code", "compute")
+    __slots__ = ("state", "reason", "message", "exit_code", "compute", "model_usage")
     STATE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_USAGE_FIELD_NUMBER: _ClassVar[int]
     state: RunState
     reason: FailureReason
     message: str
     exit_code: int
     compute: ComputeProfile
-    def __init__(self, state: _Optional[_Union[RunState, str]] = ..., reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., exit_code: _Optional[int] = ..., compute: _Optional[_Union[ComputeProfile, _Mapping]] = ...) -> None: ...
+    model_usage: ModelUsage
+    def __init__(self, state: _Optional[_Union[RunState, str]] = ..., reason: _Optional[_Union[FailureReason, str]] = ..., message: _Optional[str] = ..., exit_code: _Optional[int] = ..., compute: _Optional[_Union[ComputeProfile, _Mapping]] = ..., model_usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
 
 class ArtifactStored(_message.Message):
     __slots__ = ("name", "key", "size_bytes", "sha256")
@@ -139,7 +141,7 @@ class ArtifactStored(_message.Message):
     def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class GradeReport(_message.Message):
-    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details", "technique_task", "score_unrounded")
+    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details", "technique_task", "score_unrounded", "model_usage")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     GOLD_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +166,7 @@ class GradeReport(_message.Message):
     DETAILS_FIELD_NUMBER: _ClassVar[int]
     TECHNIQUE_TASK_FIELD_NUMBER: _ClassVar[int]
     SCORE_UNROUNDED_FIELD_NUMBER: _ClassVar[int]
+    MODEL_USAGE_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     score: float
     gold_threshold: float
@@ -188,7 +191,8 @@ class GradeReport(_message.Message):
     details: _struct_pb2.Struct
     technique_task: str
     score_unrounded: float
-    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., technique_task: _Optional[str] = ..., score_unrounded: _Optional[float] = ...) -> None: ...
+    model_usage: ModelUsage
+    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., technique_task: _Optional[str] = ..., score_unrounded: _Optional[float] = ..., model_usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "seq", "time", "log_line", "rollout", "status_change", "artifact_stored", "report")
@@ -215,3 +219,31 @@ class RunEventBatch(_message.Message):
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[RunEvent]
     def __init__(self, events: _Optional[_Iterable[_Union[RunEvent, _Mapping]]] = ...) -> None: ...
+
+class ModelAccess(_message.Message):
+    __slots__ = ("endpoints", "max_requests", "max_tokens", "max_cost_usd", "replay_run_id")
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    MAX_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MAX_COST_USD_FIELD_NUMBER: _ClassVar[int]
+    REPLAY_RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    endpoints: _containers.RepeatedScalarFieldContainer[str]
+    max_requests: int
+    max_tokens: int
+    max_cost_usd: float
+    replay_run_id: str
+    def __init__(self, endpoints: _Optional[_Iterable[str]] = ..., max_requests: _Optional[int] = ..., max_tokens: _Optional[int] = ..., max_cost_usd: _Optional[float] = ..., replay_run_id: _Optional[str] = ...) -> None: ...
+
+class ModelUsage(_message.Message):
+    __slots__ = ("calls", "input_tokens", "output_tokens", "cost_usd", "refused")
+    CALLS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    COST_USD_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_FIELD_NUMBER: _ClassVar[int]
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    refused: int
+    def __init__(self, calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., refused: _Optional[int] = ...) -> None: ...

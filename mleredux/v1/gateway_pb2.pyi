@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env", "runner")
+    __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env", "runner", "model_access", "model_usage")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,8 @@ class Run(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     RUNNER_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_USAGE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     competition_id: str
     agent: str
@@ -54,10 +56,12 @@ class Run(_message.Message):
     owner: str
     env: _containers.ScalarMap[str, str]
     runner: str
-    def __init__(self, run_id: _Optional[str] = ..., competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., task: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., message: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., last_seq: _Optional[int] = ..., owner: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., runner: _Optional[str] = ...) -> None: ...
+    model_access: _common_pb2.ModelAccess
+    model_usage: _common_pb2.ModelUsage
+    def __init__(self, run_id: _Optional[str] = ..., competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., task: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., message: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., last_seq: _Optional[int] = ..., owner: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., runner: _Optional[str] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ..., model_usage: _Optional[_Union[_common_pb2.ModelUsage, _Mapping]] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
-    __slots__ = ("competition_id", "agent", "task", "compute", "env")
+    __slots__ = ("competition_id", "agent", "task", "compute", "env", "model_access")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -70,12 +74,14 @@ class CreateRunRequest(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     agent: str
     task: str
     compute: _common_pb2.ComputeProfile
     env: _containers.ScalarMap[str, str]
-    def __init__(self, competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., task: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    model_access: _common_pb2.ModelAccess
+    def __init__(self, competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., task: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., env: _Optional[_Mapping[str, str]] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ...) -> None: ...
 
 class CreateRunResponse(_message.Message):
     __slots__ = ("run",)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExecuteRunRequest(_message.Message):
-    __slots__ = ("run_id", "image", "competition_id", "dataset", "compute", "first_seq", "task", "instructions", "env")
+    __slots__ = ("run_id", "image", "competition_id", "dataset", "compute", "first_seq", "task", "instructions", "env", "model_access")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class ExecuteRunRequest(_message.Message):
     TASK_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     image: str
     competition_id: str
@@ -35,7 +36,8 @@ class ExecuteRunRequest(_message.Message):
     task: str
     instructions: str
     env: _containers.ScalarMap[str, str]
-    def __init__(self, run_id: _Optional[str] = ..., image: _Optional[str] = ..., competition_id: _Optional[str] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., first_seq: _Optional[int] = ..., task: _Optional[str] = ..., instructions: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    model_access: _common_pb2.ModelAccess
+    def __init__(self, run_id: _Optional[str] = ..., image: _Optional[str] = ..., competition_id: _Optional[str] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., first_seq: _Optional[int] = ..., task: _Optional[str] = ..., instructions: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ...) -> None: ...
 
 class ExecuteRunResponse(_message.Message):
     __slots__ = ("events",)

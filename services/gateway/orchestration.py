@@ -176,7 +176,11 @@ class RunOrchestrator:
         for event in events:
             if event.HasField("status_change"):
                 self._apply_status(run, event.status_change)
+                if event.status_change.HasField("model_usage"):  # the runner's model call totals
+                    run.model_usage.CopyFrom(event.status_change.model_usage)
             elif event.HasField("report"):
+                if run.HasField("model_usage"):
+                    event.report.model_usage.CopyFrom(run.model_usage)
                 run.report.CopyFrom(event.report)
         self.db.append_events(run, events)
         self.hub.notify(run.run_id)
@@ -446,6 +450,7 @@ class RunOrchestrator:
             first_seq=run.last_seq + 1,
             task=run.task,
             env=dict(run.env),
+            model_access=run.model_access,
         )
         return await self._follow_runner(run, request)
 

@@ -35,6 +35,7 @@ from mleredux.v1 import (
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.metrics import register_gateway_metrics
+from services.gateway.model_quota import ModelQuota, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
@@ -71,6 +72,8 @@ class GatewaySettings:
     retention: RetentionPolicy = dataclasses.field(default_factory=RetentionPolicy)
     #: How often the retention policy is applied.
     retention_interval_seconds: float = 300.0
+    #: Model tokens / USD one user's runs may use per rolling 24 hours (0: no cap).
+    model_quota: ModelQuota = dataclasses.field(default_factory=ModelQuota)
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -178,6 +181,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             state=common_pb2.RunState.RUN_STATE_QUEUED,
             compute=compute,
             env=dict(request.env),
+            # No await between this check and `submit`: concurrent CreateRuns cannot share a remainder.
+            model_access=within_quota(request.model_access, self.settings.model_quota, self.db, caller.user),
             create_time=now_timestamp(),
             owner=caller.user,
         )

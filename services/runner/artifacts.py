@@ -29,6 +29,9 @@ from services.runner.sequencer import EventSequencer
 from services.runner.uploads import ArtifactUploader, PendingUpload
 from services.runner.verdict import FailureReason, RunState, Verdict
 
+#: Where the runner records a run's model calls (services/runner/model_access.py), outside the agent's disk.
+MODEL_CALLS_AREA = "model_calls"
+
 #: How long a cancelled run waits for the store before handing its files to the background uploader.
 CANCEL_STORE_WAIT_SECONDS = 10.0
 
@@ -117,10 +120,14 @@ def select_files(work_dir: Path, limits: RunLimits) -> Selection:
     """Walks the output areas (submission first: it is what gets graded) without following symlinks,
     iteratively and with bytes paths, so no name, encoding or depth can make the walk fail."""
     selection = Selection()
-    root = os.fsencode(areas_root(work_dir))
     names: set[str] = set()
     total = 0
-    for area in OUTPUT_AREAS:
+    # The agent's areas are on the run's disk; the model calls the runner recorded are beside it.
+    areas = [(os.fsencode(areas_root(work_dir)), area) for area in OUTPUT_AREAS]
+    areas.append((os.fsencode(work_dir), MODEL_CALLS_AREA))
+    for root, area in areas:
+        if area == MODEL_CALLS_AREA and not (work_dir / area).is_dir():
+            continue
         stack: list[tuple[bytes, str]] = [(area.encode(), area)]
         while stack:
             raw_dir, name_dir = stack.pop()

@@ -35,6 +35,7 @@ from services.runner.container_contract import SOCKET_NAME, area_dir, container_
 from services.runner.journal import JournalFile
 from services.runner.limits import RunLimits
 from services.runner.metrics import count_status
+from services.runner.model_access import ModelAccess, RunModels
 from services.runner.output_capture import OutputCapture
 from services.runner.rollout import RolloutTailer, warning_event
 from services.runner.run_disk import DiskSetupError, DiskUsage, RunDisk, release_work_dir
@@ -67,6 +68,8 @@ class RunHost:
     #: How long a finished run waits for a store that is down before it gives up (files are kept
     #: and uploaded later either way).
     store_wait_seconds: float = 600.0
+    #: The runner's model endpoints (None: runs cannot be granted model access).
+    models: ModelAccess | None = None
     limits: RunLimits = field(default_factory=RunLimits)
 
     def work_dir(self, run_id: str) -> Path:
@@ -115,6 +118,7 @@ class RunExecution:
         #: Events the agent produced before its RUNNING status was emitted (None once it was).
         self._held: list[common_pb2.RolloutEvent] | None = []
         self._socket: ValidationSocket | None = None
+        self._models: RunModels | None = None
         self._task: asyncio.Task[None] | None = None
         self.artifacts = RunArtifacts(
             request.run_id,
@@ -228,6 +232,8 @@ class RunExecution:
             change.exit_code = verdict.exit_code
         if verdict.state == RunState.RUN_STATE_RUNNING:
             proto_json.from_json(self.request.profile, change.compute)
+        if self._models is not None:
+            change.model_usage.CopyFrom(self._models.usage())
         self.sequencer.emit(status_change=change)
         count_status(change)
 
@@ -282,9 +288,10 @@ class RunExecution:
             public_dir = await self._ensure_dataset()
             await self._acquire_capacity()
             await self._open_socket(0)
+            await self._open_models(recovering=False)
             self._phase = "container"
             spec = container_spec(self.request, self.work_dir, public_dir, self.host.runner_id, self.host.limits)
-            self.container_id = await self.backend.start(spec)
+            self.container_id = await self.backend.start(self._models.apply(spec) if self._models else spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))
             self._release_held()
@@ -296,6 +303,7 @@ class RunExecution:
             await self._mount_disk()
             self._lease = self.host.admission.force(self.request.claim)
             await self._open_socket(recovery.validation_calls)
+            await self._open_models(recovering=True)
             self._phase = "container"
             if recovery.container_status == "created":
                 await self.backend.start_existing(recovery.container_id)
@@ -314,6 +322,8 @@ class RunExecution:
             verdict = Verdict(RunState.RUN_STATE_LOST, FailureReason.FAILURE_REASON_RUNNER_LOST, str(exc))
         finally:
             self._release_capacity()
+            if self._models is not None:  # no model call may land after the artifacts are gathered
+                await self._models.proxy.stop()
         return verdict
 
     def _lost_verdict(self, recovery: Recovery) -> Verdict:
@@ -325,6 +335,9 @@ class RunExecution:
             with contextlib.suppress(Exception):
                 await self.backend.remove(self.container_id)
         self._release_capacity()
+        if self._models is not None:
+            await self._models.close(self.backend)
+            self._models = None
         if self._socket is not None:
             await self._socket.stop()
             self._socket = None
@@ -333,6 +346,23 @@ class RunExecution:
             # the journal is, until a client has the last event.
             with contextlib.suppress(DiskSetupError, OSError):
                 await asyncio.to_thread(self.disk.release)
+
+    async def _open_models(self, *, recovering: bool) -> None:
+        """The run's model proxy and relay, when it was granted model access."""
+        if not self.request.models:
+            return
+        if self.host.models is None:
+            raise MleReduxError("this runner has no model endpoints configured (serve runner --models FILE)")
+        self._models = await RunModels.open(
+            self.host.models,
+            self.request.models,
+            run_id=self.request.run_id,
+            work_dir=self.work_dir,
+            sequencer=self.sequencer,
+            backend=self.backend,
+            runner_id=self.host.runner_id,
+            agent_container=self.container_id if recovering else None,
+        )
 
     def _release_capacity(self) -> None:
         if self._lease is not None:

@@ -33,6 +33,8 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     #: The effective ComputeProfile as JSON (services/runner/profile.py), reported on RUNNING.
     profile: dict[str, Any] = field(default_factory=dict)
+    #: Model access (see services/runner/model_access.py `models_field`); empty for none.
+    models: dict[str, Any] = field(default_factory=dict)
 
     @property
     def claim(self) -> Claim:

@@ -15,6 +15,7 @@ import grpc
 
 from mleredux import proto_json
 from mleredux.errors import InvalidArgumentError, MleReduxError, StoreError
+from mleredux.models.endpoints import Endpoints, load_endpoints
 from mleredux.names import check_image_reference, check_run_id
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
@@ -22,6 +23,8 @@ from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DEFAULT_CALL_TIMEOUT_SECONDS, DockerBackend
 from services.runner.capacity import Budget
 from services.runner.limits import Ceilings, RunLimits, check_ceilings, check_env
+from services.runner.model_access import ModelAccess, models_field, reap_relays
+from services.runner.model_proxy import ProxySettings
 from services.runner.profile import effective_profile
 from services.runner.run_request import RunRequest
 from services.runner.supervisor import RunAlreadyActiveError, RunSupervisor, SupervisorSettings
@@ -77,6 +80,10 @@ class RunnerSettings:
     #: How long a finished run is kept for a gateway that never released it (it may have died).
     finished_retention_seconds: float = 6 * 3600.0
 
+    #: The operator's model endpoints file (TOML, see docs/models.md); None: no model access.
+    models_file: Path | None = None
+    model_proxy: ProxySettings = field(default_factory=ProxySettings)
+
     @property
     def default_profile(self) -> common_pb2.ComputeProfile:
         """What a run gets for each limit it leaves at 0."""
@@ -120,6 +127,10 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=CHANNEL_OPTIONS)
         self._grader = grader_pb2_grpc.GraderServiceStub(self._grader_channel)
         self.supervisor = RunSupervisor(settings.supervisor_settings(), backend, store, self._validator)
+        if settings.models_file is not None:
+            # Loaded (keys read) at startup: a missing key fails here, never in a run.
+            endpoints: Endpoints = load_endpoints(settings.models_file)
+            self.supervisor.host.models = ModelAccess(endpoints, store, settings.model_proxy)
         # The server answers before recovery is done; an attach must not be told LOST meanwhile.
         self._recovered = asyncio.Event()
 
@@ -165,7 +176,16 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             task=request.task,
             instructions=request.instructions,
             env=dict(request.env),
+            models=self._models_field(request),
         )
+
+    def _models_field(self, request: runner_pb2.ExecuteRunRequest) -> dict[str, object]:
+        models = models_field(request.model_access)
+        if models:
+            if self.supervisor.host.models is None:
+                raise InvalidArgumentError("this runner has no model endpoints (it was started without --models)")
+            self.supervisor.host.models.check(models)
+        return models
 
     def _validator(self, run: RunRequest) -> Validator:
         return GraderValidator(
@@ -235,6 +255,8 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
 
     async def start(self) -> None:
         await self.supervisor.start()
+        if self.supervisor.host.models is not None:
+            await reap_relays(self.supervisor.backend, self.settings.runner_id, set(self.supervisor.active))
         self._recovered.set()
 
     async def shutdown(self) -> None:

@@ -51,6 +51,9 @@ class ContainerSpec:
     #: 0 leaves the engine's default. The runner caps what it captures separately (see limits.py).
     log_max_bytes: int = 0
     log_max_files: int = 0
+    #: Join this (network-none) container's network namespace instead of getting an empty one:
+    #: how the agent shares its loopback with the run's model relay and nothing else.
+    network_container: str | None = None
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ class DockerBackend:
 
     def _config(self, spec: ContainerSpec) -> dict[str, Any]:
         host_config: dict[str, Any] = {
-            "NetworkMode": "none",
+            "NetworkMode": f"container:{spec.network_container}" if spec.network_container else "none",
             "Binds": [f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in spec.mounts],
             "Memory": spec.memory_bytes,
             "MemorySwap": spec.memory_bytes,  # equal to Memory: no swap, so the limit is real
@@ -111,7 +111,7 @@ class DockerBackend:
             "Labels": spec.labels,
             "User": spec.user,
             "WorkingDir": spec.working_dir,
-            "NetworkDisabled": True,
+            "NetworkDisabled": spec.network_container is None,
             "AttachStdout": False,
             "AttachStderr": False,
             "Tty": False,
