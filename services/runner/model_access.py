@@ -22,7 +22,7 @@ from mleredux.models.endpoints import Endpoint, Endpoints, UnknownEndpointError
 from mleredux.store import ArtifactStore
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerSpec
-from services.runner.capture import EventSequencer
+from services.runner.sequencer import EventSequencer
 from services.runner.model_proxy import ModelLimits, ModelProxy, ModelUsage, ProxySettings, ReplayBook, placeholder_key
 from services.runner.model_relay import (
     MODEL_SOCKET_NAME,
