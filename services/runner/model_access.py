@@ -22,7 +22,6 @@ from mleredux.models.endpoints import Endpoint, Endpoints, UnknownEndpointError
 from mleredux.store import ArtifactStore
 from mleredux.v1 import common_pb2
 from services.runner.backends.base import ContainerBackend, ContainerSpec
-from services.runner.sequencer import EventSequencer
 from services.runner.model_proxy import ModelLimits, ModelProxy, ModelUsage, ProxySettings, ReplayBook, placeholder_key
 from services.runner.model_relay import (
     MODEL_SOCKET_NAME,
@@ -32,6 +31,7 @@ from services.runner.model_relay import (
     RelayImage,
     relay_spec,
 )
+from services.runner.sequencer import EventSequencer
 
 MODEL_SOCKET_DIR = "msock"
 CALLS_DIR = "model_calls"
