@@ -304,7 +304,7 @@ async def test_model_access_survives_a_runner_killed_and_restarted_mid_run(
     model_runner.start()
     (public / "go").write_text("")
     async with model_runner.channel() as channel:
-        attach = stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="model-restart", from_seq=events[-1].seq))
+        attach = stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="model-restart", after_seq=events[-1].seq))
         await collect(attach, events)
     lines = [e.log_line.text for e in events if e.HasField("log_line") and e.log_line.text.startswith("call")]
     assert lines[:2] == ["call 1: ok", "call 2: ok"] and lines[2].startswith("call 3: refused")

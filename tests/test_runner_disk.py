@@ -78,7 +78,7 @@ async def test_after_kill_9_the_restarted_runner_keeps_a_live_runs_disk_and_unmo
     assert _mounted(stray / "disk")
     runner.start()
     async with runner.channel() as channel:
-        attach = stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="disk-run", from_seq=events[-1].seq))
+        attach = stub(channel).AttachRun(runner_pb2.AttachRunRequest(run_id="disk-run", after_seq=events[-1].seq))
         await collect(attach, events)
     assert not _mounted(stray / "disk") and not stray.exists()
     final = statuses(events)[-1]

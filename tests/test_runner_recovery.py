@@ -112,7 +112,7 @@ async def test_a_run_that_ended_while_the_runner_was_down_is_finished_after_rest
         again = [
             e
             async for b in stub(channel).AttachRun(
-                runner_pb2.AttachRunRequest(run_id="ended-while-down", from_seq=events[-3].seq)
+                runner_pb2.AttachRunRequest(run_id="ended-while-down", after_seq=events[-3].seq)
             )
             for e in b.events
         ]
