@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import random
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -233,3 +235,26 @@ def test_run_table_as_csv_and_json() -> None:
     assert lines[1].startswith("a,low,1,r1,2,SUCCEEDED,,False,0.5,True")
     assert lines[2].split(",")[8] == ""  # no score
     assert json.loads(run_table_json([row]))[0]["wall_seconds"] == 3.5
+
+
+def test_concurrent_first_lookups_see_the_whole_registry() -> None:
+    # Evaluations make the services' first lookups concurrent; each must wait for the registry to load.
+    code = """
+import threading
+from mleredux.competitions import registry
+from mleredux.errors import UnknownCompetitionError
+errors = []
+def look():
+    try:
+        registry.get_competition("demo-digits")
+    except UnknownCompetitionError as exc:
+        errors.append(exc)
+threads = [threading.Thread(target=look) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(errors))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.strip() == "0", done.stderr

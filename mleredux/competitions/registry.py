@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import pkgutil
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -51,24 +52,35 @@ def register(competition: Competition) -> Competition:
 
 
 _loaded = False
+_loading = False
+#: Services look competitions up from several threads at once: the first lookup loads the registry
+#: while the others wait (they used to see the registry marked loaded while it was still empty).
+_load_lock = threading.RLock()
 
 
 def _load_builtin() -> None:
     # Importing a competition module registers it; every module of the `lite` package is one.
-    global _loaded
+    global _loaded, _loading
     if _loaded:
         return
-    _loaded = True
-    from mleredux.competitions import demo_breast_cancer, demo_diabetes, demo_digits, lite  # noqa: F401
+    with _load_lock:
+        if _loaded or _loading:  # _loading: a lookup made by a module this thread is importing
+            return
+        _loading = True
+        try:
+            from mleredux.competitions import demo_breast_cancer, demo_diabetes, demo_digits, lite  # noqa: F401
 
-    for module in pkgutil.iter_modules(lite.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{lite.__name__}.{module.name}")
-    from mleredux.competitions.catalog import CATALOG
+            for module in pkgutil.iter_modules(lite.__path__):
+                if not module.name.startswith("_"):
+                    importlib.import_module(f"{lite.__name__}.{module.name}")
+            from mleredux.competitions.catalog import CATALOG
 
-    for info in CATALOG:
-        if info.id not in _REGISTRY:
-            _REGISTRY[info.id] = ListedCompetition(info)
+            for info in CATALOG:
+                if info.id not in _REGISTRY:
+                    _REGISTRY[info.id] = ListedCompetition(info)
+            _loaded = True
+        finally:
+            _loading = False
 
 
 def get_competition(competition_id: str) -> Competition:

@@ -138,6 +138,20 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/v1/tokens", "ListTokens", "List API tokens (never their secrets)"),
     Route("POST", "/v1/tokens/{token_id}:revoke", "RevokeToken", "Revoke an API token", body=True),
     Route("GET", "/v1/caller", "GetCaller", "Who the calling token belongs to"),
+    Route(
+        "POST", "/v1/evaluations", "CreateEvaluation", "Start an evaluation: an agent x competitions x seeds", body=True
+    ),
+    Route("GET", "/v1/evaluations", "ListEvaluations", "List evaluations, newest first"),
+    Route("GET", "/v1/evaluations/{evaluation_id}", "GetEvaluation", "Get an evaluation with its runs and figures"),
+    Route("POST", "/v1/evaluations/{evaluation_id}:cancel", "CancelEvaluation", "Cancel an evaluation", body=True),
+    Route(
+        "GET",
+        "/v1/evaluations/{evaluation_id}/events",
+        "WatchEvaluation",
+        "An evaluation's progress as Server-Sent Events: history from from_seq, then live until it ends",
+        kind=Kind.EVENTS,
+        cookie_auth=True,
+    ),
 )
 
 #: gRPC status → HTTP status. FAILED_PRECONDITION is 409: the request is fine but the server's state

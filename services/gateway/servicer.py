@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import re
 import sys
@@ -28,6 +29,8 @@ from mleredux.v1 import (
     runner_pb2_grpc,
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
+from services.gateway.evaluation_state import EvaluationDatabase
+from services.gateway.evaluations import EvaluationLimits, EvaluationService
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.state import RunDatabase, is_terminal
 from services.server import SERVER_OPTIONS, Hosted
@@ -56,6 +59,8 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
+    #: What one evaluation may ask for (seeds, runs, concurrency, attempts).
+    evaluation_limits: EvaluationLimits = dataclasses.field(default_factory=EvaluationLimits)
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -92,6 +97,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             grader=grader_pb2_grpc.GraderServiceStub(self._channels[1]),
             max_concurrent=settings.max_concurrent_runs,
             per_user_limit=settings.per_user_limit,
+        )
+        self.evaluations = EvaluationService(
+            EvaluationDatabase(settings.db_path),
+            self.db,
+            self.orchestrator,
+            self.hub,
+            self.preparer,
+            settings.evaluation_limits,
+            closing=lambda: self._closing,
         )
 
     # -- who is calling ----------------------------------------------------------------------------
@@ -315,15 +329,52 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         caller = self._caller(context)
         return gateway_pb2.Caller(user=caller.user, admin=caller.admin, token_id=caller.token_id)
 
+    # -- evaluations (the logic lives in services/gateway/evaluations.py) ---------------------------
+
+    @grpc_errors
+    async def CreateEvaluation(
+        self, request: gateway_pb2.CreateEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.Evaluation:
+        return await self.evaluations.create(self._caller(context), request)
+
+    @grpc_errors
+    async def GetEvaluation(
+        self, request: gateway_pb2.GetEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.Evaluation:
+        return self.evaluations.get(self._caller(context), request.evaluation_id)
+
+    @grpc_errors
+    async def ListEvaluations(
+        self, request: gateway_pb2.ListEvaluationsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListEvaluationsResponse:
+        return self.evaluations.list(self._caller(context), request)
+
+    @grpc_errors
+    async def CancelEvaluation(
+        self, request: gateway_pb2.CancelEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.Evaluation:
+        return await self.evaluations.cancel(self._caller(context), request.evaluation_id)
+
+    @grpc_errors
+    async def WatchEvaluation(
+        self, request: gateway_pb2.WatchEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.EvaluationEvent]:
+        events = self.evaluations.watch(self._caller(context), request)
+        await context.send_initial_metadata(())
+        async for event in events:
+            yield event
+
     async def start(self) -> None:
         token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
         if self.tokens.bootstrap(token_file) is not None:
             print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
         await self.orchestrator.refresh_budgets()
         await self.orchestrator.recover()
+        await self.evaluations.recover()
 
     async def shutdown(self) -> None:
         self._closing = True
+        await self.evaluations.shutdown()
         await self.orchestrator.shutdown()
         for channel in self._channels:
             await channel.close(None)
