@@ -223,6 +223,11 @@ class GatewayClient:
         request = gateway_pb2.CancelEvaluationRequest(evaluation_id=evaluation_id)
         return await self._call(self._stub.CancelEvaluation(request, timeout=300, metadata=self._metadata))
 
+    async def resume_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        """Runs again an ended evaluation's system failures and cancelled cells."""
+        request = gateway_pb2.ResumeEvaluationRequest(evaluation_id=evaluation_id)
+        return await self._call(self._stub.ResumeEvaluation(request, timeout=60, metadata=self._metadata))
+
     async def watch_evaluation(
         self, evaluation_id: str, *, from_seq: int = 1, follow: bool = True
     ) -> AsyncIterator[gateway_pb2.EvaluationEvent]:
@@ -315,3 +320,6 @@ class SyncGatewayClient:
 
     def cancel_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
         return self._loop.run_until_complete(self._client.cancel_evaluation(evaluation_id))
+
+    def resume_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        return self._loop.run_until_complete(self._client.resume_evaluation(evaluation_id))

@@ -101,3 +101,9 @@ async def test_cancel_and_watch_of_a_cancelled_evaluation(client: GatewayClient)
     assert "CANCELLED" in text
     code, text = await run(client, "eval", "watch", evaluation_id)
     assert code == cli_commands.EXIT_CANCELLED
+    # Resuming runs the cancelled cells again; the evaluation then ends like any other.
+    code, text = await run(client, "eval", "resume", evaluation_id)
+    assert code == 0, text
+    assert "3/3 done" in text and "SUCCEEDED" in text
+    evaluation = await client.get_evaluation(evaluation_id)
+    assert evaluation.progress.succeeded == 3 and all(c.attempts == 1 for c in evaluation.runs)

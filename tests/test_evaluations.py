@@ -139,6 +139,24 @@ async def test_system_failures_are_retried_and_reported_apart(client: GatewayCli
     assert (progress.system_failures, progress.agent_failures, progress.retries, progress.done) == (1, 0, 1, 1)
     assert figures_of(evaluation).submission_exists.mean == 0.0  # counted as the zero report
     assert "1 system failures (1 retries)" in evaluation.message
+    # eval resume runs the system failures again, with max_attempts afresh; they fail the same way here.
+    resumed = await client.resume_evaluation(created.evaluation_id)
+    assert (
+        resumed.state == EvaluationState.EVALUATION_STATE_RUNNING
+        and resumed.progress.queued + resumed.progress.running == 1
+    )
+    await watch_to_end(client, created.evaluation_id)
+    (cell,) = (await client.get_evaluation(created.evaluation_id)).runs
+    assert cell.attempts == 2 and len(cell.retried_run_ids) == 3 and cell.system_failure
+
+
+async def test_only_ended_evaluations_with_something_to_rerun_resume(
+    client: GatewayClient, dummy_evaluation: tuple[gateway_pb2.Evaluation, list[gateway_pb2.EvaluationEvent]]
+) -> None:
+    with pytest.raises(GatewayError) as caught:
+        await client.resume_evaluation(dummy_evaluation[0].evaluation_id)
+    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
+    assert "no system failures or cancelled runs" in str(caught.value)
 
 
 async def test_agent_failures_stand(client: GatewayClient) -> None:

@@ -69,6 +69,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     watch.add_argument("evaluation_id")
     watch.add_argument("--from-seq", type=int, default=1)
     commands.add_parser("cancel", help="cancel an evaluation").add_argument("evaluation_id")
+    resume = commands.add_parser("resume", help="run again an ended evaluation's system failures and cancelled runs")
+    resume.add_argument("evaluation_id")
+    resume.add_argument("--detach", action="store_true", help="print the evaluation and return")
     export = commands.add_parser("export", help="write MLE-bench grading reports, or the per-run table")
     export.add_argument("evaluation_id")
     export.add_argument("--format", choices=("mlebench", "csv", "json"), default="mlebench")
@@ -190,6 +193,14 @@ async def cancel(args: argparse.Namespace, client: GatewayClient, out: TextIO = 
     return 0
 
 
+async def resume(args: argparse.Namespace, client: GatewayClient, out: TextIO = sys.stdout) -> int:
+    evaluation = await client.resume_evaluation(args.evaluation_id)
+    print(summary(evaluation), file=out, flush=True)
+    if args.detach:
+        return 0
+    return await _follow(client, evaluation.evaluation_id, out, evaluation.last_seq)
+
+
 async def export(args: argparse.Namespace, client: GatewayClient, out: TextIO = sys.stdout) -> int:
     evaluation = await client.get_evaluation(args.evaluation_id)
     write_export(evaluation, args.format, args.output, out)
@@ -236,6 +247,7 @@ COMMANDS = {
     "get": get,
     "watch": watch,
     "cancel": cancel,
+    "resume": resume,
     "export": export,
     "compare": compare_evaluations,
 }

@@ -477,3 +477,9 @@ class EvaluationEvent(_message.Message):
     state: EvaluationState
     message: str
     def __init__(self, evaluation_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[EvaluationRun, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ResumeEvaluationRequest(_message.Message):
+    __slots__ = ("evaluation_id",)
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    def __init__(self, evaluation_id: _Optional[str] = ...) -> None: ...

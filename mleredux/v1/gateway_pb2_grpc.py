@@ -133,6 +133,11 @@ class GatewayServiceStub:
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_gateway__pb2.EvaluationEvent.FromString,
                 _registered_method=True)
+        self.ResumeEvaluation = channel.unary_unary(
+                '/mleredux.v1.GatewayService/ResumeEvaluation',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.Evaluation.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -272,6 +277,13 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeEvaluation(self, request, context):
+        """Runs again the cells of an ended evaluation that ended on a system failure or were cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -369,6 +381,11 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.WatchEvaluation,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_gateway__pb2.EvaluationEvent.SerializeToString,
+            ),
+            'ResumeEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeEvaluation,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.Evaluation.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -885,6 +902,33 @@ class GatewayService:
             '/mleredux.v1.GatewayService/WatchEvaluation',
             mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationRequest.SerializeToString,
             mleredux_dot_v1_dot_gateway__pb2.EvaluationEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/ResumeEvaluation',
+            mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.Evaluation.FromString,
             options,
             channel_credentials,
             insecure,

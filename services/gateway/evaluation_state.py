@@ -89,6 +89,14 @@ class EvaluationDatabase:
         ).fetchall()
         return [gateway_pb2.EvaluationRun.FromString(r[0]) for r in rows]
 
+    def save_cells(self, evaluation_id: str, cells: Sequence[gateway_pb2.EvaluationRun]) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
+                [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells],
+            )
+
     def record(
         self,
         evaluation: gateway_pb2.Evaluation,

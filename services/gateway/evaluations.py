@@ -91,6 +91,10 @@ class GatewayClosingError(MleReduxError):
     grpc_code = "UNAVAILABLE"
 
 
+class EvaluationRunningError(MleReduxError):
+    grpc_code = "FAILED_PRECONDITION"
+
+
 class TooManyEvaluationsError(MleReduxError):
     grpc_code = "RESOURCE_EXHAUSTED"
 
@@ -591,6 +595,41 @@ class EvaluationService:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await driver.cancel()
+        return self.get(caller, evaluation_id)
+
+    def resume(self, caller: Principal, evaluation_id: str) -> gateway_pb2.Evaluation:
+        """Runs again, in an ended evaluation, the cells that ended on a system failure or were
+        cancelled; agent failures and successes stand. Each resumed cell gets max_attempts afresh."""
+        evaluation = self._owned(caller, evaluation_id)
+        if evaluation.state == EvaluationState.EVALUATION_STATE_RUNNING:
+            raise EvaluationRunningError(f"evaluation {evaluation_id} is still running; resume it once it has ended")
+        cells = self.db.cells(evaluation_id)
+        again = [c for c in cells if c.done and _category(c) in ("system_failures", "cancelled")]
+        if not again:
+            raise EvaluationRunningError(
+                f"evaluation {evaluation_id} has no system failures or cancelled runs to run again"
+            )
+        limit = self.limits.max_running_per_user
+        if limit and sum(1 for d in self._drivers.values() if d.evaluation.owner == caller.user) >= limit:
+            raise TooManyEvaluationsError(
+                f"you have {limit} evaluations running, the most one user may have; wait for one or cancel one"
+            )
+        for cell in again:
+            if cell.run_id:
+                cell.retried_run_ids.append(cell.run_id)
+            cell.run_id = ""
+            cell.attempts = 0
+            cell.done = False
+            cell.system_failure = False
+            cell.state = RunState.RUN_STATE_UNSPECIFIED
+            cell.failure_reason = FailureReason.FAILURE_REASON_UNSPECIFIED
+            cell.ClearField("report")
+        evaluation.state = EvaluationState.EVALUATION_STATE_RUNNING
+        evaluation.ClearField("end_time")
+        evaluation.message = f"resumed: {len(again)} runs again"
+        self.db.save_cells(evaluation_id, again)
+        driver = self._start(evaluation)
+        driver.record(evaluation.message)
         return self.get(caller, evaluation_id)
 
     async def watch(

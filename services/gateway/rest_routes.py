@@ -152,6 +152,13 @@ ROUTES: tuple[Route, ...] = (
         kind=Kind.EVENTS,
         cookie_auth=True,
     ),
+    Route(
+        "POST",
+        "/v1/evaluations/{evaluation_id}:resume",
+        "ResumeEvaluation",
+        "Run again an ended evaluation's system failures and cancelled cells",
+        body=True,
+    ),
 )
 
 #: gRPC status → HTTP status. FAILED_PRECONDITION is 409: the request is fine but the server's state

@@ -356,6 +356,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         return await self.evaluations.cancel(self._caller(context), request.evaluation_id)
 
     @grpc_errors
+    async def ResumeEvaluation(
+        self, request: gateway_pb2.ResumeEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.Evaluation:
+        return self.evaluations.resume(self._caller(context), request.evaluation_id)
+
+    @grpc_errors
     async def WatchEvaluation(
         self, request: gateway_pb2.WatchEvaluationRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[gateway_pb2.EvaluationEvent]:
