@@ -107,3 +107,11 @@ async def test_cancel_and_watch_of_a_cancelled_evaluation(client: GatewayClient)
     assert "3/3 done" in text and "SUCCEEDED" in text
     evaluation = await client.get_evaluation(evaluation_id)
     assert evaluation.progress.succeeded == 3 and all(c.attempts == 1 for c in evaluation.runs)
+
+
+async def test_the_demo_job_is_a_small_evaluation(client: GatewayClient) -> None:
+    out = io.StringIO()
+    assert await cli_commands.demo(client, out, agent="dummy", seeds=1) == 0
+    text = out.getvalue()
+    assert "dummy on split demo x 1 seeds" in text and "3/3 done" in text
+    assert all(cid in text for cid in ("demo-breast-cancer", "demo-diabetes", "demo-digits"))

@@ -241,6 +241,27 @@ async def compare_evaluations(args: argparse.Namespace, client: GatewayClient, o
     return 0
 
 
+async def demo(client: GatewayClient, out: TextIO = sys.stdout, *, agent: str = "baseline", seeds: int = 2) -> int:
+    """`mleredux demo`'s job: a small evaluation (the agent on the offline demos, `seeds` seeds), live,
+    ending with the aggregate table."""
+    args = argparse.Namespace(
+        agent=agent,
+        competitions=None,
+        split="demo",
+        list_file=None,
+        seeds=seeds,
+        concurrency=0,
+        max_attempts=0,
+        name=f"demo: {agent} on the offline demos",
+        cpus=0.0,
+        memory=0,
+        gpus=0,
+        time_limit=0,
+        detach=False,
+    )
+    return await create(args, client, out)
+
+
 COMMANDS = {
     "create": create,
     "list": list_evaluations,

@@ -35,6 +35,8 @@ def progress_line(progress: gateway_pb2.EvaluationProgress, width: int = 20) -> 
         line += f"; {progress.system_failures} system failures, {progress.retries} retries"
     if progress.cancelled:
         line += f"; {progress.cancelled} cancelled"
+    if progress.run_seconds:
+        line += f"; {progress.run_seconds / 60:.1f} run-minutes"
     return line
 
 

@@ -317,7 +317,7 @@ class EvaluationCompetitionFigures(_message.Message):
     def __init__(self, competition_id: _Optional[str] = ..., complexity: _Optional[str] = ..., scored: _Optional[int] = ..., score_mean: _Optional[float] = ..., score_std: _Optional[float] = ..., score_min: _Optional[float] = ..., score_max: _Optional[float] = ...) -> None: ...
 
 class EvaluationProgress(_message.Message):
-    __slots__ = ("total", "done", "running", "queued", "succeeded", "agent_failures", "system_failures", "retries", "medals", "cancelled")
+    __slots__ = ("total", "done", "running", "queued", "succeeded", "agent_failures", "system_failures", "retries", "medals", "cancelled", "run_seconds", "cpu_core_seconds")
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
@@ -328,6 +328,8 @@ class EvaluationProgress(_message.Message):
     RETRIES_FIELD_NUMBER: _ClassVar[int]
     MEDALS_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    RUN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CPU_CORE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     total: int
     done: int
     running: int
@@ -338,7 +340,9 @@ class EvaluationProgress(_message.Message):
     retries: int
     medals: int
     cancelled: int
-    def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ...) -> None: ...
+    run_seconds: float
+    cpu_core_seconds: float
+    def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ..., run_seconds: _Optional[float] = ..., cpu_core_seconds: _Optional[float] = ...) -> None: ...
 
 class Evaluation(_message.Message):
     __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq")

@@ -37,7 +37,7 @@ from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, competitions_pb2, gateway_pb2, preparer_pb2, preparer_pb2_grpc
 from services.gateway.auth import Principal
 from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError
-from services.gateway.orchestration import EventHub, RunOrchestrator
+from services.gateway.orchestration import EventHub, RunOrchestrator, run_demand
 from services.gateway.state import RunDatabase, is_terminal
 
 RunState = common_pb2.RunState
@@ -164,6 +164,9 @@ class _Driver:
         )
         self.retries = 0
         self.medals = 0
+        # Carried over from the stored counts: the attempts behind them are not all in the cells any more.
+        self.run_seconds = evaluation.progress.run_seconds
+        self.cpu_core_seconds = evaluation.progress.cpu_core_seconds
         for cell in self.cells.values():
             self.counts[_category(cell)] += 1
             self.retries += len(cell.retried_run_ids)
@@ -191,6 +194,8 @@ class _Driver:
             done=len(self.cells) - self.counts["queued"] - self.counts["running"],
             retries=self.retries,
             medals=self.medals,
+            run_seconds=self.run_seconds,
+            cpu_core_seconds=self.cpu_core_seconds,
             **self.counts,
         )
 
@@ -258,6 +263,8 @@ class _Driver:
         cell.failure_reason = run.failure_reason
         if run.HasField("end_time"):
             cell.wall_seconds = (run.end_time.ToNanoseconds() - run.create_time.ToNanoseconds()) / 1e9
+            self.run_seconds += cell.wall_seconds
+            self.cpu_core_seconds += cell.wall_seconds * run_demand(run).cpus
         if run.HasField("report"):
             cell.report.CopyFrom(run.report)
         system = (
