@@ -194,8 +194,11 @@ class GatewayClient:
         name: str = "",
         env: dict[str, str] | None = None,
         max_attempts: int = 0,
+        hint_run_ids: list[str] | tuple[str, ...] = (),
+        hint_rollouts: bool = False,
     ) -> gateway_pb2.Evaluation:
-        """Starts `agent` on the competitions (or a named split) with `seeds` runs each."""
+        """Starts `agent` on the competitions (or a named split) with `seeds` runs each; `hint_run_ids`
+        (technique-task runs) give each run their analyses read-only at /home/hints/."""
         request = gateway_pb2.CreateEvaluationRequest(
             agent=agent,
             competition_ids=list(competition_ids),
@@ -206,6 +209,8 @@ class GatewayClient:
             name=name,
             env=env or {},
             max_attempts=max_attempts,
+            hint_run_ids=list(hint_run_ids),
+            hint_rollouts=hint_rollouts,
         )
         return await self._call(self._stub.CreateEvaluation(request, timeout=120, metadata=self._metadata))
 

@@ -59,6 +59,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     create.add_argument("--memory", type=int, default=0, help="MiB")
     create.add_argument("--gpus", type=int, default=0)
     create.add_argument("--time-limit", type=int, default=0, help="seconds per run")
+    create.add_argument(
+        "--hints-from", action="append", dest="hint_runs", metavar="RUN_ID", help="a technique-task run (repeatable)"
+    )
+    create.add_argument("--hint-rollouts", action="store_true", help="also give the hint runs' rollouts")
     create.add_argument("--detach", action="store_true", help="print the id and return")
 
     commands.add_parser("list", help="list evaluations").add_argument("--limit", type=int, default=50)
@@ -153,6 +157,8 @@ async def create(args: argparse.Namespace, client: GatewayClient, out: TextIO = 
         compute=compute,
         name=args.name,
         max_attempts=args.max_attempts,
+        hint_run_ids=list(getattr(args, "hint_runs", None) or []),
+        hint_rollouts=bool(getattr(args, "hint_rollouts", False)),
     )
     print(summary(evaluation), file=out, flush=True)
     if args.detach:

@@ -345,7 +345,7 @@ class EvaluationProgress(_message.Message):
     def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ..., run_seconds: _Optional[float] = ..., cpu_core_seconds: _Optional[float] = ...) -> None: ...
 
 class Evaluation(_message.Message):
-    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq")
+    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq", "hint_run_ids", "hint_rollouts")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -374,6 +374,8 @@ class Evaluation(_message.Message):
     COMPETITIONS_FIELD_NUMBER: _ClassVar[int]
     RUNS_FIELD_NUMBER: _ClassVar[int]
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HINT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
     evaluation_id: str
     name: str
     owner: str
@@ -395,10 +397,12 @@ class Evaluation(_message.Message):
     competitions: _containers.RepeatedCompositeFieldContainer[EvaluationCompetitionFigures]
     runs: _containers.RepeatedCompositeFieldContainer[EvaluationRun]
     last_seq: int
-    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ...) -> None: ...
+    hint_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    hint_rollouts: bool
+    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ...) -> None: ...
 
 class CreateEvaluationRequest(_message.Message):
-    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts")
+    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts", "hint_run_ids", "hint_rollouts")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -415,6 +419,8 @@ class CreateEvaluationRequest(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    HINT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
     agent: str
     competition_ids: _containers.RepeatedScalarFieldContainer[str]
     split: str
@@ -424,7 +430,9 @@ class CreateEvaluationRequest(_message.Message):
     name: str
     env: _containers.ScalarMap[str, str]
     max_attempts: int
-    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    hint_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    hint_rollouts: bool
+    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
     __slots__ = ("evaluation_id",)

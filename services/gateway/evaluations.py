@@ -33,9 +33,11 @@ from mleredux.errors import InvalidArgumentError, MleReduxError, RunNotFoundErro
 from mleredux.evaluation.aggregate import FIGURES, Aggregate, Outcome
 from mleredux.evaluation.splits import split_competitions
 from mleredux.images import resolve_agent_image
+from mleredux.store import ArtifactStore
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, competitions_pb2, gateway_pb2, preparer_pb2, preparer_pb2_grpc
 from services.gateway.auth import Principal
+from services.gateway.evaluation_hints import Hints
 from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError
 from services.gateway.orchestration import EventHub, RunOrchestrator, run_demand
 from services.gateway.state import RunDatabase, is_terminal
@@ -57,6 +59,8 @@ SYSTEM_REASONS = frozenset(
 )
 #: How long a driver or watcher sleeps when nothing wakes it (a safety net, not the mechanism).
 POLL_SECONDS = 1.0
+#: Where a hinted run finds its hints (the runner mounts them there read-only).
+HINTS_DIR = "/home/hints"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _COMPLEXITY = {
     competitions_pb2.Complexity.COMPLEXITY_LOW: "low",
@@ -226,9 +230,11 @@ class _Driver:
 
     # -- runs --------------------------------------------------------------------------------------
 
-    def _submit(self, key: tuple[int, str], run_id: str) -> None:
+    async def _submit(self, key: tuple[int, str], run_id: str) -> None:
         seed, competition_id = key
         ev = self.evaluation
+        if ev.hint_run_ids:
+            await asyncio.to_thread(self.service.hints.give, ev.evaluation_id, competition_id, run_id)
         run = gateway_pb2.Run(
             run_id=run_id,
             competition_id=competition_id,
@@ -236,14 +242,15 @@ class _Driver:
             image=ev.image,
             state=RunState.RUN_STATE_QUEUED,
             compute=ev.compute,
-            env={**ev.env, "SEED": str(seed)},
+            # HINTS_DIR tells the runner (and the agent) that hints wait in the store for this run.
+            env={**ev.env, "SEED": str(seed), **({"HINTS_DIR": HINTS_DIR} if ev.hint_run_ids else {})},
             create_time=now_timestamp(),
             owner=ev.owner,
         )
         self.service.orchestrator.submit(run)
         self.in_flight[run_id] = key
 
-    def _start(self, key: tuple[int, str], message: str) -> None:
+    async def _start(self, key: tuple[int, str], message: str) -> None:
         # The cell names its run before the run exists: a gateway that dies in between finds a
         # cell whose run is missing and creates it then, instead of leaving an orphan run.
         cell = self.cells[key]
@@ -254,9 +261,9 @@ class _Driver:
         cell.failure_reason = FailureReason.FAILURE_REASON_UNSPECIFIED
         cell.ClearField("report")
         self.record(message, cell, before)
-        self._submit(key, cell.run_id)
+        await self._submit(key, cell.run_id)
 
-    def _ended(self, key: tuple[int, str], run: gateway_pb2.Run) -> None:
+    async def _ended(self, key: tuple[int, str], run: gateway_pb2.Run) -> None:
         cell = self.cells[key]
         before = _category(cell)
         cell.state = run.state
@@ -281,7 +288,7 @@ class _Driver:
             self.counts[before] -= 1
             self.counts["queued"] += 1
             cell.run_id = ""
-            self._start(
+            await self._start(
                 key,
                 f"{where}: run {run.run_id} failed for a system reason ({reason}: {run.message}); "
                 f"retrying (attempt {cell.attempts + 1} of {self.evaluation.max_attempts})",
@@ -300,18 +307,18 @@ class _Driver:
             text = f"{where}: agent failure ({reason}: {run.message})"
         self.record(text, cell, before)
 
-    def _check(self) -> None:
+    async def _check(self) -> None:
         for run_id, key in list(self.in_flight.items()):
             try:
                 run = self.service.runs.get_run(run_id)
             except RunNotFoundError:
                 # Named but never created (the gateway died in between): create it now.
                 del self.in_flight[run_id]
-                self._submit(key, run_id)
+                await self._submit(key, run_id)
                 continue
             if is_terminal(run.state):
                 del self.in_flight[run_id]
-                self._ended(key, run)
+                await self._ended(key, run)
 
     async def _wait(self) -> None:
         waits = [asyncio.ensure_future(self.service.run_hub.wait(r, POLL_SECONDS)) for r in self.in_flight]
@@ -327,10 +334,10 @@ class _Driver:
         ev = self.evaluation
         try:
             while True:
-                self._check()
+                await self._check()
                 while self.pending and len(self.in_flight) < ev.concurrency:
                     key = self.pending.pop(0)
-                    self._start(key, f"{key[1]} seed {key[0]}: run created")
+                    await self._start(key, f"{key[1]} seed {key[0]}: run created")
                 if not self.in_flight and not self.pending:
                     break
                 await self._wait()
@@ -402,9 +409,11 @@ class EvaluationService:
         orchestrator: RunOrchestrator,
         run_hub: EventHub,
         preparer: preparer_pb2_grpc.PreparerServiceStub,
+        store: ArtifactStore,
         limits: EvaluationLimits | None = None,
         closing: Callable[[], bool] = lambda: False,
     ) -> None:
+        self.hints = Hints(store)
         self.db = db
         self.runs = runs
         self.orchestrator = orchestrator
@@ -462,6 +471,8 @@ class EvaluationService:
         for name, value in request.env.items():
             if name == "SEED":
                 raise InvalidArgumentError("env.SEED is set by the evaluation (1..seeds); leave it out")
+            if name == "HINTS_DIR":
+                raise InvalidArgumentError("env.HINTS_DIR is set by the evaluation when it gives hints; leave it out")
             if not _ENV_NAME.match(name):
                 raise InvalidArgumentError(f"env: {name!r} is not a variable name (letters, digits and _)")
             if "\0" in value:
@@ -512,6 +523,7 @@ class EvaluationService:
                 f"you have {limit} evaluations running, the most one user may have; wait for one or cancel one"
             )
         image = resolve_agent_image(request.agent)
+        hint_runs = [self._hint_run(caller, run_id, ids) for run_id in request.hint_run_ids]
         evaluation = gateway_pb2.Evaluation(
             evaluation_id="ev" + uuid.uuid4().hex[:14],
             name=request.name,
@@ -525,10 +537,16 @@ class EvaluationService:
             compute=request.compute,
             max_attempts=request.max_attempts or self.limits.default_max_attempts,
             env=dict(request.env),
+            hint_run_ids=list(request.hint_run_ids),
+            hint_rollouts=request.hint_rollouts,
             state=EvaluationState.EVALUATION_STATE_RUNNING,
             message="started",
             create_time=now_timestamp(),
         )
+        if hint_runs:
+            await asyncio.to_thread(
+                self.hints.assemble, evaluation.evaluation_id, hint_runs, rollouts=request.hint_rollouts
+            )
         self.db.create(
             evaluation,
             [
@@ -540,6 +558,26 @@ class EvaluationService:
         driver = self._start(evaluation)
         driver.record(f"started: {request.agent} on {len(ids)} competitions x {request.seeds} seeds")
         return self.get(caller, evaluation.evaluation_id)
+
+    def _hint_run(self, caller: Principal, run_id: str, competition_ids: list[str]) -> gateway_pb2.Run:
+        """A technique-task run the caller may see, on a competition of the set, with its analysis stored."""
+        try:
+            run = self.runs.get_run(run_id)
+        except RunNotFoundError:
+            raise RunNotFoundError(f"hint_run_ids: no run {run_id!r}") from None
+        if not caller.may_see(run.owner):
+            raise RunNotFoundError(f"hint_run_ids: no run {run_id!r}")
+        if not run.task:
+            raise InvalidArgumentError(
+                f"hint_run_ids: run {run_id} is not a technique-task run (hints are technique analyses)"
+            )
+        if run.competition_id not in competition_ids:
+            raise InvalidArgumentError(
+                f"hint_run_ids: run {run_id} is on {run.competition_id}, which is not in the evaluation's set"
+            )
+        if not self.hints.has_analysis(run):
+            raise InvalidArgumentError(f"hint_run_ids: run {run_id} ({run.task}) has no stored analysis to give")
+        return run
 
     def _start(self, evaluation: gateway_pb2.Evaluation) -> _Driver:
         driver = _Driver(self, evaluation)

@@ -104,6 +104,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             self.orchestrator,
             self.hub,
             self.preparer,
+            store,
             settings.evaluation_limits,
             closing=lambda: self._closing,
         )

@@ -86,6 +86,19 @@ You are an agent solving the competition {competition_id}.
 """
 
 
+#: Where an evaluation's hints (earlier runs' technique analyses, never anything answer-derived) are
+#: mounted read-only. A run whose env names HINTS_DIR (the gateway sets it on hinted runs) gets them
+#: from the store under runs/<run_id>/hints/; other runs never look, so they need no store to start.
+HINTS_DIR = "/home/hints"
+#: The most hint bytes a run is given (the gateway assembles far less; this bounds a corrupt store).
+MAX_HINT_BYTES = 64 << 20
+HINTS_NOTE = """
+- {hints} (read-only) holds hints assembled from earlier runs on this competition: analyses written by
+  agents for technique tasks (and possibly their rollouts). They contain no scores and nothing derived
+  from the competition's answers. {hints}/README.md says what each file is.
+"""
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """A run as the runner sees it, with every limit resolved."""
@@ -429,10 +442,34 @@ class RunExecution:
             logs=LOGS_DIR,
             time_limit=request.time_limit_seconds,
         )
+        if self._has_hints():
+            text += HINTS_NOTE.format(hints=HINTS_DIR)
         (self.work_dir / "instructions.txt").write_text(text)
+
+    def _has_hints(self) -> bool:
+        hints = self.work_dir / "hints"
+        return hints.is_dir() and any(hints.iterdir())
+
+    def _fetch_hints(self) -> None:
+        """Copies runs/<run_id>/hints/ from the store into the work dir, for a run whose env asks for hints."""
+        if self.request.env.get("HINTS_DIR") != HINTS_DIR:
+            return
+        prefix = f"runs/{self.request.run_id}/hints/"
+        objects = self.host.store.list(prefix)
+        if sum(o.size_bytes for o in objects) > MAX_HINT_BYTES:
+            raise MleReduxError(f"the run's hints exceed {MAX_HINT_BYTES >> 20} MiB")
+        for item in objects:
+            relative = item.key[len(prefix) :]
+            target = self.work_dir / "hints" / relative
+            if ".." in Path(relative).parts:
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.host.store.get_bytes(item.key))
 
     async def _ensure_dataset(self) -> Path:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._fetch_hints)
         self._make_work_dir()
         request = self.request
         # Every prepared dataset (competition or technique task) has a description.md; the sample
@@ -461,6 +498,8 @@ class RunExecution:
             Mount(str(work / "instructions.txt"), "/home/instructions.txt", read_only=True),
             Mount(str(VALIDATE_SCRIPT), "/home/validate_submission.sh", read_only=True),
         ]
+        if self._has_hints():
+            mounts.append(Mount(str(work / "hints"), HINTS_DIR, read_only=True))
         env = {
             **request.env,
             "COMPETITION_ID": request.competition_id,
