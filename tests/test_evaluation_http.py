@@ -56,3 +56,6 @@ async def test_bad_evaluations_are_4xx_with_the_reason(
         assert message in await response.text()
     async with session.get(f"http://{stack.http_address}/v1/evaluations/evnope", headers=headers) as response:
         assert response.status == 404
+    # A stream of an unknown evaluation is refused before it opens, not as an error event inside it.
+    async with session.get(f"http://{stack.http_address}/v1/evaluations/evnope/events", headers=headers) as response:
+        assert response.status == 404 and "no evaluation 'evnope'" in await response.text()

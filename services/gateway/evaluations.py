@@ -233,6 +233,9 @@ class _Driver:
     async def _submit(self, key: tuple[int, str], run_id: str) -> None:
         seed, competition_id = key
         ev = self.evaluation
+        # In flight from here on: a cancel (or a restart) that comes while the hints are copied finds
+        # the cell, and a run that was never created is handled as such.
+        self.in_flight[run_id] = key
         if ev.hint_run_ids:
             await asyncio.to_thread(self.service.hints.give, ev.evaluation_id, competition_id, run_id)
         run = gateway_pb2.Run(
@@ -248,7 +251,6 @@ class _Driver:
             owner=ev.owner,
         )
         self.service.orchestrator.submit(run)
-        self.in_flight[run_id] = key
 
     async def _start(self, key: tuple[int, str], message: str) -> None:
         # The cell names its run before the run exists: a gateway that dies in between finds a
@@ -677,13 +679,18 @@ class EvaluationService:
         driver.record(evaluation.message)
         return self.get(caller, evaluation_id)
 
-    async def watch(
+    def watch(
         self, caller: Principal, request: gateway_pb2.WatchEvaluationRequest
     ) -> AsyncIterator[gateway_pb2.EvaluationEvent]:
+        """Checks the request now (so a bad one fails before the stream opens), then streams."""
         if request.from_seq < 0:
             raise InvalidArgumentError("from_seq must not be negative")
         evaluation_id = self._owned(caller, request.evaluation_id).evaluation_id
-        next_seq = max(request.from_seq, 1)
+        return self._watch(evaluation_id, max(request.from_seq, 1), request.no_follow)
+
+    async def _watch(
+        self, evaluation_id: str, next_seq: int, no_follow: bool
+    ) -> AsyncIterator[gateway_pb2.EvaluationEvent]:
         while True:
             if self.closing():
                 raise GatewayClosingError(f"the gateway is shutting down; resume with from_seq={next_seq}")
@@ -695,7 +702,7 @@ class EvaluationService:
                 continue
             evaluation = self.db.get(evaluation_id)
             ended = evaluation.state != EvaluationState.EVALUATION_STATE_RUNNING
-            if request.no_follow or (ended and evaluation.last_seq < next_seq):
+            if no_follow or (ended and evaluation.last_seq < next_seq):
                 return
             await self.hub.wait(evaluation_id, POLL_SECONDS)
 
