@@ -61,6 +61,17 @@ def test_the_wiring_parses_the_documented_forms(tmp_path: Path) -> None:
     assert parse("eval", "get", "ev1", "--json").json
 
 
+def test_every_eval_command_takes_the_common_options() -> None:
+    parser = argparse.ArgumentParser(prog="mleredux")
+
+    def common(leaf: argparse.ArgumentParser) -> None:
+        leaf.add_argument("--gateway")
+
+    cli_commands.add_parser(parser.add_subparsers(dest="command", required=True), common)
+    for argv in (["list"], ["get", "x"], ["watch", "x"], ["cancel", "x"], ["resume", "x"], ["compare", "a", "b"]):
+        assert parser.parse_args(["eval", *argv, "--gateway", "h:1"]).gateway == "h:1"
+
+
 async def test_create_shows_progress_and_ends_with_the_aggregate_table(client: GatewayClient, tmp_path: Path) -> None:
     code, text = await run(
         client, "eval", "create", "-a", "dummy", "-c", "demo-digits", "--seeds", "2", "--name", "cli"

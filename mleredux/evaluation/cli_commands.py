@@ -1,13 +1,19 @@
 """The `mleredux eval ...` commands: each takes the parsed arguments and a gateway client.
 
-Wiring (in the CLI's parser and command table):
+Wiring in mleredux/cli.py (or its package), beside the other client commands:
 
-    from mleredux.evaluation import cli_commands
-    cli_commands.add_parser(subparsers)          # adds `eval` with its sub-commands
-    COMMANDS["eval"] = lambda args, home: asyncio.run(with_client(args, home, cli_commands.run))
+    from mleredux.evaluation import cli_commands as eval_commands
+    eval_commands.add_parser(sub, _add_gateway)      # in _build_parser: `eval` and its sub-commands
 
-where `with_client` opens a `GatewayClient` on the gateway address and token the other client
-commands use, and passes it to `cli_commands.run(args, client)`.
+    def cmd_eval(args: argparse.Namespace, home: Home) -> int:
+        async def go() -> int:
+            async with GatewayClient(*_endpoint(args, home)) as client:
+                return await eval_commands.run(args, client)
+        return asyncio.run(go())
+
+    COMMANDS["eval"] = cmd_eval
+
+`mleredux demo`'s job is `await eval_commands.demo(client)` on the embedded stack's gateway.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -40,8 +47,12 @@ from mleredux.v1 import common_pb2, gateway_pb2
 EXIT_CANCELLED = 3
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:  # type: ignore[type-arg]
-    """Adds `eval` and its sub-commands to the CLI's sub-parsers; returns the `eval` parser."""
+def add_parser(
+    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    add_common: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.ArgumentParser:
+    """Adds `eval` and its sub-commands to the CLI's sub-parsers; returns the `eval` parser.
+    `add_common` is applied to every sub-command (the CLI's `--gateway`/`--token` options)."""
     parser = subparsers.add_parser("eval", help="evaluations: an agent on a competition set with several seeds")
     commands = parser.add_subparsers(dest="eval_command", required=True)
 
@@ -85,6 +96,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     comparison.add_argument("b")
     comparison.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES)
     comparison.add_argument("--rng-seed", type=int, default=0, help="0 for the fixed default")
+    if add_common is not None:
+        for leaf in commands.choices.values():
+            add_common(leaf)
     return parser
 
 
