@@ -214,6 +214,8 @@ class _Driver:
             self.counts[before] -= 1
             self.counts[_category(cell)] += 1
         ev = self.evaluation
+        if ev.state == EvaluationState.EVALUATION_STATE_RUNNING:
+            ev.message = message  # the latest change, for GetEvaluation and the viewer
         ev.progress.CopyFrom(self.progress())
         _fill_figures(ev, self.aggregate)
         event = gateway_pb2.EvaluationEvent(
