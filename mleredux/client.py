@@ -209,6 +209,76 @@ class GatewayClient:
             self._stub.GetCaller(gateway_pb2.GetCallerRequest(), timeout=30, metadata=self._metadata)
         )
 
+    # -- evaluations -------------------------------------------------------------------------------
+
+    async def create_evaluation(
+        self,
+        agent: str,
+        *,
+        competition_ids: list[str] | tuple[str, ...] = (),
+        split: str = "",
+        seeds: int = 1,
+        concurrency: int = 0,
+        compute: common_pb2.ComputeProfile | None = None,
+        name: str = "",
+        env: dict[str, str] | None = None,
+        max_attempts: int = 0,
+        hint_run_ids: list[str] | tuple[str, ...] = (),
+        hint_rollouts: bool = False,
+    ) -> gateway_pb2.Evaluation:
+        """Starts `agent` on the competitions (or a named split) with `seeds` runs each; `hint_run_ids`
+        (technique-task runs) give each run their analyses read-only at /home/hints/."""
+        request = gateway_pb2.CreateEvaluationRequest(
+            agent=agent,
+            competition_ids=list(competition_ids),
+            split=split,
+            seeds=seeds,
+            concurrency=concurrency,
+            compute=compute,
+            name=name,
+            env=env or {},
+            max_attempts=max_attempts,
+            hint_run_ids=list(hint_run_ids),
+            hint_rollouts=hint_rollouts,
+        )
+        answer = await self._call(self._stub.CreateEvaluation(request, timeout=120, metadata=self._metadata))
+        return answer.evaluation
+
+    async def get_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        request = gateway_pb2.GetEvaluationRequest(evaluation_id=evaluation_id)
+        answer = await self._call(self._stub.GetEvaluation(request, timeout=60, metadata=self._metadata))
+        return answer.evaluation
+
+    async def list_evaluations(
+        self, *, page_size: int = 50, page_token: str = ""
+    ) -> gateway_pb2.ListEvaluationsResponse:
+        request = gateway_pb2.ListEvaluationsRequest(page_size=page_size, page_token=page_token)
+        return await self._call(self._stub.ListEvaluations(request, timeout=30, metadata=self._metadata))
+
+    async def cancel_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        request = gateway_pb2.CancelEvaluationRequest(evaluation_id=evaluation_id)
+        answer = await self._call(self._stub.CancelEvaluation(request, timeout=300, metadata=self._metadata))
+        return answer.evaluation
+
+    async def resume_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        """Runs again an ended evaluation's system failures and cancelled cells."""
+        request = gateway_pb2.ResumeEvaluationRequest(evaluation_id=evaluation_id)
+        answer = await self._call(self._stub.ResumeEvaluation(request, timeout=60, metadata=self._metadata))
+        return answer.evaluation
+
+    async def watch_evaluation(
+        self, evaluation_id: str, *, from_seq: int = 1, follow: bool = True
+    ) -> AsyncIterator[gateway_pb2.EvaluationEvent]:
+        """Progress events from `from_seq`, then live ones until the evaluation ends (with `follow`)."""
+        request = gateway_pb2.WatchEvaluationRequest(
+            evaluation_id=evaluation_id, from_seq=from_seq, no_follow=not follow
+        )
+        try:
+            async for answer in self._stub.WatchEvaluation(request, metadata=self._metadata):
+                yield answer.event
+        except grpc.aio.AioRpcError as exc:
+            raise _wrap(exc, self.address) from None
+
     async def prepare(
         self, competition_id: str, *, task: str = ""
     ) -> AsyncIterator[gateway_pb2.PrepareCompetitionResponse]:
@@ -281,3 +351,18 @@ class SyncGatewayClient:
 
     def whoami(self) -> gateway_pb2.GetCallerResponse:
         return self._loop.run_until_complete(self._client.whoami())
+
+    def create_evaluation(self, agent: str, **kwargs: object) -> gateway_pb2.Evaluation:
+        return self._loop.run_until_complete(self._client.create_evaluation(agent, **kwargs))  # type: ignore[arg-type]
+
+    def get_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        return self._loop.run_until_complete(self._client.get_evaluation(evaluation_id))
+
+    def list_evaluations(self, **kwargs: object) -> gateway_pb2.ListEvaluationsResponse:
+        return self._loop.run_until_complete(self._client.list_evaluations(**kwargs))  # type: ignore[arg-type]
+
+    def cancel_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        return self._loop.run_until_complete(self._client.cancel_evaluation(evaluation_id))
+
+    def resume_evaluation(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        return self._loop.run_until_complete(self._client.resume_evaluation(evaluation_id))

@@ -33,6 +33,19 @@ else
     echo "data-write: refused"
 fi
 
+if [ -d /home/hints ]; then
+    # shellcheck disable=SC2046  # one space between names
+    echo "hints:" $(ls /home/hints 2>/dev/null)
+    if grep -q /home/hints /home/instructions.txt 2>/dev/null; then
+        echo "hints: named in the instructions"
+    fi
+    if (: >/home/hints/.dummy-agent-write-probe) 2>/dev/null; then
+        echo "hints-write: allowed"
+    else
+        echo "hints-write: refused"
+    fi
+fi
+
 if [ -n "${DUMMY_LIMITS:-}" ]; then
     # What the kernel enforces on this container, read from inside (cgroup v1 or v2).
     cg=/sys/fs/cgroup

@@ -32,6 +32,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
     "artifacts": client_commands.cmd_artifacts,
     "login": client_commands.cmd_login,
     "tokens": client_commands.cmd_tokens,
+    "eval": client_commands.cmd_eval,
     "competitions": local_commands.cmd_competitions,
     "prepare": local_commands.cmd_prepare,
     "grade": local_commands.cmd_grade,

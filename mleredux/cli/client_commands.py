@@ -196,3 +196,15 @@ def cmd_artifacts(args: argparse.Namespace, home: Home) -> int:
     else:
         sys.stdout.buffer.write(data)
     return EXIT_OK
+
+
+def cmd_eval(args: argparse.Namespace, home: Home) -> int:
+    """`mleredux eval ...`: evaluations through the gateway (mleredux/cli/eval_commands.py)."""
+    from mleredux.cli import eval_commands
+    from mleredux.client import GatewayClient
+
+    async def main() -> int:
+        async with GatewayClient(*_endpoint(args, home)) as client:
+            return await eval_commands.run(args, client)
+
+    return asyncio.run(main())

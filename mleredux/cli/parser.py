@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mleredux.cli import eval_commands
 from mleredux.config import DEFAULT_GATEWAY, DEFAULT_GATEWAY_HTTP
 
 
@@ -76,9 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="gateway HTTP/JSON API and run viewer HOST:PORT ('' for none)",
     )
 
-    demo = sub.add_parser("demo", help="build the images, start the services, run the dummy agent on demo-digits")
-    demo.add_argument("--agent", default="dummy")
-    demo.add_argument("--competition", default="demo-digits")
+    demo = sub.add_parser(
+        "demo", help="build the agent, start the services, evaluate it on the offline demos and print the figures"
+    )
+    demo.add_argument("--agent", default="baseline", help="the agent (default: baseline)")
+    demo.add_argument("--seeds", type=int, default=2, help="seeds per competition (default: 2)")
+    demo.add_argument("--competition", help="run the agent once on this competition instead of evaluating it")
 
     run = sub.add_parser("run", help="run an agent on a competition through the gateway, streaming live")
     run.add_argument("--competition", "-c", required=True)
@@ -202,4 +206,5 @@ def build_parser() -> argparse.ArgumentParser:
     agents_add.add_argument("directory", type=Path)
     agents_add.add_argument("--name", help="the agent's name (default: the directory's name)")
     agents_sub.add_parser("list", help="built-in and added agents, and their images")
+    eval_commands.add_parser(sub, _add_gateway)
     return parser

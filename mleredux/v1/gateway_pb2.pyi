@@ -4,12 +4,24 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from mleredux.v1 import common_pb2 as _common_pb2
 from mleredux.v1 import competitions_pb2 as _competitions_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class EvaluationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EVALUATION_STATE_UNSPECIFIED: _ClassVar[EvaluationState]
+    EVALUATION_STATE_RUNNING: _ClassVar[EvaluationState]
+    EVALUATION_STATE_SUCCEEDED: _ClassVar[EvaluationState]
+    EVALUATION_STATE_CANCELLED: _ClassVar[EvaluationState]
+EVALUATION_STATE_UNSPECIFIED: EvaluationState
+EVALUATION_STATE_RUNNING: EvaluationState
+EVALUATION_STATE_SUCCEEDED: EvaluationState
+EVALUATION_STATE_CANCELLED: EvaluationState
 
 class Run(_message.Message):
     __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env", "runner", "model_access", "model_usage")
@@ -338,3 +350,295 @@ class PruneRunsResponse(_message.Message):
     store_bytes: int
     errors: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, run_ids: _Optional[_Iterable[str]] = ..., database_bytes: _Optional[int] = ..., store_bytes: _Optional[int] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class EvaluationRun(_message.Message):
+    __slots__ = ("competition_id", "seed", "run_id", "attempts", "state", "failure_reason", "system_failure", "report", "retried_run_ids", "wall_seconds", "complexity", "done")
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_REASON_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    REPORT_FIELD_NUMBER: _ClassVar[int]
+    RETRIED_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    WALL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    seed: int
+    run_id: str
+    attempts: int
+    state: _common_pb2.RunState
+    failure_reason: _common_pb2.FailureReason
+    system_failure: bool
+    report: _common_pb2.GradeReport
+    retried_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    wall_seconds: float
+    complexity: str
+    done: bool
+    def __init__(self, competition_id: _Optional[str] = ..., seed: _Optional[int] = ..., run_id: _Optional[str] = ..., attempts: _Optional[int] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., system_failure: _Optional[bool] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., retried_run_ids: _Optional[_Iterable[str]] = ..., wall_seconds: _Optional[float] = ..., complexity: _Optional[str] = ..., done: _Optional[bool] = ...) -> None: ...
+
+class EvaluationFigure(_message.Message):
+    __slots__ = ("mean", "standard_error", "ci_lower", "ci_upper")
+    MEAN_FIELD_NUMBER: _ClassVar[int]
+    STANDARD_ERROR_FIELD_NUMBER: _ClassVar[int]
+    CI_LOWER_FIELD_NUMBER: _ClassVar[int]
+    CI_UPPER_FIELD_NUMBER: _ClassVar[int]
+    mean: float
+    standard_error: float
+    ci_lower: float
+    ci_upper: float
+    def __init__(self, mean: _Optional[float] = ..., standard_error: _Optional[float] = ..., ci_lower: _Optional[float] = ..., ci_upper: _Optional[float] = ...) -> None: ...
+
+class EvaluationGroupFigures(_message.Message):
+    __slots__ = ("group", "competitions", "seeds", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "valid_submission", "submission_exists")
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    COMPETITIONS_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    ANY_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    GOLD_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    SILVER_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    BRONZE_MEDAL_FIELD_NUMBER: _ClassVar[int]
+    ABOVE_MEDIAN_FIELD_NUMBER: _ClassVar[int]
+    VALID_SUBMISSION_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    group: str
+    competitions: int
+    seeds: int
+    any_medal: EvaluationFigure
+    gold_medal: EvaluationFigure
+    silver_medal: EvaluationFigure
+    bronze_medal: EvaluationFigure
+    above_median: EvaluationFigure
+    valid_submission: EvaluationFigure
+    submission_exists: EvaluationFigure
+    def __init__(self, group: _Optional[str] = ..., competitions: _Optional[int] = ..., seeds: _Optional[int] = ..., any_medal: _Optional[_Union[EvaluationFigure, _Mapping]] = ..., gold_medal: _Optional[_Union[EvaluationFigure, _Mapping]] = ..., silver_medal: _Optional[_Union[EvaluationFigure, _Mapping]] = ..., bronze_medal: _Optional[_Union[EvaluationFigure, _Mapping]] = ..., above_median: _Optional[_Union[EvaluationFigure, _Mapping]] = ..., valid_submission: _Optional[_Union[EvaluationFigure, _Mapping]] = ..., submission_exists: _Optional[_Union[EvaluationFigure, _Mapping]] = ...) -> None: ...
+
+class EvaluationCompetitionFigures(_message.Message):
+    __slots__ = ("competition_id", "complexity", "scored", "score_mean", "score_std", "score_min", "score_max")
+    COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPLEXITY_FIELD_NUMBER: _ClassVar[int]
+    SCORED_FIELD_NUMBER: _ClassVar[int]
+    SCORE_MEAN_FIELD_NUMBER: _ClassVar[int]
+    SCORE_STD_FIELD_NUMBER: _ClassVar[int]
+    SCORE_MIN_FIELD_NUMBER: _ClassVar[int]
+    SCORE_MAX_FIELD_NUMBER: _ClassVar[int]
+    competition_id: str
+    complexity: str
+    scored: int
+    score_mean: float
+    score_std: float
+    score_min: float
+    score_max: float
+    def __init__(self, competition_id: _Optional[str] = ..., complexity: _Optional[str] = ..., scored: _Optional[int] = ..., score_mean: _Optional[float] = ..., score_std: _Optional[float] = ..., score_min: _Optional[float] = ..., score_max: _Optional[float] = ...) -> None: ...
+
+class EvaluationProgress(_message.Message):
+    __slots__ = ("total", "done", "running", "queued", "succeeded", "agent_failures", "system_failures", "retries", "medals", "cancelled", "run_seconds", "cpu_core_seconds")
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    SUCCEEDED_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    MEDALS_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    RUN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CPU_CORE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    total: int
+    done: int
+    running: int
+    queued: int
+    succeeded: int
+    agent_failures: int
+    system_failures: int
+    retries: int
+    medals: int
+    cancelled: int
+    run_seconds: float
+    cpu_core_seconds: float
+    def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ..., run_seconds: _Optional[float] = ..., cpu_core_seconds: _Optional[float] = ...) -> None: ...
+
+class Evaluation(_message.Message):
+    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq", "hint_run_ids", "hint_rollouts")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    COMPETITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    COMPETITIONS_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    HINT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    name: str
+    owner: str
+    agent: str
+    image: str
+    competition_ids: _containers.RepeatedScalarFieldContainer[str]
+    split: str
+    seeds: int
+    concurrency: int
+    compute: _common_pb2.ComputeProfile
+    max_attempts: int
+    env: _containers.ScalarMap[str, str]
+    state: EvaluationState
+    message: str
+    create_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    progress: EvaluationProgress
+    figures: _containers.RepeatedCompositeFieldContainer[EvaluationGroupFigures]
+    competitions: _containers.RepeatedCompositeFieldContainer[EvaluationCompetitionFigures]
+    runs: _containers.RepeatedCompositeFieldContainer[EvaluationRun]
+    last_seq: int
+    hint_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    hint_rollouts: bool
+    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ...) -> None: ...
+
+class CreateEvaluationRequest(_message.Message):
+    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts", "hint_run_ids", "hint_rollouts")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    COMPETITION_IDS_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_FIELD_NUMBER: _ClassVar[int]
+    SEEDS_FIELD_NUMBER: _ClassVar[int]
+    CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    HINT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
+    HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    agent: str
+    competition_ids: _containers.RepeatedScalarFieldContainer[str]
+    split: str
+    seeds: int
+    concurrency: int
+    compute: _common_pb2.ComputeProfile
+    name: str
+    env: _containers.ScalarMap[str, str]
+    max_attempts: int
+    hint_run_ids: _containers.RepeatedScalarFieldContainer[str]
+    hint_rollouts: bool
+    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ...) -> None: ...
+
+class GetEvaluationRequest(_message.Message):
+    __slots__ = ("evaluation_id",)
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    def __init__(self, evaluation_id: _Optional[str] = ...) -> None: ...
+
+class ListEvaluationsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListEvaluationsResponse(_message.Message):
+    __slots__ = ("evaluations", "next_page_token")
+    EVALUATIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    evaluations: _containers.RepeatedCompositeFieldContainer[Evaluation]
+    next_page_token: str
+    def __init__(self, evaluations: _Optional[_Iterable[_Union[Evaluation, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CancelEvaluationRequest(_message.Message):
+    __slots__ = ("evaluation_id",)
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    def __init__(self, evaluation_id: _Optional[str] = ...) -> None: ...
+
+class WatchEvaluationRequest(_message.Message):
+    __slots__ = ("evaluation_id", "from_seq", "no_follow")
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    NO_FOLLOW_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    from_seq: int
+    no_follow: bool
+    def __init__(self, evaluation_id: _Optional[str] = ..., from_seq: _Optional[int] = ..., no_follow: _Optional[bool] = ...) -> None: ...
+
+class EvaluationEvent(_message.Message):
+    __slots__ = ("evaluation_id", "seq", "time", "run", "progress", "state", "message")
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    RUN_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    seq: int
+    time: _timestamp_pb2.Timestamp
+    run: EvaluationRun
+    progress: EvaluationProgress
+    state: EvaluationState
+    message: str
+    def __init__(self, evaluation_id: _Optional[str] = ..., seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., run: _Optional[_Union[EvaluationRun, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ...) -> None: ...
+
+class ResumeEvaluationRequest(_message.Message):
+    __slots__ = ("evaluation_id",)
+    EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    evaluation_id: str
+    def __init__(self, evaluation_id: _Optional[str] = ...) -> None: ...
+
+class CreateEvaluationResponse(_message.Message):
+    __slots__ = ("evaluation",)
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    evaluation: Evaluation
+    def __init__(self, evaluation: _Optional[_Union[Evaluation, _Mapping]] = ...) -> None: ...
+
+class GetEvaluationResponse(_message.Message):
+    __slots__ = ("evaluation",)
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    evaluation: Evaluation
+    def __init__(self, evaluation: _Optional[_Union[Evaluation, _Mapping]] = ...) -> None: ...
+
+class CancelEvaluationResponse(_message.Message):
+    __slots__ = ("evaluation",)
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    evaluation: Evaluation
+    def __init__(self, evaluation: _Optional[_Union[Evaluation, _Mapping]] = ...) -> None: ...
+
+class ResumeEvaluationResponse(_message.Message):
+    __slots__ = ("evaluation",)
+    EVALUATION_FIELD_NUMBER: _ClassVar[int]
+    evaluation: Evaluation
+    def __init__(self, evaluation: _Optional[_Union[Evaluation, _Mapping]] = ...) -> None: ...
+
+class WatchEvaluationResponse(_message.Message):
+    __slots__ = ("event",)
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    event: EvaluationEvent
+    def __init__(self, event: _Optional[_Union[EvaluationEvent, _Mapping]] = ...) -> None: ...

@@ -112,6 +112,36 @@ class GatewayServiceStub:
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsResponse.FromString,
                 _registered_method=True)
+        self.CreateEvaluation = channel.unary_unary(
+                '/mleredux.v1.GatewayService/CreateEvaluation',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateEvaluationRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateEvaluationResponse.FromString,
+                _registered_method=True)
+        self.GetEvaluation = channel.unary_unary(
+                '/mleredux.v1.GatewayService/GetEvaluation',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetEvaluationRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetEvaluationResponse.FromString,
+                _registered_method=True)
+        self.ListEvaluations = channel.unary_unary(
+                '/mleredux.v1.GatewayService/ListEvaluations',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ListEvaluationsRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListEvaluationsResponse.FromString,
+                _registered_method=True)
+        self.CancelEvaluation = channel.unary_unary(
+                '/mleredux.v1.GatewayService/CancelEvaluation',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.CancelEvaluationRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.CancelEvaluationResponse.FromString,
+                _registered_method=True)
+        self.WatchEvaluation = channel.unary_stream(
+                '/mleredux.v1.GatewayService/WatchEvaluation',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationResponse.FromString,
+                _registered_method=True)
+        self.ResumeEvaluation = channel.unary_unary(
+                '/mleredux.v1.GatewayService/ResumeEvaluation',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -227,6 +257,48 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateEvaluation(self, request, context):
+        """Starts an evaluation: an agent on a competition set with several seeds, run as ordinary runs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetEvaluation(self, request, context):
+        """Gets an evaluation with its runs and aggregate figures.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvaluations(self, request, context):
+        """Lists evaluations, newest first (without their runs and per-competition figures).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelEvaluation(self, request, context):
+        """Cancels an evaluation and its runs in flight; runs that ended keep their results.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchEvaluation(self, request, context):
+        """Replays an evaluation's progress events from from_seq, then follows live until it has ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResumeEvaluation(self, request, context):
+        """Runs again the cells of an ended evaluation that ended on a system failure or were cancelled.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -304,6 +376,36 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.PruneRuns,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_gateway__pb2.PruneRunsResponse.SerializeToString,
+            ),
+            'CreateEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateEvaluation,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateEvaluationRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateEvaluationResponse.SerializeToString,
+            ),
+            'GetEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetEvaluation,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetEvaluationRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetEvaluationResponse.SerializeToString,
+            ),
+            'ListEvaluations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvaluations,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListEvaluationsRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ListEvaluationsResponse.SerializeToString,
+            ),
+            'CancelEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelEvaluation,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.CancelEvaluationRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.CancelEvaluationResponse.SerializeToString,
+            ),
+            'WatchEvaluation': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEvaluation,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationResponse.SerializeToString,
+            ),
+            'ResumeEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeEvaluation,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -714,6 +816,168 @@ class GatewayService:
             '/mleredux.v1.GatewayService/PruneRuns',
             mleredux_dot_v1_dot_gateway__pb2.PruneRunsRequest.SerializeToString,
             mleredux_dot_v1_dot_gateway__pb2.PruneRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/CreateEvaluation',
+            mleredux_dot_v1_dot_gateway__pb2.CreateEvaluationRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.CreateEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/GetEvaluation',
+            mleredux_dot_v1_dot_gateway__pb2.GetEvaluationRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.GetEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvaluations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/ListEvaluations',
+            mleredux_dot_v1_dot_gateway__pb2.ListEvaluationsRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ListEvaluationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/CancelEvaluation',
+            mleredux_dot_v1_dot_gateway__pb2.CancelEvaluationRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.CancelEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/WatchEvaluation',
+            mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.WatchEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/ResumeEvaluation',
+            mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationResponse.FromString,
             options,
             channel_credentials,
             insecure,

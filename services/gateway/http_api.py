@@ -273,7 +273,7 @@ class GatewayHttp:
                     )
                     await response.write(chunk)
                 else:
-                    await response.write(_sse(to_json(item), event="progress"))
+                    await response.write(_sse(to_json(route.answer(item)), event="progress"))
             await response.write(_sse({}, event="end"))
             return response
         except ConnectionResetError:

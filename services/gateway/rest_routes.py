@@ -174,6 +174,47 @@ ROUTES: tuple[Route, ...] = (
     ),
     Route("GET", "/v1/caller", "GetCaller", "Who the calling token belongs to"),
     Route("POST", "/v1/runs:prune", "PruneRuns", "Admins: remove finished runs a retention bound selects", body=True),
+    Route(
+        "POST",
+        "/v1/evaluations",
+        "CreateEvaluation",
+        "Start an evaluation: an agent x competitions x seeds",
+        body=True,
+        response_body="evaluation",
+    ),
+    Route("GET", "/v1/evaluations", "ListEvaluations", "List evaluations, newest first"),
+    Route(
+        "GET",
+        "/v1/evaluations/{evaluation_id}",
+        "GetEvaluation",
+        "Get an evaluation with its runs and figures",
+        response_body="evaluation",
+    ),
+    Route(
+        "POST",
+        "/v1/evaluations/{evaluation_id}:cancel",
+        "CancelEvaluation",
+        "Cancel an evaluation",
+        body=True,
+        response_body="evaluation",
+    ),
+    Route(
+        "GET",
+        "/v1/evaluations/{evaluation_id}/events",
+        "WatchEvaluation",
+        "An evaluation's progress as Server-Sent Events: history from from_seq, then live until it ends",
+        kind=Kind.EVENTS,
+        cookie_auth=True,
+        response_body="event",
+    ),
+    Route(
+        "POST",
+        "/v1/evaluations/{evaluation_id}:resume",
+        "ResumeEvaluation",
+        "Run again an ended evaluation's system failures and cancelled cells",
+        body=True,
+        response_body="evaluation",
+    ),
 )
 
 #: gRPC status → HTTP status. FAILED_PRECONDITION is 409: the request is fine but the server's state

@@ -34,6 +34,8 @@ from mleredux.v1 import (
     runner_pb2_grpc,
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
+from services.gateway.evaluation_state import EvaluationDatabase
+from services.gateway.evaluations import EvaluationLimits, EvaluationService
 from services.gateway.metrics import register_gateway_metrics
 from services.gateway.model_quota import ModelQuota, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator
@@ -74,6 +76,8 @@ class GatewaySettings:
     retention_interval_seconds: float = 300.0
     #: Model tokens / USD one user's runs may use per rolling 24 hours (0: no cap).
     model_quota: ModelQuota = dataclasses.field(default_factory=ModelQuota)
+    #: What one evaluation may ask for (seeds, runs, concurrency, attempts).
+    evaluation_limits: EvaluationLimits = dataclasses.field(default_factory=EvaluationLimits)
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -119,6 +123,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             interval_seconds=settings.retention_interval_seconds,
         )
         self.orchestrator.on_finished = self.keeper.run_finished
+        self.evaluations = EvaluationService(
+            EvaluationDatabase(settings.db_path),
+            self.db,
+            self.orchestrator,
+            self.hub,
+            self.preparer,
+            store,
+            settings.evaluation_limits,
+            closing=lambda: self._closing,
+        )
 
     def dependency_channels(self) -> list[tuple[str, grpc.aio.Channel]]:
         """The services the gateway needs, by name, with its channel to each."""
@@ -396,6 +410,53 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             errors=result.errors,
         )
 
+    # -- evaluations (the logic lives in services/gateway/evaluations.py) ---------------------------
+
+    @grpc_errors
+    async def CreateEvaluation(
+        self, request: gateway_pb2.CreateEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.CreateEvaluationResponse:
+        return gateway_pb2.CreateEvaluationResponse(
+            evaluation=await self.evaluations.create(self._caller(context), request)
+        )
+
+    @grpc_errors
+    async def GetEvaluation(
+        self, request: gateway_pb2.GetEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetEvaluationResponse:
+        return gateway_pb2.GetEvaluationResponse(
+            evaluation=self.evaluations.get(self._caller(context), request.evaluation_id)
+        )
+
+    @grpc_errors
+    async def ListEvaluations(
+        self, request: gateway_pb2.ListEvaluationsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListEvaluationsResponse:
+        return self.evaluations.list(self._caller(context), request)
+
+    @grpc_errors
+    async def CancelEvaluation(
+        self, request: gateway_pb2.CancelEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.CancelEvaluationResponse:
+        evaluation = await self.evaluations.cancel(self._caller(context), request.evaluation_id)
+        return gateway_pb2.CancelEvaluationResponse(evaluation=evaluation)
+
+    @grpc_errors
+    async def ResumeEvaluation(
+        self, request: gateway_pb2.ResumeEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ResumeEvaluationResponse:
+        evaluation = self.evaluations.resume(self._caller(context), request.evaluation_id)
+        return gateway_pb2.ResumeEvaluationResponse(evaluation=evaluation)
+
+    @grpc_errors
+    async def WatchEvaluation(
+        self, request: gateway_pb2.WatchEvaluationRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.WatchEvaluationResponse]:
+        events = self.evaluations.watch(self._caller(context), request)
+        await context.send_initial_metadata(())
+        async for event in events:
+            yield gateway_pb2.WatchEvaluationResponse(event=event)
+
     async def start(self) -> None:
         token_file = self.settings.admin_token_file or self.settings.db_path.parent / "admin.token"
         if self.tokens.bootstrap(token_file) is not None:
@@ -403,9 +464,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         await self.orchestrator.refresh_budgets()
         await self.orchestrator.recover()
         self.keeper.start()
+        await self.evaluations.recover()
 
     async def shutdown(self) -> None:
         self._closing = True
+        await self.evaluations.shutdown()
         await self.orchestrator.shutdown()
         await self.keeper.close()
         for channel in self._channels:

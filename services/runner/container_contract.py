@@ -60,6 +60,24 @@ You are an agent solving the competition {competition_id}.
 """
 
 
+#: Where an evaluation's hints (earlier runs' technique analyses, never anything answer-derived) are
+#: mounted read-only. A run whose env names HINTS_DIR (the gateway sets it on hinted runs) gets them
+#: from the store under runs/<run_id>/hints/; other runs never look, so they need no store to start.
+HINTS_DIR = "/home/hints"
+#: The most hint bytes a run is given (the gateway assembles far less; this bounds a corrupt store).
+MAX_HINT_BYTES = 64 << 20
+HINTS_NOTE = """
+- {hints} (read-only) holds hints assembled from earlier runs on this competition: analyses written by
+  agents for technique tasks (and possibly their rollouts). They contain no scores and nothing derived
+  from the competition's answers. {hints}/README.md says what each file is.
+"""
+
+
+def has_hints(work_dir: Path) -> bool:
+    hints = work_dir / "hints"
+    return hints.is_dir() and any(hints.iterdir())
+
+
 def instructions(request: RunRequest) -> str:
     """What the agent reads at /home/instructions.txt: the request's own text, or the template."""
     template = TECHNIQUE_INSTRUCTIONS if request.task else DEFAULT_INSTRUCTIONS
@@ -93,7 +111,10 @@ def prepare_work_dir(work_dir: Path, request: RunRequest) -> None:
         os.chmod(path, 0o1777 if name == TMP_AREA else 0o777)
     (work_dir / "sock").mkdir(exist_ok=True)
     os.chmod(work_dir / "sock", 0o755)
-    (work_dir / "instructions.txt").write_text(instructions(request))
+    text = instructions(request)
+    if has_hints(work_dir):
+        text += HINTS_NOTE.format(hints=HINTS_DIR)
+    (work_dir / "instructions.txt").write_text(text)
     # A copy in the work dir, not the package's file: when the runner itself runs in a container, only
     # the work dir is at the same path for the Docker engine that mounts it (deploy/compose.yaml).
     shutil.copyfile(VALIDATE_SCRIPT, work_dir / VALIDATE_SCRIPT.name)
@@ -114,6 +135,8 @@ def container_spec(
         Mount(str(work_dir / "instructions.txt"), "/home/instructions.txt", read_only=True),
         Mount(str(work_dir / VALIDATE_SCRIPT.name), "/home/validate_submission.sh", read_only=True),
     ]
+    if has_hints(work_dir):
+        mounts.append(Mount(str(work_dir / "hints"), HINTS_DIR, read_only=True))
     env = {
         **request.env,
         "COMPETITION_ID": request.competition_id,

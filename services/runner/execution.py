@@ -31,7 +31,14 @@ from mleredux.v1 import common_pb2
 from services.runner.artifacts import RunArtifacts
 from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError
 from services.runner.capacity import Admission, Lease
-from services.runner.container_contract import SOCKET_NAME, area_dir, container_spec, prepare_work_dir
+from services.runner.container_contract import (
+    HINTS_DIR,
+    MAX_HINT_BYTES,
+    SOCKET_NAME,
+    area_dir,
+    container_spec,
+    prepare_work_dir,
+)
 from services.runner.journal import JournalFile
 from services.runner.limits import RunLimits
 from services.runner.metrics import count_status
@@ -421,9 +428,26 @@ class RunExecution:
             await asyncio.sleep(DISK_CHECK_SECONDS)
             self._check_disk(await asyncio.to_thread(self.disk.usage))
 
+    def _fetch_hints(self) -> None:
+        """Copies runs/<run_id>/hints/ from the store into the work dir, for a run whose env asks for hints."""
+        if self.request.env.get("HINTS_DIR") != HINTS_DIR:
+            return
+        prefix = f"runs/{self.request.run_id}/hints/"
+        objects = self.host.store.list(prefix)
+        if sum(o.size_bytes for o in objects) > MAX_HINT_BYTES:
+            raise MleReduxError(f"the run's hints exceed {MAX_HINT_BYTES >> 20} MiB")
+        for item in objects:
+            relative = item.key[len(prefix) :]
+            if ".." in Path(relative).parts:
+                continue
+            target = self.work_dir / "hints" / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.host.store.get_bytes(item.key))
+
     async def _ensure_dataset(self) -> Path:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
         await self._mount_disk()
+        await asyncio.to_thread(self._fetch_hints)
         prepare_work_dir(self.work_dir, self.request)
         request = self.request
         # Every prepared dataset (competition or technique task) has a description.md; the sample

@@ -61,13 +61,16 @@ function showError(error) {
 }
 
 function show(view) {
-  for (const id of ["login-view", "runs-view", "run-view"]) $(id).hidden = id !== view;
+  for (const id of ["login-view", "runs-view", "run-view", "evaluations-view", "evaluation-view"]) {
+    $(id).hidden = id !== view;
+  }
   $("error").textContent = "";
 }
 
 function stopLive() {
   if (source) { source.close(); source = null; }
   if (runsTimer) { clearInterval(runsTimer); runsTimer = null; }
+  if (window.stopEvaluationLive) window.stopEvaluationLive(); // evaluations.js
 }
 
 // -- login -----------------------------------------------------------------------------------------
@@ -256,7 +259,9 @@ function route() {
   setToken(token()); // the cookie may have gone while the tab kept its sessionStorage
   showCaller();
   const match = location.hash.match(/^#\/runs\/(.+)$/);
-  if (match) {
+  if (location.hash.startsWith("#/evaluations")) {
+    routeEvaluations(location.hash); // evaluations.js
+  } else if (match) {
     showRun(decodeURIComponent(match[1]));
   } else {
     show("runs-view");

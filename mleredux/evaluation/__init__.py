@@ -1,0 +1,1 @@
+"""Evaluations: an agent on a competition set with several seeds, aggregated as MLE-bench aggregates."""

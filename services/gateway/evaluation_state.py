@@ -1,0 +1,168 @@
+"""Durable evaluation state in SQLite (the gateway's database file, its own tables).
+
+An evaluation is its `Evaluation` message without the per-cell rows (state, counts, figures), one
+row per cell (`EvaluationRun`), and a gap-free log of progress events. A cell change, the evaluation
+it updates and the event that announces it are written in one transaction, so a watcher that
+resumes from a seq never misses or repeats a change, and a restarted gateway finds every cell as
+it was last announced.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from mleredux.errors import InvalidArgumentError, MleReduxError
+from mleredux.v1 import gateway_pb2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    evaluation_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    created_ns INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_time ON evaluations (created_ns DESC, evaluation_id DESC);
+CREATE TABLE IF NOT EXISTS evaluation_cells (
+    evaluation_id TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    competition_id TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (evaluation_id, seed, competition_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS evaluation_events (
+    evaluation_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (evaluation_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+class EvaluationNotFoundError(MleReduxError):
+    grpc_code = "NOT_FOUND"
+
+
+class EvaluationDatabase:
+    """Reads and writes of evaluations; used from the gateway's event loop thread, each call short."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def create(self, evaluation: gateway_pb2.Evaluation, cells: list[gateway_pb2.EvaluationRun]) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO evaluations (evaluation_id, owner, state, created_ns, data) VALUES (?, ?, ?, ?, ?)",
+                (
+                    evaluation.evaluation_id,
+                    evaluation.owner,
+                    evaluation.state,
+                    evaluation.create_time.ToNanoseconds(),
+                    evaluation.SerializeToString(),
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO evaluation_cells (evaluation_id, seed, competition_id, data) VALUES (?, ?, ?, ?)",
+                [(evaluation.evaluation_id, c.seed, c.competition_id, c.SerializeToString()) for c in cells],
+            )
+
+    def get(self, evaluation_id: str) -> gateway_pb2.Evaluation:
+        row = self._db.execute("SELECT data FROM evaluations WHERE evaluation_id = ?", (evaluation_id,)).fetchone()
+        if row is None:
+            raise EvaluationNotFoundError(f"no evaluation {evaluation_id!r}")
+        return gateway_pb2.Evaluation.FromString(row[0])
+
+    def cells(self, evaluation_id: str) -> list[gateway_pb2.EvaluationRun]:
+        rows = self._db.execute(
+            "SELECT data FROM evaluation_cells WHERE evaluation_id = ? ORDER BY seed, competition_id", (evaluation_id,)
+        ).fetchall()
+        return [gateway_pb2.EvaluationRun.FromString(r[0]) for r in rows]
+
+    def save_cells(self, evaluation_id: str, cells: Sequence[gateway_pb2.EvaluationRun]) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
+                [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells],
+            )
+
+    def record(
+        self,
+        evaluation: gateway_pb2.Evaluation,
+        event: gateway_pb2.EvaluationEvent,
+        cells: Sequence[gateway_pb2.EvaluationRun] = (),
+    ) -> None:
+        """Saves the evaluation (whose last_seq the event advances), the changed cells and the event at once."""
+        if event.seq != evaluation.last_seq + 1:
+            raise ValueError(
+                f"evaluation {evaluation.evaluation_id}: event {event.seq} does not follow {evaluation.last_seq}"
+            )
+        evaluation.last_seq = event.seq
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
+                [(c.SerializeToString(), evaluation.evaluation_id, c.seed, c.competition_id) for c in cells],
+            )
+            self._db.execute(
+                "INSERT INTO evaluation_events (evaluation_id, seq, data) VALUES (?, ?, ?)",
+                (evaluation.evaluation_id, event.seq, event.SerializeToString()),
+            )
+            self._db.execute(
+                "UPDATE evaluations SET state = ?, data = ? WHERE evaluation_id = ?",
+                (evaluation.state, evaluation.SerializeToString(), evaluation.evaluation_id),
+            )
+
+    def events_from(self, evaluation_id: str, from_seq: int, limit: int = 500) -> list[gateway_pb2.EvaluationEvent]:
+        rows = self._db.execute(
+            "SELECT data FROM evaluation_events WHERE evaluation_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            (evaluation_id, from_seq, limit),
+        ).fetchall()
+        return [gateway_pb2.EvaluationEvent.FromString(r[0]) for r in rows]
+
+    def page(self, *, page_size: int, page_token: str, owner: str | None) -> tuple[list[gateway_pb2.Evaluation], str]:
+        """Newest first; the token is the position after the last evaluation returned."""
+        if page_size < 0:
+            raise InvalidArgumentError("page_size must not be negative")
+        page_size = min(page_size or 50, 1000)
+        where, params = ["1=1"], []
+        if page_token:
+            try:
+                created_text, after_id = base64.urlsafe_b64decode(page_token.encode()).decode().split(":", 1)
+                created = int(created_text)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise InvalidArgumentError("page_token is not a token this server issued") from exc
+            where.append("(created_ns < ? OR (created_ns = ? AND evaluation_id < ?))")
+            params += [created, created, after_id]
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        rows = self._db.execute(
+            f"SELECT created_ns, evaluation_id, data FROM evaluations WHERE {' AND '.join(where)} "
+            "ORDER BY created_ns DESC, evaluation_id DESC LIMIT ?",
+            (*params, page_size + 1),
+        ).fetchall()
+        found = [gateway_pb2.Evaluation.FromString(r[2]) for r in rows[:page_size]]
+        token = ""
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            token = base64.urlsafe_b64encode(f"{last[0]}:{last[1]}".encode()).decode()
+        return found, token
+
+    def running(self) -> list[gateway_pb2.Evaluation]:
+        rows = self._db.execute(
+            "SELECT data FROM evaluations WHERE state = ? ORDER BY created_ns",
+            (gateway_pb2.EvaluationState.EVALUATION_STATE_RUNNING,),
+        ).fetchall()
+        return [gateway_pb2.Evaluation.FromString(r[0]) for r in rows]
