@@ -485,14 +485,37 @@ def _reference(competition: Competition, answers_path: Path, sample_path: Path) 
     unique = pc.count_distinct(ids_text).as_py() == len(expected.ids)
     expected = dataclasses.replace(expected, ids_unique=unique, ids_text=ids_text)
     reference = _Reference(answers, expected, bounds, sha256_file(answers_path))
-    size = answers_path.stat().st_size
+    _remember(key, answers_path.stat().st_size, reference)
+    return reference
+
+
+def _sample_reference(competition: Competition, sample_path: Path) -> tuple[SubmissionFormat, Expected]:
+    """The format validation checks against (the whole public sample), parsed once per sample file.
+
+    An agent may validate many times; each call then costs its own submission, not the sample's.
+    """
+    key = ("sample", _identity(sample_path), competition.id)
+    with _references_lock:
+        if key in _references:
+            _references.move_to_end(key)
+            cached = _references[key][1]
+            return cached.expected, cached.bounds
+    expected = format_from(read_sample(sample_path, competition), competition)
+    ids_text = _arrow_text(expected.ids)
+    unique = pc.count_distinct(ids_text).as_py() == len(expected.ids)
+    expected = dataclasses.replace(expected, ids_unique=unique, ids_text=ids_text)
+    bounds = _expected(expected, len(expected.ids), sample_path)
+    _remember(key, sample_path.stat().st_size, _Reference(pd.DataFrame(), expected, bounds, ""))
+    return expected, bounds
+
+
+def _remember(key: tuple[object, ...], size: int, reference: _Reference) -> None:
     with _references_lock:
         _references[key] = (size, reference)
         while len(_references) > REFERENCE_CACHE_ENTRIES or (
             len(_references) > 1 and sum(n for n, _ in _references.values()) > REFERENCE_CACHE_BYTES
         ):
             _references.popitem(last=False)
-    return reference
 
 
 def validate_submission(
@@ -506,9 +529,9 @@ def validate_submission(
     _, sample_path, _ = prepared_paths(competition, data_dir)
     if not sample_path.is_file():
         raise NotPreparedError(f"{competition_id} is not prepared in {data_dir}: {sample_path} is missing")
-    expected = format_from(read_sample(sample_path, competition), competition)
+    expected, bounds = _sample_reference(competition, sample_path)
     try:
-        check_bounds(content, _expected(expected, len(expected.ids), sample_path), limits or SubmissionLimits())
+        check_bounds(content, bounds, limits or SubmissionLimits())
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)
