@@ -65,6 +65,11 @@ def main() -> int:
                 test = pd.read_csv(dataset.private_dir / competition.answers_file)
                 nine = test[["StudyInstanceUID", *MLEBENCH_CLASSES]].assign(**dict.fromkeys(MLEBENCH_CLASSES, 0))
                 nine.to_csv(dataset.public_dir / competition.sample_submission_file, index=False)
+            if spec.competition_id == "detecting-insults-in-social-commentary":
+                # MLE-bench's sample: one row per answer row (repeated comments included), Insult first.
+                test = pd.read_csv(dataset.private_dir / competition.answers_file, keep_default_na=False)
+                layout = test[["Insult", "Date", "Comment"]].assign(Insult=0)
+                layout.to_csv(dataset.public_dir / competition.sample_submission_file, index=False)
             if competition.sample_submission_file.endswith(".zip"):
                 sample_csv = dataset.private_dir / "sample_submission.csv"  # where MLE-bench's config reads it
                 if not sample_csv.is_file():
@@ -73,11 +78,18 @@ def main() -> int:
                     )
             answers = read_answers(dataset.private_dir / competition.answers_file, competition)
             sample = read_sample(dataset.public_dir / competition.sample_submission_file, competition)
-            perfect = spec.perfect(answers, sample)[list(sample.columns)]
-            mixed = sample.set_index(sample.columns[0]).copy()
-            half = mixed.index[: len(mixed) // 2]
-            mixed.loc[half] = perfect.set_index(sample.columns[0]).loc[half, mixed.columns].to_numpy()
-            mixed = mixed.reset_index()
+            if sample[competition.id_column].duplicated().any():
+                # Rows as the answers' (MLE-bench's insults sample): the perfect one copies them row by row.
+                targets = [c for c in sample.columns if c in competition.target_columns and c in answers.columns]
+                perfect = sample.assign(**{c: answers[c].to_numpy() for c in targets if c != "Date"})
+                half = len(perfect) // 2
+                mixed = pd.concat([perfect.iloc[:half], sample.iloc[half:]])
+            else:
+                perfect = spec.perfect(answers, sample)[list(sample.columns)]
+                by_id = perfect.set_index(sample.columns[0])
+                guess = sample.set_index(sample.columns[0]).loc[by_id.index, by_id.columns]
+                half = len(by_id) // 2
+                mixed = pd.concat([by_id.iloc[:half], guess.iloc[half:]]).reset_index()
             frames = {
                 "sample": sample,
                 "perfect": perfect,

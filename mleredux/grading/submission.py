@@ -219,7 +219,11 @@ def match_ids(
     wanted_code, submitted_code = codes[: len(wanted_text)], codes[len(wanted_text) :]
     distinct_wanted = int(wanted_code.max()) + 1 if len(wanted_code) else 0
     counts = np.bincount(submitted_code, minlength=len(dictionary))
-    repeated = np.flatnonzero(counts > 1)
+    wanted_counts = np.bincount(wanted_code, minlength=len(dictionary))
+    # An id the answers list k times may be listed once (its row is scored k times) or exactly k
+    # times (the rows are paired in order of appearance, as in a sample written with one row per
+    # answer row, MLE-bench's layout); any other repeat is a duplicate.
+    repeated = np.flatnonzero((counts > 1) & (counts != wanted_counts))
     if len(repeated):
         twice = [dictionary[int(i)].as_py() for i in repeated[: SHOWN_IDS + 1]]
         raise InvalidSubmissionError(f"{len(repeated)} ids appear more than once: {_examples(twice, len(repeated))}")
@@ -233,10 +237,22 @@ def match_ids(
     if len(outside):
         extra = [submitted[int(i)].as_py() for i in outside[: SHOWN_IDS + 1]]
         raise InvalidSubmissionError(f"{len(outside)} ids are not in the test set: {_examples(extra, len(outside))}")
-    position = np.empty(distinct_wanted, dtype=np.int64)
-    position[submitted_code] = np.arange(len(submitted_code))
-    order: np.ndarray = position[wanted_code]
-    return order
+    if not (counts > 1).any():
+        position = np.empty(distinct_wanted, dtype=np.int64)
+        position[submitted_code] = np.arange(len(submitted_code))
+        order: np.ndarray = position[wanted_code]
+        return order
+    # Repeated ids: the r-th answer row of an id takes the r-th submission row of that id.
+    by_code = np.argsort(submitted_code, kind="stable")
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ranked = np.argsort(wanted_code, kind="stable")
+    rank = np.empty(len(wanted_code), dtype=np.int64)
+    rank[ranked] = (
+        np.arange(len(wanted_code)) - np.concatenate([[0], np.cumsum(wanted_counts)[:-1]])[wanted_code[ranked]]
+    )
+    rank = np.where(counts[wanted_code] == 1, 0, rank)
+    paired: np.ndarray = by_code[start[wanted_code] + rank]
+    return paired
 
 
 def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.ndarray:
