@@ -32,4 +32,13 @@ def test_answers_that_repeat_an_id_map_it_to_one_submission_row() -> None:
     order = match_ids(pd.Series(["c", "a", "b"]), wanted, "id", wanted_unique=False)
     assert order.tolist() == [1, 2, 1, 0]
     with pytest.raises(InvalidSubmissionError, match="1 ids appear more than once: 'a'"):
-        match_ids(pd.Series(["a", "b", "a", "c"]), wanted, "id", wanted_unique=False)
+        match_ids(pd.Series(["a", "b", "a", "c", "a"]), wanted, "id", wanted_unique=False)  # 3 times, not 2
+
+
+def test_an_id_the_answers_repeat_may_be_repeated_as_often_and_rows_pair_in_order() -> None:
+    # MLE-bench's detecting-insults sample has one row per answer row, a repeated comment included.
+    wanted = pd.Series(["a", "b", "a", "c", "a"])
+    submitted = pd.Series(["c", "a", "b", "a", "a"])
+    assert match_ids(submitted, wanted, "id", wanted_unique=False).tolist() == [1, 2, 3, 0, 4]
+    with pytest.raises(InvalidSubmissionError, match="1 ids appear more than once: 'a'"):
+        match_ids(pd.Series(["c", "a", "b", "a"]), wanted, "id", wanted_unique=False)  # twice, not three times

@@ -220,7 +220,11 @@ def match_ids(
     wanted_code, submitted_code = codes[: len(wanted_text)], codes[len(wanted_text) :]
     distinct_wanted = int(wanted_code.max()) + 1 if len(wanted_code) else 0
     counts = np.bincount(submitted_code, minlength=len(dictionary))
-    repeated = np.flatnonzero(counts > 1)
+    wanted_counts = np.bincount(wanted_code, minlength=len(dictionary))
+    # An id the answers list k times may be listed once (its row is scored k times) or exactly k
+    # times (the rows are paired in order of appearance, as in a sample written with one row per
+    # answer row, MLE-bench's layout); any other repeat is a duplicate.
+    repeated = np.flatnonzero((counts > 1) & (counts != wanted_counts))
     if len(repeated):
         twice = [dictionary[int(i)].as_py() for i in repeated[: SHOWN_IDS + 1]]
         raise InvalidSubmissionError(f"{len(repeated)} ids appear more than once: {_examples(twice, len(repeated))}")
@@ -234,10 +238,22 @@ def match_ids(
     if len(outside):
         extra = [submitted[int(i)].as_py() for i in outside[: SHOWN_IDS + 1]]
         raise InvalidSubmissionError(f"{len(outside)} ids are not in the test set: {_examples(extra, len(outside))}")
-    position = np.empty(distinct_wanted, dtype=np.int64)
-    position[submitted_code] = np.arange(len(submitted_code))
-    order: np.ndarray = position[wanted_code]
-    return order
+    if not (counts > 1).any():
+        position = np.empty(distinct_wanted, dtype=np.int64)
+        position[submitted_code] = np.arange(len(submitted_code))
+        order: np.ndarray = position[wanted_code]
+        return order
+    # Repeated ids: the r-th answer row of an id takes the r-th submission row of that id.
+    by_code = np.argsort(submitted_code, kind="stable")
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ranked = np.argsort(wanted_code, kind="stable")
+    rank = np.empty(len(wanted_code), dtype=np.int64)
+    rank[ranked] = (
+        np.arange(len(wanted_code)) - np.concatenate([[0], np.cumsum(wanted_counts)[:-1]])[wanted_code[ranked]]
+    )
+    rank = np.where(counts[wanted_code] == 1, 0, rank)
+    paired: np.ndarray = by_code[start[wanted_code] + rank]
+    return paired
 
 
 def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.ndarray:
@@ -472,14 +488,37 @@ def _reference(competition: Competition, answers_path: Path, sample_path: Path) 
     unique = pc.count_distinct(ids_text).as_py() == len(expected.ids)
     expected = dataclasses.replace(expected, ids_unique=unique, ids_text=ids_text)
     reference = _Reference(answers, expected, bounds, sha256_file(answers_path))
-    size = answers_path.stat().st_size
+    _remember(key, answers_path.stat().st_size, reference)
+    return reference
+
+
+def _sample_reference(competition: Competition, sample_path: Path) -> tuple[SubmissionFormat, Expected]:
+    """The format validation checks against (the whole public sample), parsed once per sample file.
+
+    An agent may validate many times; each call then costs its own submission, not the sample's.
+    """
+    key = ("sample", _identity(sample_path), competition.id)
+    with _references_lock:
+        if key in _references:
+            _references.move_to_end(key)
+            cached = _references[key][1]
+            return cached.expected, cached.bounds
+    expected = format_from(read_sample(sample_path, competition), competition)
+    ids_text = _arrow_text(expected.ids)
+    unique = pc.count_distinct(ids_text).as_py() == len(expected.ids)
+    expected = dataclasses.replace(expected, ids_unique=unique, ids_text=ids_text)
+    bounds = _expected(expected, len(expected.ids), sample_path)
+    _remember(key, sample_path.stat().st_size, _Reference(pd.DataFrame(), expected, bounds, ""))
+    return expected, bounds
+
+
+def _remember(key: tuple[object, ...], size: int, reference: _Reference) -> None:
     with _references_lock:
         _references[key] = (size, reference)
         while len(_references) > REFERENCE_CACHE_ENTRIES or (
             len(_references) > 1 and sum(n for n, _ in _references.values()) > REFERENCE_CACHE_BYTES
         ):
             _references.popitem(last=False)
-    return reference
 
 
 def validate_submission(
@@ -493,9 +532,9 @@ def validate_submission(
     _, sample_path, _ = prepared_paths(competition, data_dir)
     if not sample_path.is_file():
         raise NotPreparedError(f"{competition_id} is not prepared in {data_dir}: {sample_path} is missing")
-    expected = format_from(read_sample(sample_path, competition), competition)
+    expected, bounds = _sample_reference(competition, sample_path)
     try:
-        check_bounds(content, _expected(expected, len(expected.ids), sample_path), limits or SubmissionLimits())
+        check_bounds(content, bounds, limits or SubmissionLimits())
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)

@@ -122,8 +122,16 @@ def repeated_comments_and_constants(data_dir: Path) -> None:
     assert mlebench_order is not None and 0.5 < mlebench_order < 1.0
     scored[["Comment", "Insult"]].assign(Date="").to_csv(path, index=False)
     assert grade_submission(path, ID, data_dir).score == mlebench_order
-    # The repeated comment listed twice is a duplicate id, as any other.
-    pd.concat([first, first[first["Comment"] == REPEATED]])[["Comment", "Date", "Insult"]].to_csv(path, index=False)
+    # The repeated comment listed as often as the answers list it (MLE-bench's sample has one row
+    # per answer row) is valid, its rows paired in order; listed once more, it is a duplicate id.
+    times = int((answers["Comment"] == REPEATED).sum())
+    assert times >= 2
+    extra = scored[scored["Comment"] == REPEATED]
+    as_often = pd.concat([scored, *[extra] * (times - 1)])[["Comment", "Date", "Insult"]]
+    as_often.to_csv(path, index=False)
+    report = grade_submission(path, ID, data_dir)
+    assert report.valid_submission and report.score == mlebench_order, report.invalid_reason
+    pd.concat([as_often, extra[["Comment", "Date", "Insult"]]]).to_csv(path, index=False)
     report = grade_submission(path, ID, data_dir)
     assert not report.valid_submission and "1 ids appear more than once" in (report.invalid_reason or "")
     # Predictions outside [0, 1] are invalid; an empty one is a missing value.

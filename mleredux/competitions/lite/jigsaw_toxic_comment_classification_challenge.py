@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mleredux.competitions.base import Competition
@@ -29,7 +30,7 @@ from mleredux.competitions.checks import check_probabilities
 from mleredux.competitions.lite._images import raw_file
 from mleredux.competitions.raw import RawData, RawFileMissingError
 from mleredux.competitions.registry import register
-from mleredux.grading.metrics import mean_columnwise_roc_auc
+from mleredux.grading.metrics import roc_auc
 
 CLASSES = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate")
 #: How Kaggle marks a test row that is not scored (every label of the row).
@@ -90,10 +91,11 @@ class JigsawToxicCommentClassificationChallenge(Competition):
         check_probabilities(submission, CLASSES)
 
     def score(self, submission: pd.DataFrame, answers: pd.DataFrame) -> float:
-        columns = list(CLASSES)
-        truth = answers[columns].to_numpy()
-        scored = (truth != UNSCORED).all(axis=1)
-        return mean_columnwise_roc_auc(truth[scored], submission[columns].to_numpy()[scored])
+        # Column by column (no 2-D copy of either frame); the mean of the six AUCs, as
+        # `mean_columnwise_roc_auc` computes it.
+        truth = {c: answers[c].to_numpy() for c in CLASSES}
+        scored = np.logical_and.reduce([truth[c] != UNSCORED for c in CLASSES])
+        return float(np.mean([roc_auc(truth[c][scored], submission[c].to_numpy(dtype=float)[scored]) for c in CLASSES]))
 
 
 register(JigsawToxicCommentClassificationChallenge())
