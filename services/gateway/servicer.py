@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import re
 import sys
 import uuid
@@ -14,10 +13,12 @@ from pathlib import Path
 
 import grpc
 
+from mleredux.ceilings import COMPUTE_FIELDS, Ceilings, check_requested
 from mleredux.errors import (
     ArtifactNotFoundError,
     InvalidArgumentError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     RunNotFoundError,
 )
 from mleredux.images import resolve_agent_image
@@ -71,6 +72,12 @@ class GatewaySettings:
     retention: RetentionPolicy = dataclasses.field(default_factory=RetentionPolicy)
     #: How often the retention policy is applied.
     retention_interval_seconds: float = 300.0
+    #: The most a run may ask for (compute, env): above it CreateRun answers INVALID_ARGUMENT at once,
+    #: with the runner's own defaults (the runners refuse the same again at ExecuteRun).
+    ceilings: Ceilings = dataclasses.field(default_factory=Ceilings)
+    #: Runs one user may have unfinished (queued, preparing, running, grading) at once; past it CreateRun
+    #: answers RESOURCE_EXHAUSTED, so one user cannot fill the queue and the database. 0 for no limit.
+    max_unfinished_runs_per_user: int = 100
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -150,11 +157,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             raise InvalidArgumentError("competition_id is required")
         check_agent(request.agent)  # before it can reach a Docker Engine API URL
         compute = request.compute
-        for field in ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes"):
-            if getattr(compute, field) < 0:
-                raise InvalidArgumentError(f"compute.{field} must not be negative")
-        if not math.isfinite(compute.cpus):
-            raise InvalidArgumentError("compute.cpus must be a finite number")
+        # Before the run is stored: a request no runner would take never reaches the queue.
+        check_requested(
+            {name: getattr(compute, name) for name in COMPUTE_FIELDS},
+            request.env,
+            self.settings.ceilings,
+            "GatewaySettings.ceilings",
+        )
         for name, value in request.env.items():
             if not _ENV_NAME.match(name):
                 raise InvalidArgumentError(f"env: {name!r} is not a variable name (letters, digits and _)")
@@ -162,6 +171,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 raise InvalidArgumentError(f"env.{name} must not contain a NUL character")
         if request.task:
             get_task(request.task)  # an unknown task fails here, listing the six
+        self._check_unfinished_runs(caller)
         # An unknown competition fails here, not minutes later in the queue.
         try:
             await self.preparer.GetCompetition(
@@ -183,6 +193,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
         self.orchestrator.submit(run)
         return gateway_pb2.CreateRunResponse(run=self.db.get_run(run.run_id))
+
+    def _check_unfinished_runs(self, caller: Principal) -> None:
+        limit = self.settings.max_unfinished_runs_per_user
+        if limit <= 0:
+            return
+        held = sum(1 for run in self.db.unfinished_runs() if run.owner == caller.user)
+        if held >= limit:
+            raise ResourceExhaustedError(
+                f"{caller.user} already has {held} unfinished runs, the most one user may have "
+                f"(GatewaySettings.max_unfinished_runs_per_user = {limit}); wait for one to end or cancel one"
+            )
 
     @grpc_errors
     async def GetRun(
