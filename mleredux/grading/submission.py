@@ -483,11 +483,12 @@ def _reference(competition: Competition, answers_path: Path, sample_path: Path) 
 
 
 def validate_submission(
-    content: bytes, competition_id: str, data_dir: Path, *, limits: SubmissionLimits | None = None
+    content: bytes | Path, competition_id: str, data_dir: Path, *, limits: SubmissionLimits | None = None
 ) -> ValidationResult:
     """Check the format only, against the PUBLIC sample submission: ids, columns, dtypes, NaN.
 
-    Bounds (`limits`) derive from the sample, so they reveal nothing the agent cannot read.
+    Bounds (`limits`) derive from the sample, so they reveal nothing the agent cannot read. A file
+    (`Path`) is checked against them from disk and read into memory only when it is within them.
     """
     competition = _supported(competition_id)
     _, sample_path, _ = prepared_paths(competition, data_dir)
@@ -496,6 +497,8 @@ def validate_submission(
     expected = format_from(read_sample(sample_path, competition), competition)
     try:
         check_bounds(content, _expected(expected, len(expected.ids), sample_path), limits or SubmissionLimits())
+        if isinstance(content, Path):
+            content = content.read_bytes()
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)
