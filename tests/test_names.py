@@ -212,7 +212,7 @@ async def test_cancelling_a_run_stuck_on_docker_frees_its_capacity_for_the_next_
         call_other = runner.ExecuteRun(execute_request("other-b", dummy_image, public, compute=compute))
         await collect(call_other, other, until=lambda e: e.HasField("status_change"))
         assert "waiting for runner capacity" in statuses(other)[-1].message
-        found = await runner.CancelRun(runner_pb2.RunnerCancelRunRequest(run_id="held-a", reason="stuck"))
+        found = await runner.CancelRun(runner_pb2.RunnerServiceCancelRunRequest(run_id="held-a", reason="stuck"))
         assert found.found
         await stuck_task
         await collect(call_other, other)
