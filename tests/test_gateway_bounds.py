@@ -1,8 +1,11 @@
 """What one user may ask of the gateway (issue 12.10, deliverable 1), on the real stack: a request above
 the runners' ceilings (100,000 processes, 2^62 s, a 1.5 MB env) is refused at CreateRun, before it is
-stored or queued; one user's unfinished runs are bounded, and another user still gets a run in."""
+stored or queued; one user's unfinished runs, request rate and open event streams are bounded, and
+another user is still served."""
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 import grpc
@@ -11,7 +14,8 @@ import pytest
 from mleredux.ceilings import Ceilings
 from mleredux.client import GatewayClient, GatewayError
 from mleredux.embedded import EmbeddedStack
-from mleredux.v1 import common_pb2
+from mleredux.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from services.gateway.quotas import UserQuota
 
 RunState = common_pb2.RunState
 CEILINGS = Ceilings()
@@ -107,3 +111,75 @@ async def test_one_user_cannot_fill_the_queue_and_another_still_gets_in(stack: E
                 await client.cancel_run(run_id)
         for run_id in created:
             assert (await client.get_run(run_id)).state == RunState.RUN_STATE_CANCELLED
+
+
+#: GatewaySettings.user_quota's defaults (services/gateway/quotas.py).
+QUOTA = UserQuota()
+
+
+async def test_a_user_past_its_request_rate_is_refused_and_another_user_is_not(stack: EmbeddedStack) -> None:
+    hammer = await _user_token(stack, "hammer")
+    other = await _user_token(stack, "calm")
+    calls = 3 * QUOTA.request_burst
+    async with grpc.aio.insecure_channel(stack.gateway_address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        metadata = (("authorization", f"Bearer {hammer}"),)
+
+        async def one() -> grpc.StatusCode:
+            try:
+                await stub.GetCaller(gateway_pb2.GetCallerRequest(), metadata=metadata, timeout=120)
+            except grpc.aio.AioRpcError as exc:
+                assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc.details()
+                assert "rate limited: at most 50 requests per second per user" in (exc.details() or "")
+                return exc.code()
+            return grpc.StatusCode.OK
+
+        outcomes: list[grpc.StatusCode] = []
+        for _ in range(calls // 50):  # 50 in flight at a time, as fast as the gateway answers
+            outcomes += await asyncio.gather(*(one() for _ in range(50)))
+        # While the hammer is refused, another user is served as usual.
+        async with GatewayClient(stack.gateway_address, other) as calm:
+            assert (await calm.whoami()).user == "calm"
+        await asyncio.sleep(2.0)  # the bucket refills: the hammer is served again
+        assert await one() == grpc.StatusCode.OK
+    refused = outcomes.count(grpc.StatusCode.RESOURCE_EXHAUSTED)
+    print(f"{calls} calls, 50 in flight at a time: {calls - refused} served, {refused} refused")
+    assert refused > 0 and calls - refused >= QUOTA.request_burst
+
+
+async def test_a_user_cannot_hold_more_event_streams_than_its_bound(stack: EmbeddedStack) -> None:
+    token = await _user_token(stack, "watcher")
+    metadata = (("authorization", f"Bearer {token}"),)
+    async with GatewayClient(stack.gateway_address, token) as client:
+        run = await client.create_run("demo-digits", "dummy", env={"DUMMY_SLEEP": "600"})
+        try:
+            async with grpc.aio.insecure_channel(stack.gateway_address) as channel:
+                stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+                request = gateway_pb2.WatchRunRequest(run_id=run.run_id)
+                held = [stub.WatchRun(request, metadata=metadata) for _ in range(QUOTA.max_watch_streams)]
+                for call in held:
+                    await call.initial_metadata()  # sent once the stream holds its slot
+                extra = stub.WatchRun(request, metadata=metadata)
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    async for _ in extra:
+                        pass
+                assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert f"watcher has {QUOTA.max_watch_streams}, at most {QUOTA.max_watch_streams}" in (
+                    refused.value.details() or ""
+                )
+                # Closing streams gives their slots back.
+                for call in held:
+                    call.cancel()
+                for _ in range(100):
+                    again = stub.WatchRun(request, metadata=metadata)
+                    try:
+                        await again.initial_metadata()
+                        code = await again.code() if again.done() else grpc.StatusCode.OK
+                    finally:
+                        again.cancel()
+                    if code == grpc.StatusCode.OK:
+                        break
+                    await asyncio.sleep(0.1)
+                assert code == grpc.StatusCode.OK
+        finally:
+            await client.cancel_run(run.run_id)

@@ -37,6 +37,7 @@ from mleredux.v1 import (
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.metrics import register_gateway_metrics
 from services.gateway.orchestration import EventHub, RunOrchestrator
+from services.gateway.quotas import UserQuota, UserQuotas
 from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
 from services.operations import grpc_health_check, store_check
@@ -78,6 +79,8 @@ class GatewaySettings:
     #: Runs one user may have unfinished (queued, preparing, running, grading) at once; past it CreateRun
     #: answers RESOURCE_EXHAUSTED, so one user cannot fill the queue and the database. 0 for no limit.
     max_unfinished_runs_per_user: int = 100
+    #: Requests per second and open event streams per user (services/gateway/quotas.py).
+    user_quota: UserQuota = dataclasses.field(default_factory=UserQuota)
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -92,6 +95,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.db = RunDatabase(settings.db_path)
         self.tokens = TokenStore(settings.db_path)
         self.hub = EventHub()
+        self.quotas = UserQuotas(settings.user_quota)
         #: Set first thing on shutdown: watchers must stop before the database closes under them.
         self._closing = False
         runner_addresses = [a.strip() for a in settings.runner_address.split(",") if a.strip()]
@@ -132,7 +136,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     # -- who is calling ----------------------------------------------------------------------------
 
     def _caller(self, context: grpc.aio.ServicerContext) -> Principal:
-        return self.tokens.authenticate(bearer_token(context.invocation_metadata()))
+        caller = self.tokens.authenticate(bearer_token(context.invocation_metadata()))
+        self.quotas.admit(caller)  # every authenticated RPC counts against its user's rate
+        return caller
 
     def _run_for(self, caller: Principal, run_id: str) -> gateway_pb2.Run:
         """The run, if the caller may see it; another user's run is reported exactly as a missing one."""
@@ -240,25 +246,26 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if request.from_seq < 0:
             raise InvalidArgumentError("from_seq must not be negative")
         run = self._run_for(caller, request.run_id)
-        # Tells a client (the HTTP side) the request was accepted before any event exists.
-        await context.send_initial_metadata(())
-        next_seq = max(request.from_seq, 1)
-        while True:
-            if self._closing:
-                await context.abort(
-                    grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
-                )
-            # Read from storage every time: a watcher that falls behind catches up from SQLite and
-            # never holds an in-memory buffer, so it cannot slow the run or other watchers.
-            events = self.db.events_from(run.run_id, next_seq)
-            if events:
-                next_seq = events[-1].seq + 1
-                yield gateway_pb2.WatchRunResponse(events=events)
-                continue
-            run = self.db.get_run(run.run_id)
-            if request.no_follow or (is_terminal(run.state) and run.last_seq < next_seq):
-                return
-            await self.hub.wait(run.run_id, WATCH_POLL_SECONDS)
+        with self.quotas.watch_stream(caller):
+            # Tells a client (the HTTP side) the request was accepted before any event exists.
+            await context.send_initial_metadata(())
+            next_seq = max(request.from_seq, 1)
+            while True:
+                if self._closing:
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
+                    )
+                # Read from storage every time: a watcher that falls behind catches up from SQLite and
+                # never holds an in-memory buffer, so it cannot slow the run or other watchers.
+                events = self.db.events_from(run.run_id, next_seq)
+                if events:
+                    next_seq = events[-1].seq + 1
+                    yield gateway_pb2.WatchRunResponse(events=events)
+                    continue
+                run = self.db.get_run(run.run_id)
+                if request.no_follow or (is_terminal(run.state) and run.last_seq < next_seq):
+                    return
+                await self.hub.wait(run.run_id, WATCH_POLL_SECONDS)
 
     # -- artifacts ---------------------------------------------------------------------------------
 
