@@ -99,3 +99,9 @@ class UnknownTechniqueTaskError(MleReduxError):
 
 class InvalidAnalysisError(InvalidSubmissionError):
     """A technique task's analysis JSON is unreadable or breaks its schema; the message names the JSON path."""
+
+
+class ResourceExhaustedError(MleReduxError):
+    """The caller has used up a bound of theirs (e.g. unfinished runs per user); the message names it."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"

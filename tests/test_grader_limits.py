@@ -29,6 +29,9 @@ MIB = 1 << 20
 #: A generous bound on what refusing one hostile submission may add to the grader's peak memory, once
 #: warm (measured: about 1 MiB; parsing the 3-million-row file instead adds about 600 MiB).
 REFUSAL_MEMORY_BOUND = 64 * MIB
+#: What a streamed validation far past the bounds may add to the grader's peak: its messages in flight,
+#: never the file.
+STREAMED_VALIDATION_MEMORY_BOUND = 32 * MIB
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,7 @@ def grader(prepared: tuple[Path, PreparedDataset], store_root: Path) -> Iterator
             request = grader_pb2.GradeSubmissionRequest(
                 competition_id=COMPETITION, submission=grader_pb2.SubmissionSource(content=sample)
             )
-            assert stub.GradeSubmission(request, timeout=120).valid_submission
+            assert stub.GradeSubmission(request, timeout=120).report.valid_submission
             validation = grader_pb2.ValidateSubmissionRequest(competition_id=COMPETITION, content=sample)
             assert stub.ValidateSubmission(validation, timeout=120).valid
         yield address, process.pid
@@ -100,7 +103,7 @@ def _grade_key(stub: grader_pb2_grpc.GraderServiceStub, key: str):  # type: igno
     request = grader_pb2.GradeSubmissionRequest(
         competition_id=COMPETITION, submission=grader_pb2.SubmissionSource(store_key=key)
     )
-    return stub.GradeSubmission(request, timeout=120)
+    return stub.GradeSubmission(request, timeout=120).report
 
 
 def _put(store_root: Path, tmp_path: Path, key: str, content: bytes) -> None:
@@ -160,6 +163,34 @@ def test_millions_of_rows_are_refused_before_parsing_within_a_memory_bound(
         _put(store_root, tmp_path, "runs/honest/submission.csv", honest)
         report = _grade_key(stub, "runs/honest/submission.csv")
         assert report.valid_submission and report.HasField("score"), report.invalid_reason
+
+
+def test_a_20_million_row_validation_streamed_in_is_refused_within_the_memory_bound(grader, prepared) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12.4's 20-million-row validation (it took the grader from 950 to 5,904 MiB), sent the way the
+    runner sends a validation body: 1 MiB messages of ValidateSubmissionStream. 20,000,000 two-byte lines
+    (40 MB) fit the socket's 100 MiB body cap, so only the grader's streamed bounds stop them."""
+    address, pid = grader
+    rows = 20_000_000
+    chunk_lines = (1 << 20) // 2
+
+    def messages() -> Iterator[grader_pb2.ValidateSubmissionStreamRequest]:
+        yield grader_pb2.ValidateSubmissionStreamRequest(competition_id=COMPETITION, content=b"id,label\n")
+        chunk = b"1\n" * chunk_lines
+        for _ in range(rows // chunk_lines):
+            yield grader_pb2.ValidateSubmissionStreamRequest(content=chunk)
+        yield grader_pb2.ValidateSubmissionStreamRequest(content=b"1\n" * (rows % chunk_lines))
+
+    channel, stub = _stub(address)
+    with channel:
+        baseline = _reset_peak(pid)
+        result = stub.ValidateSubmissionStream(messages(), timeout=300)
+        added = _peak_added(pid, baseline)
+    # The size bound (4 MiB here) acts before the row count (2 x 360 + 1,000 lines) would.
+    assert not result.valid and result.message.startswith("submission too large"), result.message
+    print(f"grader: 20,000,000-row streamed validation added {added / MIB:.1f} MiB to its peak")
+    # Measured 19 MiB (gRPC's buffers of the 1 MiB messages); reading the spooled 40 MB file whole, as
+    # the grader once did before checking its bounds, added 48 MiB.
+    assert added < STREAMED_VALIDATION_MEMORY_BOUND
 
 
 def test_the_bounds_derive_from_the_expected_size_and_are_configurable(prepared, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,7 @@ from mleredux.client import GatewayClient
 from mleredux.embedded import EmbeddedStack
 from mleredux.user_agents import add_agent
 from mleredux.v1 import common_pb2
+from tests.service_memory import ServiceMemory
 
 RunState = common_pb2.RunState
 MIB = 1 << 20
@@ -67,6 +68,8 @@ async def test_a_socket_attack_leaves_another_users_run_and_the_runner_unharmed(
     rss_before, fds_before = _rss(pid), _fds(pid)
     peaks = {"rss": rss_before, "fds": fds_before}
     stop = asyncio.Event()
+    memory = ServiceMemory(stack)
+    memory.start()
 
     async def sample() -> None:
         while not stop.is_set():
@@ -94,6 +97,7 @@ async def test_a_socket_attack_leaves_another_users_run_and_the_runner_unharmed(
                 await sampler
             other_final = await victim.get_run(other.run_id)
             attack_final = await admin.get_run(attack.run_id)
+    measured = memory.stop()
 
     # Another user's concurrent run is untouched, its own validation answered by the grader.
     assert other_final.state == RunState.RUN_STATE_SUCCEEDED, other_final.message
@@ -131,6 +135,8 @@ async def test_a_socket_attack_leaves_another_users_run_and_the_runner_unharmed(
     assert peaks["rss"] - rss_before < RSS_GROWTH_BOUND, peaks
     assert peaks["fds"] - fds_before < FD_GROWTH_BOUND, peaks
     assert log_growth < LOG_GROWTH_BOUND
+    # Every other service too (the runner's peak above is sampled; this is the kernel's high-water mark).
+    ServiceMemory.check(measured)
     assert stack.dead() == []
 
 

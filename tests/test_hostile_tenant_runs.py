@@ -17,6 +17,7 @@ from mleredux.client import GatewayClient
 from mleredux.embedded import EmbeddedStack
 from mleredux.v1 import common_pb2, gateway_pb2
 from tests.hostile_agent import build_hostile_image
+from tests.service_memory import ServiceMemory
 
 RunState = common_pb2.RunState
 MIB = 1 << 20
@@ -47,6 +48,8 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
     async with GatewayClient(stack.gateway_address, stack.admin_token) as admin:
         mallory_token = (await admin.create_token("mallory", "hostile")).token
         alice_token = (await admin.create_token("alice", "normal")).token
+    memory = ServiceMemory(stack)
+    memory.start()
     async with (
         GatewayClient(stack.gateway_address, mallory_token) as mallory,
         GatewayClient(stack.gateway_address, alice_token) as alice,
@@ -58,13 +61,14 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
             env={
                 "ATTACK": "validate-first rollout names output disk",
                 "ROLLOUT_LINES": "12000",
-                "OUTPUT_LINES": "250000",
+                "OUTPUT_LINES": "3000000",  # issue 12.7: 3 million printed lines
             },
         )
         normal = await alice.create_run("demo-digits", "dummy", env={"DUMMY_TICKS": "40", "DUMMY_TICK_SECONDS": "0.05"})
         (attacked, attack_events), (normal_run, _) = await asyncio.gather(
             _follow(mallory, attack), _follow(alice, normal)
         )
+    measured = memory.stop()
     assert normal_run.state == RunState.RUN_STATE_SUCCEEDED, normal_run.message
     # The attacker's agent left a valid submission and exited 0: only the bounds acted on its run.
     assert attacked.state == RunState.RUN_STATE_SUCCEEDED, attacked.message
@@ -83,6 +87,8 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
     running = next(e.seq for e in attack_events if e.status_change.state == RunState.RUN_STATE_RUNNING)
     assert min(e.seq for e in attack_events if e.rollout.kind == "validation") > running
     assert _peak_rss(stack.services["runner"].process.pid) < RUNNER_PEAK_RSS_BOUND
+    # Each service's peak over the attack within its bound (the gateway once took 1,407 MiB for 3M lines).
+    ServiceMemory.check(measured)
     # Over HTTP the run's artifacts list answers, and a file whose name held a newline or bytes that
     # are not UTF-8 downloads under its encoded name (quoted like any name).
     base = f"http://{stack.http_address}"

@@ -180,7 +180,16 @@ async def test_sse_replays_and_resumes_with_every_event_exactly_once(
         async with session.get(url, headers={**bearer(stack.admin_token), **headers}, params=params) as r:
             resumed = [int(e["id"]) for e in await read_sse(r) if "id" in e]
         assert resumed == list(range(first, int(run["last_seq"]) + 1)), (headers, params)
-    for headers, params in [({"Last-Event-ID": "x"}, {}), ({}, {"from_seq": "-1"}), ({}, {"from_seq": "one"})]:
+    for headers, params in [
+        ({"Last-Event-ID": "x"}, {}),
+        ({}, {"from_seq": "-1"}),
+        ({}, {"from_seq": "one"}),
+        # Past int64 (issue 12.10: these answered 500).
+        ({"Last-Event-ID": str(2**63)}, {}),
+        ({"Last-Event-ID": str(2**63 - 1)}, {}),
+        ({"Last-Event-ID": "9" * 40}, {}),
+        ({}, {"from_seq": str(2**63)}),
+    ]:
         async with session.get(url, headers={**bearer(stack.admin_token), **headers}, params=params) as r:
             body = await r.json()
             assert r.status == 400 and body["code"] == "INVALID_ARGUMENT", body

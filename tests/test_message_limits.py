@@ -12,6 +12,7 @@ import pytest
 from mleredux.embedded import EmbeddedStack
 from mleredux.v1 import gateway_pb2, gateway_pb2_grpc, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
 from services.server import DEFAULT_MAX_REQUEST_BYTES
+from tests.service_memory import ServiceMemory
 
 HUGE = 200 * 1024 * 1024
 #: Four 200 MB requests took the gateway from 313 to 2,106 MiB when it accepted 256 MB messages.
@@ -35,6 +36,8 @@ def _channel(address: str) -> grpc.aio.Channel:
 
 async def test_a_huge_unauthenticated_request_is_refused_without_memory(stack: EmbeddedStack) -> None:
     gateway = stack.services["gateway"]
+    memory = ServiceMemory(stack)
+    memory.start()  # the peak from here on, not since the gateway started
     before_rss, before_peak = _memory(gateway.process.pid)
     huge_id = "r" * HUGE
     async with _channel(gateway.address) as channel:
@@ -51,6 +54,7 @@ async def test_a_huge_unauthenticated_request_is_refused_without_memory(stack: E
     after_rss, after_peak = _memory(gateway.process.pid)
     assert after_rss - before_rss < GROWTH_BOUND, (before_rss, after_rss)
     assert after_peak - before_peak < GROWTH_BOUND, (before_peak, after_peak)
+    ServiceMemory.check(memory.stop())
     assert gateway.process.poll() is None
 
 

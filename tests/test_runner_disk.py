@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mleredux.v1 import common_pb2, runner_pb2
-from services.runner.run_disk import RunDisk, release_work_dir, stale_mounts
+from services.runner.run_disk import IMAGE_FILE, RunDisk, release_work_dir, stale_mounts
 from tests.conftest import containers_of
 from tests.runner_harness import RunnerProcess, collect, execute_request, make_public_dir, statuses, stub
 
@@ -84,7 +84,13 @@ async def test_after_kill_9_the_restarted_runner_keeps_a_live_runs_disk_and_unmo
     final = statuses(events)[-1]
     assert final.state == RunState.RUN_STATE_GRADING and final.exit_code == 0, final.message
     assert "submission/submission.csv" in {e.artifact_stored.name for e in events if e.HasField("artifact_stored")}
-    assert not _mounted(live) and not live.parent.exists()
+    # The finished run keeps its journal until its caller releases it; its disk goes once its files
+    # are in the store (in the background, just after the run's last event).
+    for _ in range(100):
+        if not (live.parent / IMAGE_FILE).exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not _mounted(live) and not (live.parent / IMAGE_FILE).exists()
     assert containers_of("disk-run") == []
     loops = await asyncio.to_thread(subprocess.run, ["losetup", "-a"], capture_output=True, text=True)
     assert str(runner.work_dir) not in loops.stdout  # the loop devices went with the mounts

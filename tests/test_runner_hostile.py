@@ -18,6 +18,7 @@ import pytest
 
 from mleredux import proto_json
 from mleredux.v1 import common_pb2
+from services.runner.run_disk import DISK_DIR, IMAGE_FILE
 from tests.hostile_agent import build_hostile_image
 from tests.runner_harness import RunnerProcess, collect, execute_request, log_lines, make_public_dir, statuses, stub
 
@@ -180,4 +181,11 @@ async def test_writes_past_the_disk_limit_get_enospc_in_every_dir_and_the_host_i
     assert (before.f_bavail - after.f_bavail) * after.f_frsize < 2 * DISK_BYTES
     mounts = await asyncio.to_thread(Path("/proc/self/mountinfo").read_text)
     assert str(runner.work_dir) not in mounts
-    assert not (runner.work_dir / "runs" / "attack-disk").exists()
+    # A finished run keeps its journal until its caller releases it; its disk image goes once its
+    # files are in the store (in the background, just after the run's last event).
+    work_dir = runner.work_dir / "runs" / "attack-disk"
+    for _ in range(100):
+        if not (work_dir / IMAGE_FILE).exists():
+            break
+        await asyncio.sleep(0.1)
+    assert not (work_dir / IMAGE_FILE).exists() and not (work_dir / DISK_DIR).is_mount()

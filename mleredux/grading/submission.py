@@ -522,11 +522,12 @@ def _remember(key: tuple[object, ...], size: int, reference: _Reference) -> None
 
 
 def validate_submission(
-    content: bytes, competition_id: str, data_dir: Path, *, limits: SubmissionLimits | None = None
+    content: bytes | Path, competition_id: str, data_dir: Path, *, limits: SubmissionLimits | None = None
 ) -> ValidationResult:
     """Check the format only, against the PUBLIC sample submission: ids, columns, dtypes, NaN.
 
-    Bounds (`limits`) derive from the sample, so they reveal nothing the agent cannot read.
+    Bounds (`limits`) derive from the sample, so they reveal nothing the agent cannot read. A file
+    (`Path`) is checked against them from disk and read into memory only when it is within them.
     """
     competition = _supported(competition_id)
     _, sample_path, _ = prepared_paths(competition, data_dir)
@@ -535,6 +536,8 @@ def validate_submission(
     expected, bounds = _sample_reference(competition, sample_path)
     try:
         check_bounds(content, bounds, limits or SubmissionLimits())
+        if isinstance(content, Path):
+            content = content.read_bytes()
         submission = load_submission(io.BytesIO(content), competition)
         check_format(submission, expected)
         submission = _without(submission, expected.ignored_columns)

@@ -153,6 +153,10 @@ def _payload_kind(event: common_pb2.RunEvent) -> str:
     return event.WhichOneof("payload") or "event"
 
 
+#: The largest event seq a Last-Event-ID may name (`from_seq`, one more, is an int64).
+_MAX_SEQ = (1 << 63) - 1
+
+
 class GatewayHttp:
     """The aiohttp application; `start` points it at the gateway's gRPC address."""
 
@@ -231,6 +235,9 @@ class GatewayHttp:
                         ) from None
                     if resume < 0:
                         raise InvalidArgumentError("Last-Event-ID must not be negative")
+                    if resume >= _MAX_SEQ:
+                        # from_seq is an int64: resume + 1 must fit in it (no event has such a seq).
+                        raise InvalidArgumentError(f"Last-Event-ID must be below {_MAX_SEQ}, got {resume}")
                     message.from_seq = resume + 1  # type: ignore[attr-defined]
             return await self._events(request, route, message, metadata)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import re
 import sys
 import uuid
@@ -14,10 +13,12 @@ from pathlib import Path
 
 import grpc
 
+from mleredux.ceilings import COMPUTE_FIELDS, Ceilings, check_requested
 from mleredux.errors import (
     ArtifactNotFoundError,
     InvalidArgumentError,
     PermissionDeniedError,
+    ResourceExhaustedError,
     RunNotFoundError,
 )
 from mleredux.images import resolve_agent_image
@@ -39,6 +40,7 @@ from services.gateway.evaluations import EvaluationLimits, EvaluationService
 from services.gateway.metrics import register_gateway_metrics
 from services.gateway.model_quota import ModelQuota, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator
+from services.gateway.quotas import UserQuota, UserQuotas
 from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
 from services.operations import grpc_health_check, store_check
@@ -78,6 +80,14 @@ class GatewaySettings:
     model_quota: ModelQuota = dataclasses.field(default_factory=ModelQuota)
     #: What one evaluation may ask for (seeds, runs, concurrency, attempts).
     evaluation_limits: EvaluationLimits = dataclasses.field(default_factory=EvaluationLimits)
+    #: The most a run may ask for (compute, env): above it CreateRun answers INVALID_ARGUMENT at once,
+    #: with the runner's own defaults (the runners refuse the same again at ExecuteRun).
+    ceilings: Ceilings = dataclasses.field(default_factory=Ceilings)
+    #: Runs one user may have unfinished (queued, preparing, running, grading) at once; past it CreateRun
+    #: answers RESOURCE_EXHAUSTED, so one user cannot fill the queue and the database. 0 for no limit.
+    max_unfinished_runs_per_user: int = 100
+    #: Requests per second and open event streams per user (services/gateway/quotas.py).
+    user_quota: UserQuota = dataclasses.field(default_factory=UserQuota)
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -92,6 +102,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.db = RunDatabase(settings.db_path)
         self.tokens = TokenStore(settings.db_path)
         self.hub = EventHub()
+        self.quotas = UserQuotas(settings.user_quota)
         #: Set first thing on shutdown: watchers must stop before the database closes under them.
         self._closing = False
         runner_addresses = [a.strip() for a in settings.runner_address.split(",") if a.strip()]
@@ -142,7 +153,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     # -- who is calling ----------------------------------------------------------------------------
 
     def _caller(self, context: grpc.aio.ServicerContext) -> Principal:
-        return self.tokens.authenticate(bearer_token(context.invocation_metadata()))
+        caller = self.tokens.authenticate(bearer_token(context.invocation_metadata()))
+        self.quotas.admit(caller)  # every authenticated RPC counts against its user's rate
+        return caller
 
     def _run_for(self, caller: Principal, run_id: str) -> gateway_pb2.Run:
         """The run, if the caller may see it; another user's run is reported exactly as a missing one."""
@@ -167,11 +180,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             raise InvalidArgumentError("competition_id is required")
         check_agent(request.agent)  # before it can reach a Docker Engine API URL
         compute = request.compute
-        for field in ("cpus", "memory_bytes", "gpus", "time_limit_seconds", "pids_limit", "shm_bytes"):
-            if getattr(compute, field) < 0:
-                raise InvalidArgumentError(f"compute.{field} must not be negative")
-        if not math.isfinite(compute.cpus):
-            raise InvalidArgumentError("compute.cpus must be a finite number")
+        # Before the run is stored: a request no runner would take never reaches the queue.
+        check_requested(
+            {name: getattr(compute, name) for name in COMPUTE_FIELDS},
+            request.env,
+            self.settings.ceilings,
+            "GatewaySettings.ceilings",
+        )
         for name, value in request.env.items():
             if not _ENV_NAME.match(name):
                 raise InvalidArgumentError(f"env: {name!r} is not a variable name (letters, digits and _)")
@@ -179,6 +194,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 raise InvalidArgumentError(f"env.{name} must not contain a NUL character")
         if request.task:
             get_task(request.task)  # an unknown task fails here, listing the six
+        self._check_unfinished_runs(caller)
         # An unknown competition fails here, not minutes later in the queue.
         try:
             await self.preparer.GetCompetition(
@@ -202,6 +218,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
         self.orchestrator.submit(run)
         return gateway_pb2.CreateRunResponse(run=self.db.get_run(run.run_id))
+
+    def _check_unfinished_runs(self, caller: Principal) -> None:
+        limit = self.settings.max_unfinished_runs_per_user
+        if limit <= 0:
+            return
+        held = sum(1 for run in self.db.unfinished_runs() if run.owner == caller.user)
+        if held >= limit:
+            raise ResourceExhaustedError(
+                f"{caller.user} already has {held} unfinished runs, the most one user may have "
+                f"(GatewaySettings.max_unfinished_runs_per_user = {limit}); wait for one to end or cancel one"
+            )
 
     @grpc_errors
     async def GetRun(
@@ -238,25 +265,26 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if request.from_seq < 0:
             raise InvalidArgumentError("from_seq must not be negative")
         run = self._run_for(caller, request.run_id)
-        # Tells a client (the HTTP side) the request was accepted before any event exists.
-        await context.send_initial_metadata(())
-        next_seq = max(request.from_seq, 1)
-        while True:
-            if self._closing:
-                await context.abort(
-                    grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
-                )
-            # Read from storage every time: a watcher that falls behind catches up from SQLite and
-            # never holds an in-memory buffer, so it cannot slow the run or other watchers.
-            events = self.db.events_from(run.run_id, next_seq)
-            if events:
-                next_seq = events[-1].seq + 1
-                yield gateway_pb2.WatchRunResponse(events=events)
-                continue
-            run = self.db.get_run(run.run_id)
-            if request.no_follow or (is_terminal(run.state) and run.last_seq < next_seq):
-                return
-            await self.hub.wait(run.run_id, WATCH_POLL_SECONDS)
+        with self.quotas.watch_stream(caller):
+            # Tells a client (the HTTP side) the request was accepted before any event exists.
+            await context.send_initial_metadata(())
+            next_seq = max(request.from_seq, 1)
+            while True:
+                if self._closing:
+                    await context.abort(
+                        grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
+                    )
+                # Read from storage every time: a watcher that falls behind catches up from SQLite and
+                # never holds an in-memory buffer, so it cannot slow the run or other watchers.
+                events = self.db.events_from(run.run_id, next_seq)
+                if events:
+                    next_seq = events[-1].seq + 1
+                    yield gateway_pb2.WatchRunResponse(events=events)
+                    continue
+                run = self.db.get_run(run.run_id)
+                if request.no_follow or (is_terminal(run.state) and run.last_seq < next_seq):
+                    return
+                await self.hub.wait(run.run_id, WATCH_POLL_SECONDS)
 
     # -- artifacts ---------------------------------------------------------------------------------
 

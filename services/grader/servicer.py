@@ -124,19 +124,21 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
                     out.write(chunk.content)
             if first is None or not first.competition_id:
                 raise InvalidArgumentError("competition_id is required (in the first message)")
-            content = await asyncio.to_thread(path.read_bytes)
-        if first.task:
-            result = await asyncio.to_thread(
-                validate_technique_upload, first.task, first.competition_id, self.settings.data_dir, content
-            )
-        else:
-            result = await asyncio.to_thread(
-                validate_submission,
-                content,
-                first.competition_id,
-                self.settings.data_dir,
-                limits=self.settings.submission_limits,
-            )
+            if first.task:
+                content = await asyncio.to_thread(path.read_bytes)
+                result = await asyncio.to_thread(
+                    validate_technique_upload, first.task, first.competition_id, self.settings.data_dir, content
+                )
+            else:
+                # The spooled file itself: its bounds are checked from disk, so a file past them is
+                # never read into memory.
+                result = await asyncio.to_thread(
+                    validate_submission,
+                    path,
+                    first.competition_id,
+                    self.settings.data_dir,
+                    limits=self.settings.submission_limits,
+                )
         return grader_pb2.ValidateSubmissionStreamResponse(valid=result.valid, message=result.message)
 
     @grpc_errors

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from mleredux.ceilings import Ceilings as BaseCeilings
 from mleredux.errors import InvalidArgumentError
 
 MIB = 1 << 20
@@ -55,21 +56,8 @@ def _overrides(kind: type, environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-@dataclass(frozen=True)
-class Ceilings:
-    """The most a request may ask for; above it the request is refused with INVALID_ARGUMENT."""
-
-    cpus: float = 64.0
-    memory_bytes: int = 256 * GIB
-    gpus: int = 8
-    time_limit_seconds: int = 7 * 24 * 3600
-    pids_limit: int = 32_768
-    shm_bytes: int = 64 * GIB
-    disk_bytes: int = 1024 * GIB
-    #: The run's environment variables, names and values together.
-    env_bytes: int = 256 * 1024
-    #: The agent's instructions text.
-    instructions_bytes: int = 1 * MIB
+class Ceilings(BaseCeilings):
+    """The most a request may ask for (defaults in `mleredux.ceilings`, shared with the gateway)."""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Ceilings:
