@@ -68,6 +68,8 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 grader_address=args.grader,
                 max_concurrent=args.max_concurrent,
                 store_wait_seconds=args.store_wait,
+                allow_file_git=args.allow_file_git,
+                **({"agent_build_timeout_seconds": args.agent_build_timeout} if args.agent_build_timeout else {}),
                 **budget,
             )
         )
@@ -85,6 +87,8 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             max_concurrent_runs=args.max_concurrent,
             per_user_limit=args.per_user_limit,
             http_listen=args.http_listen,
+            **({"agent_quota_count": args.agent_quota} if args.agent_quota else {}),
+            **({"agent_quota_bytes": args.agent_quota_mib << 20} if args.agent_quota_mib else {}),
             **({"max_request_bytes": args.max_request_mb << 20} if args.max_request_mb else {}),
             retention=RetentionPolicy(
                 max_age_seconds=args.retention_days * 86400,

@@ -33,6 +33,10 @@ class RunRequest:
     env: dict[str, str] = field(default_factory=dict)
     #: The effective ComputeProfile as JSON (services/runner/profile.py), reported on RUNNING.
     profile: dict[str, Any] = field(default_factory=dict)
+    #: The container's command from the agent's manifest; empty for the image's own.
+    command: list[str] = field(default_factory=list)
+    #: The agent's arguments (JSON object text) for /home/agent_args.json; empty for none.
+    agent_args_json: str = ""
 
     @property
     def claim(self) -> Claim:

@@ -18,6 +18,7 @@ from mleredux.errors import InvalidArgumentError, MleReduxError, StoreError
 from mleredux.names import check_image_reference, check_run_id
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
+from services.runner.agent_builder import AgentBuilder, AgentBuildSettings
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DEFAULT_CALL_TIMEOUT_SECONDS, DockerBackend
 from services.runner.capacity import Budget
@@ -76,6 +77,10 @@ class RunnerSettings:
     validation_grader_timeout_seconds: float = 120.0
     #: How long a finished run is kept for a gateway that never released it (it may have died).
     finished_retention_seconds: float = 6 * 3600.0
+    #: Seconds one agent build (clone included) may take.
+    agent_build_timeout_seconds: float = 900.0
+    #: Allow file:// git URLs for agent builds (one machine: `mleredux up`, tests).
+    allow_file_git: bool = False
 
     @property
     def default_profile(self) -> common_pb2.ComputeProfile:
@@ -120,6 +125,14 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         self._grader_channel = grpc.aio.insecure_channel(settings.grader_address, options=CHANNEL_OPTIONS)
         self._grader = grader_pb2_grpc.GraderServiceStub(self._grader_channel)
         self.supervisor = RunSupervisor(settings.supervisor_settings(), backend, store, self._validator)
+        self.agent_builder = AgentBuilder(
+            AgentBuildSettings(
+                settings.work_root / "agent-builds",
+                timeout_seconds=settings.agent_build_timeout_seconds,
+                allow_file_git=settings.allow_file_git,
+            ),
+            store,
+        )
         # The server answers before recovery is done; an attach must not be told LOST meanwhile.
         self._recovered = asyncio.Event()
 
@@ -165,6 +178,8 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             task=request.task,
             instructions=request.instructions,
             env=dict(request.env),
+            command=list(request.command),
+            agent_args_json=request.agent_args_json,
         )
 
     def _validator(self, run: RunRequest) -> Validator:
@@ -181,6 +196,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         execution = self.supervisor.execute(run)
         async for batch in self.supervisor.follow(execution, run.first_seq - 1):
             yield runner_pb2.ExecuteRunResponse(events=batch.events)
+
+    @grpc_errors
+    async def BuildAgent(
+        self, request: runner_pb2.BuildAgentRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[runner_pb2.BuildAgentResponse]:
+        async for message in self.agent_builder.build(request):
+            yield message
 
     @grpc_errors
     async def AttachRun(
