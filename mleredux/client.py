@@ -230,6 +230,9 @@ class GatewayClient:
         """Creates an agent from a folder (sent as a tar, in chunks) or a git URL; answers once its
         build has started (follow it with `watch_agent_build`)."""
         header = gateway_pb2.CreateAgentHeader(agent_id=agent_id, git_url=git_url, git_ref=git_ref, verify=verify)
+        if directory is not None and not (directory / "Dockerfile").is_file():
+            # Said here: an error inside the request stream would only cancel the call.
+            raise MleReduxError(f"{directory} has no Dockerfile (an agent is a folder with a Dockerfile)")
 
         async def messages() -> AsyncIterator[gateway_pb2.CreateAgentRequest]:
             yield gateway_pb2.CreateAgentRequest(header=header)
@@ -280,8 +283,6 @@ _SKIPPED = frozenset({".git", "__pycache__", ".mypy_cache", ".ruff_cache", ".pyt
 
 def _tar_folder(directory: Path, out: BinaryIO) -> None:
     """The folder as a tar (its contents at the top), without VCS data and caches."""
-    if not (directory / "Dockerfile").is_file():
-        raise MleReduxError(f"{directory} has no Dockerfile (an agent is a folder with a Dockerfile)")
 
     def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
         if _SKIPPED.intersection(Path(info.name).parts):

@@ -32,7 +32,7 @@ echo "probe args file: $(cat /home/agent_args.json)"
 echo "probe args env: $AGENT_ARGS"
 cp /home/data/sample_submission.csv "$SUBMISSION_DIR/submission.csv"
 """
-DOCKERFILE = "FROM mleredux-base-busybox:latest\nCOPY probe.sh /agent/probe.sh\nCMD [\"/bin/sh\", \"/agent/probe.sh\"]\n"
+DOCKERFILE = 'FROM mleredux-base-busybox:latest\nCOPY probe.sh /agent/probe.sh\nCMD ["/bin/sh", "/agent/probe.sh"]\n'
 MANIFEST = 'command = ["/bin/sh", "/agent/probe.sh"]\n[args]\ngreeting = "{who}"\n[env]\nPROBE_OWNER = "{who}"\n'
 
 
@@ -202,7 +202,9 @@ async def test_a_build_that_tries_the_network_fails_with_a_clear_reason(
 ) -> None:
     folder = _write_agent(tmp_path / "netty", "netty", manifest=False)
     # TEST-NET-1: nothing can answer, and with no network in the build nothing is even sent.
-    (folder / "Dockerfile").write_text(DOCKERFILE + 'RUN ["/bin/busybox", "wget", "-q", "-O", "-", "http://192.0.2.1/"]\n')
+    (folder / "Dockerfile").write_text(
+        DOCKERFILE + 'RUN ["/bin/busybox", "wget", "-q", "-O", "-", "http://192.0.2.1/"]\n'
+    )
     async with GatewayClient(stack.gateway_address, two_probes["ann"]) as ann:  # type: ignore[arg-type]
         created = await ann.create_agent("netty", directory=folder)
         final, lines = await _final(ann, created.name)
@@ -249,7 +251,12 @@ async def test_bad_input_is_a_specific_error_and_leaves_nothing(
 ) -> None:
     good = {"Dockerfile": DOCKERFILE.encode(), "probe.sh": b"echo hi\n"}
     cases: list[tuple[str, list[gateway_pb2.CreateAgentRequest], grpc.StatusCode, str]] = [
-        ("not-a-tar", _upload("bad1", b"this is not a tar archive" * 100), grpc.StatusCode.INVALID_ARGUMENT, "not a tar"),
+        (
+            "not-a-tar",
+            _upload("bad1", b"this is not a tar archive" * 100),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "not a tar",
+        ),
         (
             "foreign-base",
             _upload("bad2", _tar({**good, "Dockerfile": b"FROM python:3.12-slim\n"})),
@@ -300,7 +307,9 @@ async def test_bad_input_is_a_specific_error_and_leaves_nothing(
 
         with pytest.raises(grpc.aio.AioRpcError) as over:
             await ann._stub.CreateAgent(huge(), timeout=300, metadata=ann._metadata)
-        assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "over the cap" in (over.value.details() or "")
+        assert over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "over the cap" in (
+            over.value.details() or ""
+        )
 
         # Git sources: a URL that does not clone, a ref that does not exist: failed builds saying so.
         repo = _write_agent(tmp_path / "repo", "x")
