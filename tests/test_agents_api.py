@@ -327,3 +327,21 @@ async def test_bad_input_is_a_specific_error_and_leaves_nothing(
         assert scheme.value.code == grpc.StatusCode.INVALID_ARGUMENT and "only https://" in str(scheme.value)
         after = [a.name for a in (await ann.list_agents()).agents]
     assert after == before
+
+
+async def test_verification_marks_an_agent_verified_or_says_why_not(
+    two_probes: dict[str, object], stack: EmbeddedStack, tmp_path: Path
+) -> None:
+    good = _write_agent(tmp_path / "good", "verified one")
+    silent = _write_agent(tmp_path / "silent", "silent", manifest=False)
+    (silent / "probe.sh").write_text("#!/bin/sh\necho 'I submit nothing'\n")
+    async with GatewayClient(stack.gateway_address, two_probes["ben"]) as ben:  # type: ignore[arg-type]
+        verified, lines = await _final(ben, (await ben.create_agent("checked", directory=good, verify=True)).name)
+        not_verified, _ = await _final(ben, (await ben.create_agent("unchecked", directory=silent, verify=True)).name)
+        for name in ("checked", "unchecked"):
+            await ben.delete_agent(name)
+    assert verified.verify_state == gateway_pb2.AgentVerifyState.AGENT_VERIFY_STATE_VERIFIED, verified
+    assert "made a valid submission" in verified.verify_message and any("verified:" in line for line in lines)
+    assert not_verified.build_state == READY
+    assert not_verified.verify_state == gateway_pb2.AgentVerifyState.AGENT_VERIFY_STATE_NOT_VERIFIED
+    assert "on demo-digits ended" in not_verified.verify_message, not_verified.verify_message

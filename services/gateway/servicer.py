@@ -65,7 +65,7 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
-    #: The largest gRPC request accepted (no public RPC carries an upload); checked before auth.
+    #: The largest gRPC request accepted (CreateAgent's upload comes in chunks under it); checked before auth.
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     #: Retention of finished runs (docs/operations.md): by age, count and database bytes; 0 keeps all.
     retention: RetentionPolicy = dataclasses.field(default_factory=RetentionPolicy)
