@@ -38,7 +38,8 @@ MANIFEST = 'command = ["/bin/sh", "/agent/probe.sh"]\n[args]\ngreeting = "{who}"
 
 def _write_agent(directory: Path, who: str, *, manifest: bool = True) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "probe.sh").write_text(PROBE_SCRIPT.format(who=who))
+    # The folder's path makes the content new to this session, so it is built, not reused.
+    (directory / "probe.sh").write_text(PROBE_SCRIPT.format(who=who) + f"# from {directory}\n")
     (directory / "Dockerfile").write_text(DOCKERFILE)
     if manifest:
         (directory / "agent.toml").write_text(MANIFEST.format(who=who))

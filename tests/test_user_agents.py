@@ -54,7 +54,8 @@ def my_agent(
     del baseline_image  # its base is what the Dockerfile builds on
     directory = tmp_path_factory.mktemp("agents") / "copy-sample-agent"
     directory.mkdir()
-    (directory / "agent.py").write_text(AGENT)
+    # The folder's path makes the content new to this session, so it is built, not reused.
+    (directory / "agent.py").write_text(AGENT + f"# from {directory}\n")
     dockerfile = ["FROM mleredux-base-python:latest", "COPY agent.py /home/agent/agent.py"]
     dockerfile.append('CMD ["python3", "/home/agent/agent.py"]')
     (directory / "Dockerfile").write_text("\n".join(dockerfile) + "\n")

@@ -80,7 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run an agent on a competition through the gateway, streaming live")
     run.add_argument("--competition", "-c", required=True)
-    run.add_argument("--agent", "-a", required=True, help="a name under agent_images/ or an image NAME:TAG")
+    run.add_argument(
+        "--agent",
+        "-a",
+        required=True,
+        help="your agent's name (`agents add`), a built-in (dummy, baseline), or (admins) an image NAME:TAG",
+    )
     run.add_argument("--task", default="", help="a technique task id")
     run.add_argument("--cpus", type=float, default=0.0)
     run.add_argument("--memory", type=int, default=0, help="memory limit in MiB")

@@ -511,6 +511,19 @@ class AgentRegistry:
                 return
             await self._wait(agent.owner, agent.agent_id, 1.0)
 
+    def recover(self) -> None:
+        """Builds that were going when the gateway stopped have no task any more: they failed."""
+        rows = self._db.execute(
+            "SELECT owner, agent_id FROM agents WHERE state = ?", (BuildState.AGENT_BUILD_STATE_BUILDING,)
+        ).fetchall()
+        for owner, agent_id in rows:
+            agent = self._get(owner, agent_id)
+            if agent is not None:
+                agent.build_state = BuildState.AGENT_BUILD_STATE_FAILED
+                agent.build_message = "the gateway restarted during the build; add the agent again"
+                agent.verify_state = VerifyState.AGENT_VERIFY_STATE_UNSPECIFIED
+                self._save(agent)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -499,6 +499,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if self.tokens.bootstrap(token_file) is not None:
             print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
         await self.orchestrator.refresh_budgets()
+        self.agents.recover()
         await self.orchestrator.recover()
         self.keeper.start()
 
