@@ -89,6 +89,7 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             http_listen=args.http_listen,
             **({"agent_quota_count": args.agent_quota} if args.agent_quota else {}),
             **({"agent_quota_bytes": args.agent_quota_mib << 20} if args.agent_quota_mib else {}),
+            **({"agent_context_max_bytes": args.agent_context_mib << 20} if args.agent_context_mib else {}),
             **({"max_request_bytes": args.max_request_mb << 20} if args.max_request_mb else {}),
             retention=RetentionPolicy(
                 max_age_seconds=args.retention_days * 86400,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mleredux.agent_context import AgentBuildError, check_dockerfile
+from mleredux.agent_context import AgentBuildError, check_dockerfile, check_git_url
 from mleredux.agent_manifest import AgentDefinitionError, parse_manifest
 from mleredux.store import open_store
 from mleredux.v1 import runner_pb2
@@ -97,3 +97,12 @@ async def test_a_build_past_its_time_limit_fails_saying_so(dummy_image: str, tmp
             lines.append(message.line)
     assert "did not finish within its limit of 3 s" in str(timed_out.value)
     assert not list((tmp_path / "work").iterdir())  # its scratch dir is gone
+
+
+def test_git_urls_are_https_or_file_where_the_runner_allows_it() -> None:
+    check_git_url("https://example.invalid/a.git", allow_file=False)
+    check_git_url("file:///srv/repo", allow_file=True)
+    for url, allow_file in (("file:///srv/repo", False), ("ssh://host/repo", True), ("git://host/r", True)):
+        with pytest.raises(AgentDefinitionError) as refused:
+            check_git_url(url, allow_file=allow_file)
+        assert "URLs are cloned" in str(refused.value)

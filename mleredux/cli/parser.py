@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--agent-build-timeout", type=float, help="runner: seconds one agent build may take (900)")
     serve.add_argument("--agent-quota", type=int, help="gateway: agents one user may have (default 20)")
+    serve.add_argument("--agent-context-mib", type=int, help="gateway: largest agent build context, MiB (100)")
     serve.add_argument("--agent-quota-mib", type=int, help="gateway: image MiB one user's agents may take (10240)")
     serve.add_argument("--docker-timeout", type=float, help="runner: seconds one Docker Engine API call may take")
     serve.add_argument(

@@ -424,11 +424,10 @@ class AgentRegistry:
                         result = message.result
             if result is None:
                 raise AgentNotReadyError("the runner ended the build without a result")
-            used = self._db.execute(
-                "SELECT COALESCE(SUM(size_bytes), 0) FROM agents WHERE owner = ? AND state = ?",
-                (agent.owner, BuildState.AGENT_BUILD_STATE_READY),
-            ).fetchone()[0]
-            if used + result.size_bytes > self.settings.quota_bytes:
+            # An image counts once however many of the user's agents share it (same context, same image).
+            images = self._image_sizes(agent.owner)
+            used = sum(images.values())
+            if result.digest not in images and used + result.size_bytes > self.settings.quota_bytes:
                 raise AgentQuotaError(
                     f"the image is {result.size_bytes >> 20} MiB and your agents already take {used >> 20} MiB of "
                     f"your {self.settings.quota_bytes >> 20} MiB; delete an agent first"
@@ -457,6 +456,14 @@ class AgentRegistry:
                     await asyncio.to_thread(self.store.delete_prefix, context_key)
         if verify and agent.build_state == BuildState.AGENT_BUILD_STATE_READY:
             await self._verify(agent, say)
+
+    def _image_sizes(self, owner: str) -> dict[str, int]:
+        """digest -> bytes of the images of the owner's ready agents."""
+        rows = self._db.execute(
+            "SELECT data FROM agents WHERE owner = ? AND state = ?", (owner, BuildState.AGENT_BUILD_STATE_READY)
+        ).fetchall()
+        agents = [gateway_pb2.Agent.FromString(row[0]) for row in rows]
+        return {a.digest: a.size_bytes for a in agents}
 
     def _failed(self, agent: gateway_pb2.Agent, why: str, say: Callable[[str], None]) -> None:
         agent.build_state = BuildState.AGENT_BUILD_STATE_FAILED
