@@ -33,7 +33,10 @@ echo "probe args env: $AGENT_ARGS"
 cp /home/data/sample_submission.csv "$SUBMISSION_DIR/submission.csv"
 """
 DOCKERFILE = 'FROM mleredux-base-busybox:latest\nCOPY probe.sh /agent/probe.sh\nCMD ["/bin/sh", "/agent/probe.sh"]\n'
-MANIFEST = 'command = ["/bin/sh", "/agent/probe.sh"]\n[args]\ngreeting = "{who}"\n[env]\nPROBE_OWNER = "{who}"\n'
+MANIFEST = (
+    'command = ["/bin/sh", "/agent/probe.sh"]\n[args]\ngreeting = "{who}"\n[env]\nPROBE_OWNER = "{who}"\n'
+    "[compute]\ntime_limit_seconds = 321\n"
+)
 
 
 def _write_agent(directory: Path, who: str, *, manifest: bool = True) -> Path:
@@ -121,6 +124,8 @@ async def test_two_users_each_run_their_own_probe(two_probes: dict[str, object],
         assert agent.digest.startswith("sha256:") and agent.git_commit == commit
         assert run.agent_resource == agent.name and run.agent_digest == agent.digest and run.agent_commit == commit
         assert run.env["PROBE_OWNER"].startswith(user)
+        # The manifest's compute profile is the run's default (the run asked for no time limit).
+        assert run.compute.time_limit_seconds == 321 and report["compute_profile"]["time_limit_seconds"] == 321
         assert report["agent"] == agent.name and report["agent_digest"] == agent.digest
         assert report["agent_commit"] == commit and report["valid_submission"] is True
 
@@ -335,3 +340,37 @@ async def test_verification_marks_an_agent_verified_or_says_why_not(
     assert not_verified.build_state == READY
     assert not_verified.verify_state == gateway_pb2.AgentVerifyState.AGENT_VERIFY_STATE_NOT_VERIFIED
     assert "on demo-digits ended" in not_verified.verify_message, not_verified.verify_message
+
+
+async def test_agents_over_http(two_probes: dict[str, object], stack: EmbeddedStack, tmp_path: Path) -> None:
+    import aiohttp
+
+    repo = _write_agent(tmp_path / "http-repo", "over http")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "one")
+    base = f"http://{stack.http_address}"
+    headers = {"Authorization": f"Bearer {two_probes['ann']}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
+        async with session.get(f"{base}/v1/agents", headers=headers) as listed:
+            assert listed.status == 200, await listed.text()
+            names = [a["name"] for a in (await listed.json())["agents"]]
+        assert "users/agents-ann/agents/probe" in names and not any("agents-ben" in n for n in names)
+        async with session.get(f"{base}/v1/agents/users/agents-ann/agents/probe", headers=headers) as got:
+            assert got.status == 200 and (await got.json())["digest"].startswith("sha256:")
+        async with session.get(f"{base}/v1/agents/users/agents-ben/agents/probe", headers=headers) as hidden:
+            assert hidden.status == 404
+        body = {"header": {"agent_id": "from-http", "git_url": repo.as_uri(), "git_ref": "main"}}
+        async with session.post(f"{base}/v1/agents", headers=headers, json=body) as created:
+            assert created.status == 200, await created.text()
+            assert (await created.json())["name"] == "users/agents-ann/agents/from-http"
+        async with session.get(f"{base}/v1/agents/from-http/build", headers=headers) as stream:
+            assert stream.status == 200
+            text = (await stream.read()).decode()
+        assert "event: line" in text and "checked out" in text and "event: agent" in text and "event: end" in text
+        final = json.loads(text.split("event: agent\ndata: ", 1)[1].split("\n", 1)[0])
+        assert final["build_state"] == "AGENT_BUILD_STATE_READY" and len(final["git_commit"]) == 40
+        async with session.delete(f"{base}/v1/agents/from-http", headers=headers) as deleted:
+            assert deleted.status == 200
+        async with session.get(f"{base}/v1/agents/from-http", headers=headers) as gone:
+            assert gone.status == 404
