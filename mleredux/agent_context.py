@@ -42,6 +42,8 @@ USER_AGENT_REPOSITORY = "mleredux-user-agent"
 AGENT_LABEL = "mleredux.agent_resource"
 #: A tar with more members than this is refused (a context is an agent's code, not a dataset).
 MAX_MEMBERS = 10_000
+#: What a context may unpack to: a gzip tar under the upload cap could otherwise fill a disk.
+MAX_UNPACKED_BYTES = 1 << 30
 DOCKERFILE_MAX_BYTES = 256 * 1024
 _FROM_RE = re.compile(r"^\s*FROM\s+(.*)$", re.IGNORECASE)
 _ADD_URL_RE = re.compile(r"^\s*ADD\s+(?:--\S+\s+)*\S*(?:https?|ftp|git)://", re.IGNORECASE)
@@ -104,16 +106,20 @@ def check_directory(directory: Path) -> common_pb2.AgentManifest:
     return parse_manifest(manifest.read_bytes()) if manifest.is_file() else common_pb2.AgentManifest()
 
 
-def unpack_tar(archive: Path, target: Path) -> None:
+def unpack_tar(archive: Path, target: Path, *, max_bytes: int = MAX_UNPACKED_BYTES) -> None:
     """Unpacks a context tar into `target` (which must exist), refusing anything but files and folders
     inside it."""
     try:
         with tarfile.open(archive, "r:*") as tar:
             members = []
+            unpacked = 0
             for member in tar:
                 members.append(member)
+                unpacked += member.size
                 if len(members) > MAX_MEMBERS:
                     raise AgentDefinitionError(f"the context has more than {MAX_MEMBERS} entries")
+                if unpacked > max_bytes:
+                    raise AgentDefinitionError(f"the context unpacks to more than {max_bytes >> 20} MiB")
                 name = member.name
                 if name.startswith("/") or ".." in Path(name).parts:
                     raise AgentDefinitionError(f"the context's entry {name[:100]!r} points outside it")

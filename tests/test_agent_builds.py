@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mleredux.agent_context import AgentBuildError, check_dockerfile, check_git_url
+from mleredux.agent_context import AgentBuildError, check_dockerfile, check_git_url, unpack_tar
 from mleredux.agent_manifest import AgentDefinitionError, parse_manifest
 from mleredux.store import open_store
 from mleredux.v1 import runner_pb2
@@ -106,3 +106,31 @@ def test_git_urls_are_https_or_file_where_the_runner_allows_it() -> None:
         with pytest.raises(AgentDefinitionError) as refused:
             check_git_url(url, allow_file=allow_file)
         assert "URLs are cloned" in str(refused.value)
+
+
+def test_a_context_that_unpacks_past_its_bound_is_refused_before_it_is_written(tmp_path: Path) -> None:
+    import gzip
+
+    # Zeros compress a thousandfold: a small upload, a large unpacked size (here over a 1 MiB bound;
+    # the default is MAX_UNPACKED_BYTES).
+    archive = tmp_path / "bomb.tar.gz"
+    with gzip.open(archive, "wb", compresslevel=1) as raw, tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("zeros")
+        info.size = 3 << 20
+        tar.addfile(info, _Zeros(info.size))
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(AgentDefinitionError) as refused:
+        unpack_tar(archive, target, max_bytes=1 << 20)
+    assert archive.stat().st_size < 100_000
+    assert "unpacks to more than 1 MiB" in str(refused.value) and not list(target.iterdir())
+
+
+class _Zeros(io.RawIOBase):
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        self.left -= n
+        return bytes(n)

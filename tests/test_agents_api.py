@@ -151,6 +151,9 @@ async def test_a_user_can_neither_see_nor_run_the_other_users_agent(
         with pytest.raises(GatewayError) as bare:
             await ann.create_run("demo-digits", ben_image)
         assert bare.value.code == grpc.StatusCode.PERMISSION_DENIED and "only admins" in str(bare.value)
+        with pytest.raises(GatewayError) as untagged:
+            await ann.create_run("demo-digits", "someone/agent")
+        assert untagged.value.code == grpc.StatusCode.PERMISSION_DENIED
         # Built-ins are read-only.
         with pytest.raises(GatewayError) as builtin:
             await ann.delete_agent("dummy")

@@ -281,7 +281,7 @@ class AgentRegistry:
 
     def resolve(self, caller: Principal, agent: str) -> ResolvedAgent:
         """What CreateRun runs for `agent`, if the caller may use it."""
-        if (":" in agent or "@" in agent) and not agent.startswith(("users/", "builtin/")):
+        if any(c in agent for c in ":/@") and not agent.startswith(("users/", "builtin/")):
             check_image_reference(agent, "agent")
             if not caller.admin:
                 raise PermissionDeniedError(
