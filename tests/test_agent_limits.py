@@ -51,7 +51,9 @@ async def own_stack(tmp_path_factory: pytest.TempPathFactory, dummy_image: str) 
 
 def _folder(directory: Path, extra: str = "") -> Path:
     directory.mkdir()
-    (directory / "run.sh").write_text(f"cp /home/data/sample_submission.csv $SUBMISSION_DIR/\n# {directory}\n")
+    (directory / "run.sh").write_text(
+        f"cp /home/data/sample_submission.csv $SUBMISSION_DIR/submission.csv\n# {directory}\n"
+    )
     (directory / "Dockerfile").write_text(
         'FROM mleredux-base-busybox:latest\nCOPY run.sh /agent/run.sh\nCMD ["/bin/sh", "/agent/run.sh"]\n' + extra
     )
