@@ -214,3 +214,36 @@ async def test_an_agent_is_built_on_every_runner(
     done = await admin.get_run(run.run_id)
     assert done.state == common_pb2.RunState.RUN_STATE_SUCCEEDED, done.message
     assert done.agent_digest == final.digest
+
+
+async def test_an_agent_building_when_the_gateway_is_killed_ends_failed_after_restart(
+    stack: EmbeddedStack, two_runners: list[RunnerProcess], tmp_path: Path
+) -> None:
+    """Nothing half-made: a build the gateway lost is FAILED (saying why) and its name is free again."""
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM mleredux-base-busybox:latest\nRUN echo {folder} && sleep 20\n")
+    gateway = GatewayProcess(stack, two_runners[:1], tmp_path)
+    gateway.start()
+    try:
+        async with GatewayClient(gateway.address, gateway.token) as client:
+            created = await client.create_agent("slow", directory=folder)
+
+            async def building() -> bool:
+                return (await client.get_agent("slow")).last_seq > 0
+
+            await _until(building)
+        gateway.kill9()
+        gateway.start()
+        async with GatewayClient(gateway.address, gateway.token) as client:
+            lost = await client.get_agent(created.name)
+            assert lost.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_FAILED, lost
+            assert "the gateway restarted during the build" in lost.build_message
+            (folder / "Dockerfile").write_text("FROM mleredux-base-busybox:latest\n")
+            again = await client.create_agent("slow", directory=folder)
+            assert again.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_BUILDING
+            async for message in client.watch_agent_build(again.name):
+                if message.HasField("agent"):
+                    assert message.agent.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_READY
+    finally:
+        gateway.stop()
