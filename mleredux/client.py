@@ -11,9 +11,12 @@ Errors from the service arrive as `GatewayError` with the gRPC status code and t
 from __future__ import annotations
 
 import asyncio
+import tarfile
+import tempfile
 from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import grpc
 
@@ -288,6 +291,85 @@ class GatewayClient:
                 yield progress
         except grpc.aio.AioRpcError as exc:
             raise _wrap(exc, self.address) from None
+
+    # -- agents ------------------------------------------------------------------------------------
+
+    async def create_agent(
+        self,
+        agent_id: str,
+        *,
+        directory: Path | None = None,
+        git_url: str = "",
+        git_ref: str = "",
+        verify: bool = False,
+    ) -> gateway_pb2.Agent:
+        """Creates an agent from a folder (sent as a tar, in chunks) or a git URL; answers once its
+        build has started (follow it with `watch_agent_build`)."""
+        header = gateway_pb2.CreateAgentHeader(agent_id=agent_id, git_url=git_url, git_ref=git_ref, verify=verify)
+        if directory is not None and not (directory / "Dockerfile").is_file():
+            # Said here: an error inside the request stream would only cancel the call.
+            raise MleReduxError(f"{directory} has no Dockerfile (an agent is a folder with a Dockerfile)")
+
+        async def messages() -> AsyncIterator[gateway_pb2.CreateAgentRequest]:
+            yield gateway_pb2.CreateAgentRequest(header=header)
+            if directory is None:
+                return
+            with tempfile.TemporaryFile() as spool:
+                await asyncio.to_thread(_tar_folder, directory, spool)
+                spool.seek(0)
+                while chunk := await asyncio.to_thread(spool.read, AGENT_CHUNK_BYTES):
+                    yield gateway_pb2.CreateAgentRequest(context_chunk=chunk)
+
+        answer = await self._call(self._stub.CreateAgent(messages(), timeout=900, metadata=self._metadata))
+        return answer.agent
+
+    async def watch_agent_build(
+        self, name: str, *, from_seq: int = 1
+    ) -> AsyncIterator[gateway_pb2.WatchAgentBuildResponse]:
+        """The build log from `from_seq`, live; the last message carries the agent in its final state."""
+        request = gateway_pb2.WatchAgentBuildRequest(name=name, from_seq=from_seq)
+        try:
+            async for message in self._stub.WatchAgentBuild(request, metadata=self._metadata):
+                yield message
+        except grpc.aio.AioRpcError as exc:
+            raise _wrap(exc, self.address) from None
+
+    async def get_agent(self, name: str) -> gateway_pb2.Agent:
+        request = gateway_pb2.GetAgentRequest(name=name)
+        return (await self._call(self._stub.GetAgent(request, timeout=30, metadata=self._metadata))).agent
+
+    async def list_agents(self, *, page_size: int = 100, page_token: str = "") -> gateway_pb2.ListAgentsResponse:
+        request = gateway_pb2.ListAgentsRequest(page_size=page_size, page_token=page_token)
+        return await self._call(self._stub.ListAgents(request, timeout=30, metadata=self._metadata))
+
+    async def delete_agent(self, name: str) -> gateway_pb2.Agent:
+        request = gateway_pb2.DeleteAgentRequest(name=name)
+        return (await self._call(self._stub.DeleteAgent(request, timeout=30, metadata=self._metadata))).agent
+
+    async def share_agent(self, name: str, shared: bool = True) -> gateway_pb2.Agent:
+        request = gateway_pb2.ShareAgentRequest(name=name, shared=shared)
+        return (await self._call(self._stub.ShareAgent(request, timeout=30, metadata=self._metadata))).agent
+
+
+#: The size of one CreateAgent context chunk (well under the gateway's request limit).
+AGENT_CHUNK_BYTES = 1 << 20
+#: Never part of an agent's context.
+_SKIPPED = frozenset({".git", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".venv"})
+
+
+def _tar_folder(directory: Path, out: BinaryIO) -> None:
+    """The folder as a tar (its contents at the top), without VCS data and caches."""
+
+    def keep(info: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        if _SKIPPED.intersection(Path(info.name).parts):
+            return None
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for child in sorted(directory.iterdir()):
+            tar.add(child, arcname=child.name, filter=keep)
 
 
 class SyncGatewayClient:

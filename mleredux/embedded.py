@@ -107,6 +107,8 @@ class EmbeddedStack:
                 home.store_url,
                 "--grader",
                 self.services["grader"].address,
+                # One machine: the runner may clone the user's own local repositories.
+                "--allow-file-git",
             ]
         http = ["--http-listen", self.gateway_http_listen] if self.gateway_http_listen else []
         return [

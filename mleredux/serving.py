@@ -77,6 +77,8 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 store_wait_seconds=args.store_wait,
                 # `--models FILE`, else MLEREDUX_MODELS_FILE (how `mleredux up` and tests hand it down).
                 models_file=_models_file(args),
+                allow_file_git=args.allow_file_git,
+                **({"agent_build_timeout_seconds": args.agent_build_timeout} if args.agent_build_timeout else {}),
                 **budget,
             )
         )
@@ -99,6 +101,9 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 cost_per_day_usd=getattr(args, "model_cost_per_user_day", 0.0) or 0.0,
             ),
             http_listen=args.http_listen,
+            **({"agent_quota_count": args.agent_quota} if args.agent_quota else {}),
+            **({"agent_quota_bytes": args.agent_quota_mib << 20} if args.agent_quota_mib else {}),
+            **({"agent_context_max_bytes": args.agent_context_mib << 20} if args.agent_context_mib else {}),
             **({"max_request_bytes": args.max_request_mb << 20} if args.max_request_mb else {}),
             retention=RetentionPolicy(
                 max_age_seconds=args.retention_days * 86400,

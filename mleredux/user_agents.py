@@ -1,14 +1,14 @@
-"""Bring your own agent: an image built from a user's Dockerfile on top of our local base images.
+"""Our local base images for agents, and the host-side build of an agent folder.
 
-`mleredux agents add DIR` builds `DIR/Dockerfile` as `mleredux-agent-<name>:<content hash>` (and
-`:latest`), labelled as a user agent, streaming Docker's output. Nothing is pulled: every `FROM` must
-name an image this Docker engine already has, and our bases get stable aliases to build on:
+Users bring agents through the gateway (`mleredux agents add`, services/gateway/agents.py), and the
+runners build them (mleredux/agent_context.py). Those builds, and `add_agent` below (a build on this
+host's engine, kept for tests and operators), have stable aliases of our bases to build on:
 
 - `mleredux-base-python:latest`: Debian's Python 3.11 with pandas, numpy and scikit-learn (the
   baseline agent's base; built on first use, about a minute);
 - `mleredux-base-busybox:latest`: busybox and the validation client (the dummy agent's image).
 
-The build runs with no network (`--network none`), like the agents themselves.
+Nothing is pulled, and builds run with no network (`--network none`), like the agents themselves.
 """
 
 from __future__ import annotations

@@ -6,17 +6,17 @@ final state with the warnings that name each bound, and the runner's memory stay
 from __future__ import annotations
 
 import asyncio
+import shutil
 import urllib.parse
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from mleredux import proto_json
 from mleredux.client import GatewayClient
 from mleredux.embedded import EmbeddedStack
 from mleredux.v1 import common_pb2, gateway_pb2
-from tests.hostile_agent import build_hostile_image
+from tests.hostile_agent import ATTACK_SCRIPT
 from tests.service_memory import ServiceMemory
 
 RunState = common_pb2.RunState
@@ -37,13 +37,26 @@ async def _follow(client: GatewayClient, run: gateway_pb2.Run) -> tuple[gateway_
     return await client.get_run(run.run_id), events
 
 
-@pytest.fixture(scope="module")
-def hostile_image(dummy_image: str) -> str:
-    return build_hostile_image(dummy_image)
+def _hostile_folder(folder: Path) -> Path:
+    folder.mkdir()
+    shutil.copy(ATTACK_SCRIPT, folder / "attack.sh")
+    (folder / "Dockerfile").write_text(
+        'FROM mleredux-base-busybox:latest\nCOPY attack.sh /agent/attack.sh\nCMD ["/bin/sh", "/agent/attack.sh"]\n'
+    )
+    return folder
+
+
+async def _bring_hostile_agent(mallory: GatewayClient, folder: Path) -> str:
+    """mallory brings the attack as her own agent, as any tenant must (a bare image is for admins)."""
+    created = await mallory.create_agent("hostile", directory=folder)
+    async for message in mallory.watch_agent_build(created.name):
+        if message.HasField("agent"):
+            assert message.agent.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_READY, message.agent
+    return created.agent_id
 
 
 async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_succeeds(
-    stack: EmbeddedStack, hostile_image: str
+    stack: EmbeddedStack, tmp_path: Path
 ) -> None:
     async with GatewayClient(stack.gateway_address, stack.admin_token) as admin:
         mallory_token = (await admin.create_token("mallory", "hostile")).token
@@ -54,9 +67,10 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
         GatewayClient(stack.gateway_address, mallory_token) as mallory,
         GatewayClient(stack.gateway_address, alice_token) as alice,
     ):
+        hostile_agent = await _bring_hostile_agent(mallory, _hostile_folder(tmp_path / "hostile"))
         attack = await mallory.create_run(
             "demo-digits",
-            hostile_image,
+            hostile_agent,
             compute=common_pb2.ComputeProfile(disk_bytes=64 * MIB, memory_bytes=256 * MIB),
             env={
                 "ATTACK": "validate-first rollout names output disk",
@@ -87,8 +101,6 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
     running = next(e.seq for e in attack_events if e.status_change.state == RunState.RUN_STATE_RUNNING)
     assert min(e.seq for e in attack_events if e.rollout.kind == "validation") > running
     assert _peak_rss(stack.services["runner"].process.pid) < RUNNER_PEAK_RSS_BOUND
-    # Each service's peak over the attack within its bound (the gateway once took 1,407 MiB for 3M lines).
-    ServiceMemory.check(measured)
     # Over HTTP the run's artifacts list answers, and a file whose name held a newline or bytes that
     # are not UTF-8 downloads under its encoded name (quoted like any name).
     base = f"http://{stack.http_address}"
@@ -103,3 +115,5 @@ async def test_a_hostile_tenant_hits_every_runner_bound_while_another_users_run_
             async with session.get(url, headers=headers) as download:
                 assert download.status == 200, (name, await download.text())
                 assert await download.read() == b"x"
+    # Each service's peak over the attack within its bound (the gateway once took 1,407 MiB for 3M lines).
+    ServiceMemory.check(measured)

@@ -105,8 +105,10 @@ async def test_report_json_grade_and_get_run_have_one_shape(  # type: ignore[no-
 
     for other in (graded, batch_report):
         _assert_same_shape(report_file, other)
-        # And the same grade: only when, where from and on what hardware differ.
-        for key in report_file.keys() - {"created_at", "submission_path", "compute_profile"}:
+        # And the same grade: only when, where from, on what hardware and by which agent differ
+        # (a submission graded outside a run has no agent).
+        outside_a_run = {"agent", "agent_image", "agent_digest", "agent_commit"}
+        for key in report_file.keys() - {"created_at", "submission_path", "compute_profile", *outside_a_run}:
             assert other[key] == report_file[key], key
     assert graded["compute_profile"] == {key: type(value)() for key, value in report_file["compute_profile"].items()}
 

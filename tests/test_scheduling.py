@@ -16,7 +16,7 @@ import pytest
 
 from mleredux.client import GatewayClient
 from mleredux.embedded import EmbeddedStack
-from mleredux.v1 import common_pb2
+from mleredux.v1 import common_pb2, gateway_pb2
 from tests.conftest import free_port
 from tests.runner_harness import RunnerProcess
 
@@ -184,5 +184,66 @@ async def test_a_run_waiting_for_a_runner_survives_a_gateway_kill(
                 done = await client.get_run(run_id)
                 assert done.state == RunState.RUN_STATE_SUCCEEDED, done.message
                 assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    finally:
+        gateway.stop()
+
+
+async def test_an_agent_is_built_on_every_runner(
+    admin: GatewayClient, two_runners: list[RunnerProcess], tmp_path: Path
+) -> None:
+    """Issue 14: with several runners every runner can run every agent: each one builds it."""
+    folder = tmp_path / "spread"
+    folder.mkdir()
+    (folder / "run.sh").write_text(f"cp /home/data/sample_submission.csv $SUBMISSION_DIR/submission.csv\n# {folder}\n")
+    (folder / "Dockerfile").write_text(
+        'FROM mleredux-base-busybox:latest\nCOPY run.sh /agent/run.sh\nCMD ["/bin/sh", "/agent/run.sh"]\n'
+    )
+    created = await admin.create_agent("spread", directory=folder)
+    lines, final = [], None
+    async for message in admin.watch_agent_build(created.name):
+        if message.HasField("agent"):
+            final = message.agent
+        else:
+            lines.append(message.line)
+    assert final is not None and final.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_READY, final
+    for runner in two_runners:
+        assert f"-- building on runner {runner.address}" in lines, lines
+    run = await admin.create_run("demo-digits", "spread")
+    async for _ in admin.watch(run.run_id):
+        pass
+    done = await admin.get_run(run.run_id)
+    assert done.state == common_pb2.RunState.RUN_STATE_SUCCEEDED, done.message
+    assert done.agent_digest == final.digest
+
+
+async def test_an_agent_building_when_the_gateway_is_killed_ends_failed_after_restart(
+    stack: EmbeddedStack, two_runners: list[RunnerProcess], tmp_path: Path
+) -> None:
+    """Nothing half-made: a build the gateway lost is FAILED (saying why) and its name is free again."""
+    folder = tmp_path / "slow"
+    folder.mkdir()
+    (folder / "Dockerfile").write_text(f"FROM mleredux-base-busybox:latest\nRUN echo {folder} && sleep 20\n")
+    gateway = GatewayProcess(stack, two_runners[:1], tmp_path)
+    gateway.start()
+    try:
+        async with GatewayClient(gateway.address, gateway.token) as client:
+            created = await client.create_agent("slow", directory=folder)
+
+            async def building() -> bool:
+                return (await client.get_agent("slow")).last_seq > 0
+
+            await _until(building)
+        gateway.kill9()
+        gateway.start()
+        async with GatewayClient(gateway.address, gateway.token) as client:
+            lost = await client.get_agent(created.name)
+            assert lost.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_FAILED, lost
+            assert "the gateway restarted during the build" in lost.build_message
+            (folder / "Dockerfile").write_text("FROM mleredux-base-busybox:latest\n")
+            again = await client.create_agent("slow", directory=folder)
+            assert again.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_BUILDING
+            async for message in client.watch_agent_build(again.name):
+                if message.HasField("agent"):
+                    assert message.agent.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_READY
     finally:
         gateway.stop()

@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from mleredux.cli import client_commands, local_commands, service_commands
+from mleredux.cli import agent_commands, client_commands, local_commands, service_commands
 from mleredux.cli.demo import cmd_demo
 from mleredux.cli.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
 from mleredux.cli.parser import build_parser
@@ -38,7 +38,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Home], int]] = {
     "grade": local_commands.cmd_grade,
     "grade-sample": local_commands.cmd_grade_sample,
     "images": local_commands.cmd_images,
-    "agents": local_commands.cmd_agents,
+    "agents": agent_commands.cmd_agents,
 }
 
 

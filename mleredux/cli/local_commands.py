@@ -1,5 +1,5 @@
 """Commands that run in this process, without a gateway: `competitions`, `prepare`, `grade`,
-`grade-sample`, `images`, `agents`."""
+`grade-sample`, `images`."""
 
 from __future__ import annotations
 
@@ -119,22 +119,6 @@ def cmd_grade_sample(args: argparse.Namespace, home: Home) -> int:
     report = grade_submission(args.submission, args.competition_id, args.data_dir or home.data_dir)
     print(json.dumps(report.to_dict(), indent=2))
     return EXIT_OK if report.valid_submission else EXIT_RUN_FAILED
-
-
-def cmd_agents(args: argparse.Namespace, home: Home) -> int:
-    from mleredux import images
-    from mleredux.user_agents import add_agent, list_user_agents
-
-    if args.agents_command == "list":
-        for name in images.list_images():
-            print(f"{name:<20} built-in  {images.image_tag(name)}")
-        for name, reference in list_user_agents().items():
-            print(f"{name:<20} added     {reference}")
-        return EXIT_OK
-    added = add_agent(args.directory, args.name, on_output=lambda line: print(f"  {line}", flush=True))
-    verb = f"built in {added.seconds:.1f}s" if added.built else "up to date"
-    print(f"agent {added.name}: {added.tag} {verb}; run it with `mleredux run -a {added.name} -c ...`", flush=True)
-    return EXIT_OK
 
 
 def cmd_images(args: argparse.Namespace, home: Home) -> int:

@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--retention-db-mib", type=int, default=0, help="gateway: keep finished runs' database bytes under this"
     )
+    serve.add_argument(
+        "--allow-file-git", action="store_true", help="runner: let agent builds clone file:// git URLs (one machine)"
+    )
+    serve.add_argument("--agent-build-timeout", type=float, help="runner: seconds one agent build may take (900)")
+    serve.add_argument("--agent-quota", type=int, help="gateway: agents one user may have (default 20)")
+    serve.add_argument("--agent-context-mib", type=int, help="gateway: largest agent build context, MiB (100)")
+    serve.add_argument("--agent-quota-mib", type=int, help="gateway: image MiB one user's agents may take (10240)")
     serve.add_argument("--docker-timeout", type=float, help="runner: seconds one Docker Engine API call may take")
     serve.add_argument(
         "--validation-max-connections", type=int, help="runner: open validation connections per run (default 8)"
@@ -86,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run an agent on a competition through the gateway, streaming live")
     run.add_argument("--competition", "-c", required=True)
-    run.add_argument("--agent", "-a", required=True, help="a name under agent_images/ or an image NAME:TAG")
+    run.add_argument(
+        "--agent",
+        "-a",
+        required=True,
+        help="your agent's name (`agents add`), a built-in (dummy, baseline), or (admins) an image NAME:TAG",
+    )
     run.add_argument("--task", default="", help="a technique task id")
     run.add_argument("--cpus", type=float, default=0.0)
     run.add_argument("--memory", type=int, default=0, help="memory limit in MiB")
@@ -198,13 +210,29 @@ def build_parser() -> argparse.ArgumentParser:
     img_build.add_argument("--force", action="store_true")
     img_sub.add_parser("list")
 
-    agents = sub.add_parser("agents", help="your own agents: images built from a Dockerfile on our base images")
+    agents = sub.add_parser("agents", help="your agents, built on the service's runners (docs/agents.md)")
     agents_sub = agents.add_subparsers(dest="agents_command", required=True)
     agents_add = agents_sub.add_parser(
-        "add", help="build DIR/Dockerfile (FROM mleredux-base-python:latest or mleredux-base-busybox:latest)"
+        "add",
+        help="build an agent from a folder with a Dockerfile (FROM mleredux-base-python:latest or "
+        "mleredux-base-busybox:latest) or a git URL, on the gateway's runners",
     )
-    agents_add.add_argument("directory", type=Path)
-    agents_add.add_argument("--name", help="the agent's name (default: the directory's name)")
-    agents_sub.add_parser("list", help="built-in and added agents, and their images")
+    agents_add.add_argument("source", help="a folder, or a git URL (https://, or file:// on one machine)")
+    agents_add.add_argument("--name", help="the agent's name (default: the folder's or repository's name)")
+    agents_add.add_argument("--ref", help="git ref to build (branch, tag, commit); with a folder: clone it as git")
+    agents_add.add_argument("--verify", action="store_true", help="after the build, a smoke run on demo-digits")
+    _add_gateway(agents_add)
+    agents_list = agents_sub.add_parser("list", help="the agents you can run: built-ins, shared and your own")
+    _add_gateway(agents_list)
+    agents_get = agents_sub.add_parser("get", help="one agent (short name or users/<user>/agents/<name>)")
+    agents_get.add_argument("name")
+    _add_gateway(agents_get)
+    agents_rm = agents_sub.add_parser("rm", help="delete one of your agents")
+    agents_rm.add_argument("name")
+    _add_gateway(agents_rm)
+    agents_share = agents_sub.add_parser("share", help="admins: share an agent with every user (read-only)")
+    agents_share.add_argument("name", help="users/<user>/agents/<name>")
+    agents_share.add_argument("--unshare", action="store_true", help="stop sharing it")
+    _add_gateway(agents_share)
     eval_commands.add_parser(sub, _add_gateway)
     return parser

@@ -141,7 +141,7 @@ class ArtifactStored(_message.Message):
     def __init__(self, name: _Optional[str] = ..., key: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class GradeReport(_message.Message):
-    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details", "technique_task", "score_unrounded", "model_usage")
+    __slots__ = ("competition_id", "score", "gold_threshold", "silver_threshold", "bronze_threshold", "median_threshold", "any_medal", "gold_medal", "silver_medal", "bronze_medal", "above_median", "submission_exists", "valid_submission", "is_lower_better", "created_at", "submission_path", "invalid_reason", "grader_version", "submission_sha256", "answers_sha256", "compute_profile", "details", "technique_task", "score_unrounded", "model_usage", "agent", "agent_image", "agent_digest", "agent_commit")
     COMPETITION_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     GOLD_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -167,6 +167,10 @@ class GradeReport(_message.Message):
     TECHNIQUE_TASK_FIELD_NUMBER: _ClassVar[int]
     SCORE_UNROUNDED_FIELD_NUMBER: _ClassVar[int]
     MODEL_USAGE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_IMAGE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    AGENT_COMMIT_FIELD_NUMBER: _ClassVar[int]
     competition_id: str
     score: float
     gold_threshold: float
@@ -192,7 +196,11 @@ class GradeReport(_message.Message):
     technique_task: str
     score_unrounded: float
     model_usage: ModelUsage
-    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., technique_task: _Optional[str] = ..., score_unrounded: _Optional[float] = ..., model_usage: _Optional[_Union[ModelUsage, _Mapping]] = ...) -> None: ...
+    agent: str
+    agent_image: str
+    agent_digest: str
+    agent_commit: str
+    def __init__(self, competition_id: _Optional[str] = ..., score: _Optional[float] = ..., gold_threshold: _Optional[float] = ..., silver_threshold: _Optional[float] = ..., bronze_threshold: _Optional[float] = ..., median_threshold: _Optional[float] = ..., any_medal: _Optional[bool] = ..., gold_medal: _Optional[bool] = ..., silver_medal: _Optional[bool] = ..., bronze_medal: _Optional[bool] = ..., above_median: _Optional[bool] = ..., submission_exists: _Optional[bool] = ..., valid_submission: _Optional[bool] = ..., is_lower_better: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., submission_path: _Optional[str] = ..., invalid_reason: _Optional[str] = ..., grader_version: _Optional[str] = ..., submission_sha256: _Optional[str] = ..., answers_sha256: _Optional[str] = ..., compute_profile: _Optional[_Union[ComputeProfile, _Mapping]] = ..., details: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., technique_task: _Optional[str] = ..., score_unrounded: _Optional[float] = ..., model_usage: _Optional[_Union[ModelUsage, _Mapping]] = ..., agent: _Optional[str] = ..., agent_image: _Optional[str] = ..., agent_digest: _Optional[str] = ..., agent_commit: _Optional[str] = ...) -> None: ...
 
 class RunEvent(_message.Message):
     __slots__ = ("run_id", "seq", "time", "log_line", "rollout", "status_change", "artifact_stored", "report")
@@ -247,3 +255,26 @@ class ModelUsage(_message.Message):
     cost_usd: float
     refused: int
     def __init__(self, calls: _Optional[int] = ..., input_tokens: _Optional[int] = ..., output_tokens: _Optional[int] = ..., cost_usd: _Optional[float] = ..., refused: _Optional[int] = ...) -> None: ...
+
+class AgentManifest(_message.Message):
+    __slots__ = ("command", "env", "args_json", "compute", "gpus", "model_endpoints")
+    class EnvEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    ENV_FIELD_NUMBER: _ClassVar[int]
+    ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    command: _containers.RepeatedScalarFieldContainer[str]
+    env: _containers.ScalarMap[str, str]
+    args_json: str
+    compute: ComputeProfile
+    gpus: int
+    model_endpoints: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, command: _Optional[_Iterable[str]] = ..., env: _Optional[_Mapping[str, str]] = ..., args_json: _Optional[str] = ..., compute: _Optional[_Union[ComputeProfile, _Mapping]] = ..., gpus: _Optional[int] = ..., model_endpoints: _Optional[_Iterable[str]] = ...) -> None: ...

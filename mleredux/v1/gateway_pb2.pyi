@@ -18,13 +18,35 @@ class EvaluationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EVALUATION_STATE_RUNNING: _ClassVar[EvaluationState]
     EVALUATION_STATE_SUCCEEDED: _ClassVar[EvaluationState]
     EVALUATION_STATE_CANCELLED: _ClassVar[EvaluationState]
+
+class AgentBuildState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_BUILD_STATE_UNSPECIFIED: _ClassVar[AgentBuildState]
+    AGENT_BUILD_STATE_BUILDING: _ClassVar[AgentBuildState]
+    AGENT_BUILD_STATE_READY: _ClassVar[AgentBuildState]
+    AGENT_BUILD_STATE_FAILED: _ClassVar[AgentBuildState]
+
+class AgentVerifyState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_VERIFY_STATE_UNSPECIFIED: _ClassVar[AgentVerifyState]
+    AGENT_VERIFY_STATE_VERIFYING: _ClassVar[AgentVerifyState]
+    AGENT_VERIFY_STATE_VERIFIED: _ClassVar[AgentVerifyState]
+    AGENT_VERIFY_STATE_NOT_VERIFIED: _ClassVar[AgentVerifyState]
 EVALUATION_STATE_UNSPECIFIED: EvaluationState
 EVALUATION_STATE_RUNNING: EvaluationState
 EVALUATION_STATE_SUCCEEDED: EvaluationState
 EVALUATION_STATE_CANCELLED: EvaluationState
+AGENT_BUILD_STATE_UNSPECIFIED: AgentBuildState
+AGENT_BUILD_STATE_BUILDING: AgentBuildState
+AGENT_BUILD_STATE_READY: AgentBuildState
+AGENT_BUILD_STATE_FAILED: AgentBuildState
+AGENT_VERIFY_STATE_UNSPECIFIED: AgentVerifyState
+AGENT_VERIFY_STATE_VERIFYING: AgentVerifyState
+AGENT_VERIFY_STATE_VERIFIED: AgentVerifyState
+AGENT_VERIFY_STATE_NOT_VERIFIED: AgentVerifyState
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env", "runner", "model_access", "model_usage")
+    __slots__ = ("run_id", "competition_id", "agent", "image", "task", "state", "failure_reason", "message", "compute", "create_time", "start_time", "end_time", "report", "last_seq", "owner", "env", "runner", "model_access", "model_usage", "agent_resource", "agent_digest", "agent_commit", "agent_manifest")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +73,10 @@ class Run(_message.Message):
     RUNNER_FIELD_NUMBER: _ClassVar[int]
     MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
     MODEL_USAGE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    AGENT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     competition_id: str
     agent: str
@@ -70,7 +96,11 @@ class Run(_message.Message):
     runner: str
     model_access: _common_pb2.ModelAccess
     model_usage: _common_pb2.ModelUsage
-    def __init__(self, run_id: _Optional[str] = ..., competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., task: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., message: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., last_seq: _Optional[int] = ..., owner: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., runner: _Optional[str] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ..., model_usage: _Optional[_Union[_common_pb2.ModelUsage, _Mapping]] = ...) -> None: ...
+    agent_resource: str
+    agent_digest: str
+    agent_commit: str
+    agent_manifest: _common_pb2.AgentManifest
+    def __init__(self, run_id: _Optional[str] = ..., competition_id: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., task: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RunState, str]] = ..., failure_reason: _Optional[_Union[_common_pb2.FailureReason, str]] = ..., message: _Optional[str] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., report: _Optional[_Union[_common_pb2.GradeReport, _Mapping]] = ..., last_seq: _Optional[int] = ..., owner: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., runner: _Optional[str] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ..., model_usage: _Optional[_Union[_common_pb2.ModelUsage, _Mapping]] = ..., agent_resource: _Optional[str] = ..., agent_digest: _Optional[str] = ..., agent_commit: _Optional[str] = ..., agent_manifest: _Optional[_Union[_common_pb2.AgentManifest, _Mapping]] = ...) -> None: ...
 
 class CreateRunRequest(_message.Message):
     __slots__ = ("competition_id", "agent", "task", "compute", "env", "model_access")
@@ -642,3 +672,141 @@ class WatchEvaluationResponse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     event: EvaluationEvent
     def __init__(self, event: _Optional[_Union[EvaluationEvent, _Mapping]] = ...) -> None: ...
+
+class Agent(_message.Message):
+    __slots__ = ("name", "agent_id", "owner", "digest", "image", "context_sha256", "git_url", "git_ref", "git_commit", "build_state", "build_message", "verify_state", "verify_message", "manifest", "size_bytes", "shared", "create_time", "last_seq")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_SHA256_FIELD_NUMBER: _ClassVar[int]
+    GIT_URL_FIELD_NUMBER: _ClassVar[int]
+    GIT_REF_FIELD_NUMBER: _ClassVar[int]
+    GIT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    BUILD_STATE_FIELD_NUMBER: _ClassVar[int]
+    BUILD_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_STATE_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    agent_id: str
+    owner: str
+    digest: str
+    image: str
+    context_sha256: str
+    git_url: str
+    git_ref: str
+    git_commit: str
+    build_state: AgentBuildState
+    build_message: str
+    verify_state: AgentVerifyState
+    verify_message: str
+    manifest: _common_pb2.AgentManifest
+    size_bytes: int
+    shared: bool
+    create_time: _timestamp_pb2.Timestamp
+    last_seq: int
+    def __init__(self, name: _Optional[str] = ..., agent_id: _Optional[str] = ..., owner: _Optional[str] = ..., digest: _Optional[str] = ..., image: _Optional[str] = ..., context_sha256: _Optional[str] = ..., git_url: _Optional[str] = ..., git_ref: _Optional[str] = ..., git_commit: _Optional[str] = ..., build_state: _Optional[_Union[AgentBuildState, str]] = ..., build_message: _Optional[str] = ..., verify_state: _Optional[_Union[AgentVerifyState, str]] = ..., verify_message: _Optional[str] = ..., manifest: _Optional[_Union[_common_pb2.AgentManifest, _Mapping]] = ..., size_bytes: _Optional[int] = ..., shared: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_seq: _Optional[int] = ...) -> None: ...
+
+class CreateAgentHeader(_message.Message):
+    __slots__ = ("agent_id", "git_url", "git_ref", "verify")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    GIT_URL_FIELD_NUMBER: _ClassVar[int]
+    GIT_REF_FIELD_NUMBER: _ClassVar[int]
+    VERIFY_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    git_url: str
+    git_ref: str
+    verify: bool
+    def __init__(self, agent_id: _Optional[str] = ..., git_url: _Optional[str] = ..., git_ref: _Optional[str] = ..., verify: _Optional[bool] = ...) -> None: ...
+
+class CreateAgentRequest(_message.Message):
+    __slots__ = ("header", "context_chunk")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    header: CreateAgentHeader
+    context_chunk: bytes
+    def __init__(self, header: _Optional[_Union[CreateAgentHeader, _Mapping]] = ..., context_chunk: _Optional[bytes] = ...) -> None: ...
+
+class CreateAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class GetAgentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class GetAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class ListAgentsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListAgentsResponse(_message.Message):
+    __slots__ = ("agents", "next_page_token")
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    agents: _containers.RepeatedCompositeFieldContainer[Agent]
+    next_page_token: str
+    def __init__(self, agents: _Optional[_Iterable[_Union[Agent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteAgentRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class ShareAgentRequest(_message.Message):
+    __slots__ = ("name", "shared")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SHARED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    shared: bool
+    def __init__(self, name: _Optional[str] = ..., shared: _Optional[bool] = ...) -> None: ...
+
+class ShareAgentResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: Agent
+    def __init__(self, agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...
+
+class WatchAgentBuildRequest(_message.Message):
+    __slots__ = ("name", "from_seq")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_SEQ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    from_seq: int
+    def __init__(self, name: _Optional[str] = ..., from_seq: _Optional[int] = ...) -> None: ...
+
+class WatchAgentBuildResponse(_message.Message):
+    __slots__ = ("seq", "line", "agent")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    line: str
+    agent: Agent
+    def __init__(self, seq: _Optional[int] = ..., line: _Optional[str] = ..., agent: _Optional[_Union[Agent, _Mapping]] = ...) -> None: ...

@@ -142,6 +142,36 @@ class GatewayServiceStub:
                 request_serializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationResponse.FromString,
                 _registered_method=True)
+        self.CreateAgent = channel.stream_unary(
+                '/mleredux.v1.GatewayService/CreateAgent',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateAgentRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateAgentResponse.FromString,
+                _registered_method=True)
+        self.GetAgent = channel.unary_unary(
+                '/mleredux.v1.GatewayService/GetAgent',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.GetAgentRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetAgentResponse.FromString,
+                _registered_method=True)
+        self.ListAgents = channel.unary_unary(
+                '/mleredux.v1.GatewayService/ListAgents',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ListAgentsRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListAgentsResponse.FromString,
+                _registered_method=True)
+        self.DeleteAgent = channel.unary_unary(
+                '/mleredux.v1.GatewayService/DeleteAgent',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.DeleteAgentRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.DeleteAgentResponse.FromString,
+                _registered_method=True)
+        self.ShareAgent = channel.unary_unary(
+                '/mleredux.v1.GatewayService/ShareAgent',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.ShareAgentRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.ShareAgentResponse.FromString,
+                _registered_method=True)
+        self.WatchAgentBuild = channel.unary_stream(
+                '/mleredux.v1.GatewayService/WatchAgentBuild',
+                request_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchAgentBuildRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchAgentBuildResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -299,6 +329,50 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateAgent(self, request_iterator, context):
+        """Creates an agent in the caller's namespace from a streamed tar build context or a git URL and ref;
+        the first message is the header, then the context's chunks. Answers once the build has started.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAgent(self, request, context):
+        """Gets an agent the caller can see (their own, a shared one or a built-in).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAgents(self, request, context):
+        """Lists the agents the caller can see: built-ins, shared ones and their own, by name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteAgent(self, request, context):
+        """Deletes one of the caller's agents (admins: anyone's).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ShareAgent(self, request, context):
+        """Admins only: shares an agent with every user (read-only), or stops sharing it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchAgentBuild(self, request, context):
+        """Replays an agent's build log from from_seq (inclusive), then follows it until the build (and its
+        verification) has ended; the last message carries the agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -406,6 +480,36 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.ResumeEvaluation,
                     request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationResponse.SerializeToString,
+            ),
+            'CreateAgent': grpc.stream_unary_rpc_method_handler(
+                    servicer.CreateAgent,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.CreateAgentRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.CreateAgentResponse.SerializeToString,
+            ),
+            'GetAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAgent,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.GetAgentRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.GetAgentResponse.SerializeToString,
+            ),
+            'ListAgents': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAgents,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ListAgentsRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ListAgentsResponse.SerializeToString,
+            ),
+            'DeleteAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteAgent,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.DeleteAgentRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.DeleteAgentResponse.SerializeToString,
+            ),
+            'ShareAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ShareAgent,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.ShareAgentRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.ShareAgentResponse.SerializeToString,
+            ),
+            'WatchAgentBuild': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchAgentBuild,
+                    request_deserializer=mleredux_dot_v1_dot_gateway__pb2.WatchAgentBuildRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_gateway__pb2.WatchAgentBuildResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -978,6 +1082,168 @@ class GatewayService:
             '/mleredux.v1.GatewayService/ResumeEvaluation',
             mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationRequest.SerializeToString,
             mleredux_dot_v1_dot_gateway__pb2.ResumeEvaluationResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateAgent(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/mleredux.v1.GatewayService/CreateAgent',
+            mleredux_dot_v1_dot_gateway__pb2.CreateAgentRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.CreateAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/GetAgent',
+            mleredux_dot_v1_dot_gateway__pb2.GetAgentRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.GetAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAgents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/ListAgents',
+            mleredux_dot_v1_dot_gateway__pb2.ListAgentsRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ListAgentsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/DeleteAgent',
+            mleredux_dot_v1_dot_gateway__pb2.DeleteAgentRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.DeleteAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ShareAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/ShareAgent',
+            mleredux_dot_v1_dot_gateway__pb2.ShareAgentRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.ShareAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchAgentBuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mleredux.v1.GatewayService/WatchAgentBuild',
+            mleredux_dot_v1_dot_gateway__pb2.WatchAgentBuildRequest.SerializeToString,
+            mleredux_dot_v1_dot_gateway__pb2.WatchAgentBuildResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,7 +26,7 @@ from mleredux.v1 import common_pb2 as mleredux_dot_v1_dot_common__pb2
 from mleredux.v1 import competitions_pb2 as mleredux_dot_v1_dot_competitions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mleredux/v1/runner.proto\x12\x0bmleredux.v1\x1a\x18mleredux/v1/common.proto\x1a\x1emleredux/v1/competitions.proto\"\xe8\x02\n\x11\x45xecuteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63ompetition_id\x18\x03 \x01(\t\x12%\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x14.mleredux.v1.Dataset\x12,\n\x07\x63ompute\x18\x05 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\x12\x11\n\tfirst_seq\x18\x06 \x01(\x03\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\x14\n\x0cinstructions\x18\x08 \x01(\t\x12\x34\n\x03\x65nv\x18\t \x03(\x0b\x32\'.mleredux.v1.ExecuteRunRequest.EnvEntry\x12.\n\x0cmodel_access\x18\n \x01(\x0b\x32\x18.mleredux.v1.ModelAccess\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x12\x45xecuteRunResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.mleredux.v1.RunEvent\"E\n\x10\x41ttachRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x03 \x01(\x03J\x04\x08\x02\x10\x03R\x08\x66rom_seq\":\n\x11\x41ttachRunResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.mleredux.v1.RunEvent\"?\n\x1dRunnerServiceCancelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x1eRunnerServiceCancelRunResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"#\n\x11ReleaseRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"&\n\x12ReleaseRunResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x14\n\x12GetCapacityRequest\"\xc3\x01\n\x13GetCapacityResponse\x12\x12\n\ncpus_total\x18\x01 \x01(\x01\x12\x11\n\tcpus_used\x18\x02 \x01(\x01\x12\x1a\n\x12memory_bytes_total\x18\x03 \x01(\x03\x12\x19\n\x11memory_bytes_used\x18\x04 \x01(\x03\x12\x12\n\ngpus_total\x18\x05 \x01(\x05\x12\x11\n\tgpus_used\x18\x06 \x01(\x05\x12\x0f\n\x07running\x18\x07 \x01(\x05\x12\x16\n\x0emax_concurrent\x18\x08 \x01(\x05\x32\xb5\x03\n\rRunnerService\x12O\n\nExecuteRun\x12\x1e.mleredux.v1.ExecuteRunRequest\x1a\x1f.mleredux.v1.ExecuteRunResponse0\x01\x12L\n\tAttachRun\x12\x1d.mleredux.v1.AttachRunRequest\x1a\x1e.mleredux.v1.AttachRunResponse0\x01\x12\x64\n\tCancelRun\x12*.mleredux.v1.RunnerServiceCancelRunRequest\x1a+.mleredux.v1.RunnerServiceCancelRunResponse\x12P\n\x0bGetCapacity\x12\x1f.mleredux.v1.GetCapacityRequest\x1a .mleredux.v1.GetCapacityResponse\x12M\n\nReleaseRun\x12\x1e.mleredux.v1.ReleaseRunRequest\x1a\x1f.mleredux.v1.ReleaseRunResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18mleredux/v1/runner.proto\x12\x0bmleredux.v1\x1a\x18mleredux/v1/common.proto\x1a\x1emleredux/v1/competitions.proto\"\x92\x03\n\x11\x45xecuteRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\t\x12\x16\n\x0e\x63ompetition_id\x18\x03 \x01(\t\x12%\n\x07\x64\x61taset\x18\x04 \x01(\x0b\x32\x14.mleredux.v1.Dataset\x12,\n\x07\x63ompute\x18\x05 \x01(\x0b\x32\x1b.mleredux.v1.ComputeProfile\x12\x11\n\tfirst_seq\x18\x06 \x01(\x03\x12\x0c\n\x04task\x18\x07 \x01(\t\x12\x14\n\x0cinstructions\x18\x08 \x01(\t\x12\x34\n\x03\x65nv\x18\t \x03(\x0b\x32\'.mleredux.v1.ExecuteRunRequest.EnvEntry\x12.\n\x0cmodel_access\x18\n \x01(\x0b\x32\x18.mleredux.v1.ModelAccess\x12\x0f\n\x07\x63ommand\x18\x0b \x03(\t\x12\x17\n\x0f\x61gent_args_json\x18\x0c \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\";\n\x12\x45xecuteRunResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.mleredux.v1.RunEvent\"E\n\x10\x41ttachRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x03 \x01(\x03J\x04\x08\x02\x10\x03R\x08\x66rom_seq\":\n\x11\x41ttachRunResponse\x12%\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x15.mleredux.v1.RunEvent\"?\n\x1dRunnerServiceCancelRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"/\n\x1eRunnerServiceCancelRunResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"#\n\x11ReleaseRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"&\n\x12ReleaseRunResponse\x12\x10\n\x08released\x18\x01 \x01(\x08\"\x14\n\x12GetCapacityRequest\"\xc3\x01\n\x13GetCapacityResponse\x12\x12\n\ncpus_total\x18\x01 \x01(\x01\x12\x11\n\tcpus_used\x18\x02 \x01(\x01\x12\x1a\n\x12memory_bytes_total\x18\x03 \x01(\x03\x12\x19\n\x11memory_bytes_used\x18\x04 \x01(\x03\x12\x12\n\ngpus_total\x18\x05 \x01(\x05\x12\x11\n\tgpus_used\x18\x06 \x01(\x05\x12\x0f\n\x07running\x18\x07 \x01(\x05\x12\x16\n\x0emax_concurrent\x18\x08 \x01(\x05\"r\n\x11\x42uildAgentRequest\x12\x13\n\x0b\x63ontext_key\x18\x01 \x01(\t\x12\x0f\n\x07git_url\x18\x02 \x01(\t\x12\x0f\n\x07git_ref\x18\x03 \x01(\t\x12\x17\n\x0ftimeout_seconds\x18\x04 \x01(\x03\x12\r\n\x05\x61gent\x18\x05 \x01(\t\"\x96\x01\n\x10\x42uildAgentResult\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\ngit_commit\x18\x04 \x01(\t\x12,\n\x08manifest\x18\x05 \x01(\x0b\x32\x1a.mleredux.v1.AgentManifest\x12\r\n\x05\x62uilt\x18\x06 \x01(\x08\"]\n\x12\x42uildAgentResponse\x12\x0e\n\x04line\x18\x01 \x01(\tH\x00\x12/\n\x06result\x18\x02 \x01(\x0b\x32\x1d.mleredux.v1.BuildAgentResultH\x00\x42\x06\n\x04part2\x86\x04\n\rRunnerService\x12O\n\nExecuteRun\x12\x1e.mleredux.v1.ExecuteRunRequest\x1a\x1f.mleredux.v1.ExecuteRunResponse0\x01\x12L\n\tAttachRun\x12\x1d.mleredux.v1.AttachRunRequest\x1a\x1e.mleredux.v1.AttachRunResponse0\x01\x12\x64\n\tCancelRun\x12*.mleredux.v1.RunnerServiceCancelRunRequest\x1a+.mleredux.v1.RunnerServiceCancelRunResponse\x12P\n\x0bGetCapacity\x12\x1f.mleredux.v1.GetCapacityRequest\x1a .mleredux.v1.GetCapacityResponse\x12M\n\nReleaseRun\x12\x1e.mleredux.v1.ReleaseRunRequest\x1a\x1f.mleredux.v1.ReleaseRunResponse\x12O\n\nBuildAgent\x12\x1e.mleredux.v1.BuildAgentRequest\x1a\x1f.mleredux.v1.BuildAgentResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,27 +36,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EXECUTERUNREQUEST_ENVENTRY']._loaded_options = None
   _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_options = b'8\001'
   _globals['_EXECUTERUNREQUEST']._serialized_start=100
-  _globals['_EXECUTERUNREQUEST']._serialized_end=460
-  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_start=418
-  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_end=460
-  _globals['_EXECUTERUNRESPONSE']._serialized_start=462
-  _globals['_EXECUTERUNRESPONSE']._serialized_end=521
-  _globals['_ATTACHRUNREQUEST']._serialized_start=523
-  _globals['_ATTACHRUNREQUEST']._serialized_end=592
-  _globals['_ATTACHRUNRESPONSE']._serialized_start=594
-  _globals['_ATTACHRUNRESPONSE']._serialized_end=652
-  _globals['_RUNNERSERVICECANCELRUNREQUEST']._serialized_start=654
-  _globals['_RUNNERSERVICECANCELRUNREQUEST']._serialized_end=717
-  _globals['_RUNNERSERVICECANCELRUNRESPONSE']._serialized_start=719
-  _globals['_RUNNERSERVICECANCELRUNRESPONSE']._serialized_end=766
-  _globals['_RELEASERUNREQUEST']._serialized_start=768
-  _globals['_RELEASERUNREQUEST']._serialized_end=803
-  _globals['_RELEASERUNRESPONSE']._serialized_start=805
-  _globals['_RELEASERUNRESPONSE']._serialized_end=843
-  _globals['_GETCAPACITYREQUEST']._serialized_start=845
-  _globals['_GETCAPACITYREQUEST']._serialized_end=865
-  _globals['_GETCAPACITYRESPONSE']._serialized_start=868
-  _globals['_GETCAPACITYRESPONSE']._serialized_end=1063
-  _globals['_RUNNERSERVICE']._serialized_start=1066
-  _globals['_RUNNERSERVICE']._serialized_end=1503
+  _globals['_EXECUTERUNREQUEST']._serialized_end=502
+  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_start=460
+  _globals['_EXECUTERUNREQUEST_ENVENTRY']._serialized_end=502
+  _globals['_EXECUTERUNRESPONSE']._serialized_start=504
+  _globals['_EXECUTERUNRESPONSE']._serialized_end=563
+  _globals['_ATTACHRUNREQUEST']._serialized_start=565
+  _globals['_ATTACHRUNREQUEST']._serialized_end=634
+  _globals['_ATTACHRUNRESPONSE']._serialized_start=636
+  _globals['_ATTACHRUNRESPONSE']._serialized_end=694
+  _globals['_RUNNERSERVICECANCELRUNREQUEST']._serialized_start=696
+  _globals['_RUNNERSERVICECANCELRUNREQUEST']._serialized_end=759
+  _globals['_RUNNERSERVICECANCELRUNRESPONSE']._serialized_start=761
+  _globals['_RUNNERSERVICECANCELRUNRESPONSE']._serialized_end=808
+  _globals['_RELEASERUNREQUEST']._serialized_start=810
+  _globals['_RELEASERUNREQUEST']._serialized_end=845
+  _globals['_RELEASERUNRESPONSE']._serialized_start=847
+  _globals['_RELEASERUNRESPONSE']._serialized_end=885
+  _globals['_GETCAPACITYREQUEST']._serialized_start=887
+  _globals['_GETCAPACITYREQUEST']._serialized_end=907
+  _globals['_GETCAPACITYRESPONSE']._serialized_start=910
+  _globals['_GETCAPACITYRESPONSE']._serialized_end=1105
+  _globals['_BUILDAGENTREQUEST']._serialized_start=1107
+  _globals['_BUILDAGENTREQUEST']._serialized_end=1221
+  _globals['_BUILDAGENTRESULT']._serialized_start=1224
+  _globals['_BUILDAGENTRESULT']._serialized_end=1374
+  _globals['_BUILDAGENTRESPONSE']._serialized_start=1376
+  _globals['_BUILDAGENTRESPONSE']._serialized_end=1469
+  _globals['_RUNNERSERVICE']._serialized_start=1472
+  _globals['_RUNNERSERVICE']._serialized_end=1990
 # @@protoc_insertion_point(module_scope)

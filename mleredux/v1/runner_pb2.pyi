@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ExecuteRunRequest(_message.Message):
-    __slots__ = ("run_id", "image", "competition_id", "dataset", "compute", "first_seq", "task", "instructions", "env", "model_access")
+    __slots__ = ("run_id", "image", "competition_id", "dataset", "compute", "first_seq", "task", "instructions", "env", "model_access", "command", "agent_args_json")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,8 @@ class ExecuteRunRequest(_message.Message):
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ARGS_JSON_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     image: str
     competition_id: str
@@ -37,7 +39,9 @@ class ExecuteRunRequest(_message.Message):
     instructions: str
     env: _containers.ScalarMap[str, str]
     model_access: _common_pb2.ModelAccess
-    def __init__(self, run_id: _Optional[str] = ..., image: _Optional[str] = ..., competition_id: _Optional[str] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., first_seq: _Optional[int] = ..., task: _Optional[str] = ..., instructions: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ...) -> None: ...
+    command: _containers.RepeatedScalarFieldContainer[str]
+    agent_args_json: str
+    def __init__(self, run_id: _Optional[str] = ..., image: _Optional[str] = ..., competition_id: _Optional[str] = ..., dataset: _Optional[_Union[_competitions_pb2.Dataset, _Mapping]] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., first_seq: _Optional[int] = ..., task: _Optional[str] = ..., instructions: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ..., command: _Optional[_Iterable[str]] = ..., agent_args_json: _Optional[str] = ...) -> None: ...
 
 class ExecuteRunResponse(_message.Message):
     __slots__ = ("events",)
@@ -108,3 +112,41 @@ class GetCapacityResponse(_message.Message):
     running: int
     max_concurrent: int
     def __init__(self, cpus_total: _Optional[float] = ..., cpus_used: _Optional[float] = ..., memory_bytes_total: _Optional[int] = ..., memory_bytes_used: _Optional[int] = ..., gpus_total: _Optional[int] = ..., gpus_used: _Optional[int] = ..., running: _Optional[int] = ..., max_concurrent: _Optional[int] = ...) -> None: ...
+
+class BuildAgentRequest(_message.Message):
+    __slots__ = ("context_key", "git_url", "git_ref", "timeout_seconds", "agent")
+    CONTEXT_KEY_FIELD_NUMBER: _ClassVar[int]
+    GIT_URL_FIELD_NUMBER: _ClassVar[int]
+    GIT_REF_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    context_key: str
+    git_url: str
+    git_ref: str
+    timeout_seconds: int
+    agent: str
+    def __init__(self, context_key: _Optional[str] = ..., git_url: _Optional[str] = ..., git_ref: _Optional[str] = ..., timeout_seconds: _Optional[int] = ..., agent: _Optional[str] = ...) -> None: ...
+
+class BuildAgentResult(_message.Message):
+    __slots__ = ("image", "digest", "size_bytes", "git_commit", "manifest", "built")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GIT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    BUILT_FIELD_NUMBER: _ClassVar[int]
+    image: str
+    digest: str
+    size_bytes: int
+    git_commit: str
+    manifest: _common_pb2.AgentManifest
+    built: bool
+    def __init__(self, image: _Optional[str] = ..., digest: _Optional[str] = ..., size_bytes: _Optional[int] = ..., git_commit: _Optional[str] = ..., manifest: _Optional[_Union[_common_pb2.AgentManifest, _Mapping]] = ..., built: _Optional[bool] = ...) -> None: ...
+
+class BuildAgentResponse(_message.Message):
+    __slots__ = ("line", "result")
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    line: str
+    result: BuildAgentResult
+    def __init__(self, line: _Optional[str] = ..., result: _Optional[_Union[BuildAgentResult, _Mapping]] = ...) -> None: ...

@@ -60,6 +60,11 @@ class RunnerServiceStub:
                 request_serializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunRequest.SerializeToString,
                 response_deserializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunResponse.FromString,
                 _registered_method=True)
+        self.BuildAgent = channel.unary_stream(
+                '/mleredux.v1.RunnerService/BuildAgent',
+                request_serializer=mleredux_dot_v1_dot_runner__pb2.BuildAgentRequest.SerializeToString,
+                response_deserializer=mleredux_dot_v1_dot_runner__pb2.BuildAgentResponse.FromString,
+                _registered_method=True)
 
 
 class RunnerServiceServicer:
@@ -106,6 +111,15 @@ class RunnerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def BuildAgent(self, request, context):
+        """Builds an agent image on this host's Docker engine from a tar context in the store or a git URL
+        (no network, only our bases, a timeout), streaming the build output; the last message is the
+        result. Identical contexts build once (the tag is their content hash).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RunnerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -133,6 +147,11 @@ def add_RunnerServiceServicer_to_server(servicer, server):
                     servicer.ReleaseRun,
                     request_deserializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunRequest.FromString,
                     response_serializer=mleredux_dot_v1_dot_runner__pb2.ReleaseRunResponse.SerializeToString,
+            ),
+            'BuildAgent': grpc.unary_stream_rpc_method_handler(
+                    servicer.BuildAgent,
+                    request_deserializer=mleredux_dot_v1_dot_runner__pb2.BuildAgentRequest.FromString,
+                    response_serializer=mleredux_dot_v1_dot_runner__pb2.BuildAgentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +290,33 @@ class RunnerService:
             '/mleredux.v1.RunnerService/ReleaseRun',
             mleredux_dot_v1_dot_runner__pb2.ReleaseRunRequest.SerializeToString,
             mleredux_dot_v1_dot_runner__pb2.ReleaseRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/mleredux.v1.RunnerService/BuildAgent',
+            mleredux_dot_v1_dot_runner__pb2.BuildAgentRequest.SerializeToString,
+            mleredux_dot_v1_dot_runner__pb2.BuildAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -427,6 +427,8 @@ class EvaluationService:
         self.closing = closing
         self.hub = EventHub()
         self._drivers: dict[str, _Driver] = {}
+        #: The image a caller's agent name stands for; the gateway sets its agent registry's resolver.
+        self.resolve_image: Callable[[Principal, str], str] = lambda _caller, agent: resolve_agent_image(agent)
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- creating ----------------------------------------------------------------------------------
@@ -526,7 +528,8 @@ class EvaluationService:
             raise TooManyEvaluationsError(
                 f"you have {limit} evaluations running, the most one user may have; wait for one or cancel one"
             )
-        image = resolve_agent_image(request.agent)
+        # The agent as CreateRun would resolve it for this caller (their namespace, built-ins, shared).
+        image = self.resolve_image(caller, request.agent)
         hint_runs = [self._hint_run(caller, run_id, ids) for run_id in request.hint_run_ids]
         evaluation = gateway_pb2.Evaluation(
             evaluation_id="ev" + uuid.uuid4().hex[:14],

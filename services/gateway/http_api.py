@@ -246,8 +246,10 @@ class GatewayHttp:
 
     async def _unary(self, route: Route, message: Message, metadata: tuple[tuple[str, str], ...]) -> web.Response:
         method = getattr(self.stub, route.rpc)
+        # A client-streaming RPC (CreateAgent) gets the one message the JSON body makes.
+        argument: object = iter([message]) if route.method_descriptor.client_streaming else message
         try:
-            answer = await method(message, metadata=metadata, timeout=UNARY_TIMEOUT_SECONDS)
+            answer = await method(argument, metadata=metadata, timeout=UNARY_TIMEOUT_SECONDS)
         except grpc.aio.AioRpcError as exc:
             raise RpcFailed.of(exc) from None
         return web.json_response(to_json(route.answer(answer)))
@@ -279,6 +281,11 @@ class GatewayHttp:
                         for e in item.events  # type: ignore[attr-defined]
                     )
                     await response.write(chunk)
+                elif route.rpc == "WatchAgentBuild":
+                    if item.HasField("agent"):  # type: ignore[attr-defined]
+                        await response.write(_sse(to_json(item.agent), event="agent"))  # type: ignore[attr-defined]
+                    else:
+                        await response.write(_sse(to_json(item), event="line", event_id=item.seq))  # type: ignore[attr-defined]
                 else:
                     await response.write(_sse(to_json(route.answer(item)), event="progress"))
             await response.write(_sse({}, event="end"))

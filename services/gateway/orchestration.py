@@ -58,6 +58,17 @@ _RUNNER_REFUSED = frozenset(
 )
 
 
+def _with_agent(report: common_pb2.GradeReport, run: gateway_pb2.Run) -> common_pb2.GradeReport:
+    """The report, saying exactly which agent it grades (its resource, image, digest and git commit)."""
+    stamped = common_pb2.GradeReport()
+    stamped.CopyFrom(report)
+    stamped.agent = run.agent_resource or run.agent
+    stamped.agent_image = run.image
+    stamped.agent_digest = run.agent_digest
+    stamped.agent_commit = run.agent_commit
+    return stamped
+
+
 class EventHub:
     """Wakes the watchers of a run when its log grows or its state changes."""
 
@@ -451,6 +462,8 @@ class RunOrchestrator:
             task=run.task,
             env=dict(run.env),
             model_access=run.model_access,
+            command=list(run.agent_manifest.command),
+            agent_args_json=run.agent_manifest.args_json,
         )
         return await self._follow_runner(run, request)
 
@@ -582,7 +595,7 @@ class RunOrchestrator:
         report = answer.report
         if report.HasField("details"):
             self._emit(run, rollout=common_pb2.RolloutEvent(kind="technique_grading", payload=report.details))
-        self._emit(run, report=report)
+        self._emit(run, report=_with_agent(report, run))
         self._finish(run, *graded_outcome(report, verdict, task=run.task))
 
     async def _grade(self, run: gateway_pb2.Run, verdict: common_pb2.StatusChange) -> None:
@@ -603,5 +616,5 @@ class RunOrchestrator:
             self._finish(run, *grading_failed(exc.details() or exc.code().name))
             return
         report = answer.report
-        self._emit(run, report=report)
+        self._emit(run, report=_with_agent(report, run))
         self._finish(run, *graded_outcome(report, verdict))

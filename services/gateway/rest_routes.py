@@ -215,6 +215,40 @@ ROUTES: tuple[Route, ...] = (
         body=True,
         response_body="evaluation",
     ),
+    Route(
+        "POST",
+        "/v1/agents",
+        "CreateAgent",
+        'Create an agent from a git URL and ref (body: {"header": {...}}); a folder\'s tar context is uploaded '
+        "through gRPC's streaming CreateAgent (the CLI's `agents add DIR`)",
+        body=True,
+        response_body="agent",
+    ),
+    Route("GET", "/v1/agents", "ListAgents", "List the agents the caller can see: built-ins, shared and their own"),
+    Route(
+        "GET",
+        "/v1/agents/{name}/build",
+        "WatchAgentBuild",
+        "An agent's build log as Server-Sent Events, then the agent once the build (and verification) ended",
+        kind=Kind.EVENTS,
+        cookie_auth=True,
+    ),
+    Route(
+        "POST",
+        "/v1/agents/{name}:share",
+        "ShareAgent",
+        "Admins: share an agent with every user, or stop",
+        body=True,
+        response_body="agent",
+    ),
+    Route(
+        "GET",
+        "/v1/agents/{name}",
+        "GetAgent",
+        "Get an agent (a short name, or users/<user>/agents/<name>; '/' allowed)",
+        response_body="agent",
+    ),
+    Route("DELETE", "/v1/agents/{name}", "DeleteAgent", "Delete one of the caller's agents", response_body="agent"),
 )
 
 #: gRPC status → HTTP status. FAILED_PRECONDITION is 409: the request is fine but the server's state

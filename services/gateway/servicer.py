@@ -21,7 +21,6 @@ from mleredux.errors import (
     ResourceExhaustedError,
     RunNotFoundError,
 )
-from mleredux.images import resolve_agent_image
 from mleredux.names import check_agent
 from mleredux.store import ArtifactStore, check_key, open_store
 from mleredux.timestamps import now_timestamp
@@ -34,6 +33,7 @@ from mleredux.v1 import (
     preparer_pb2_grpc,
     runner_pb2_grpc,
 )
+from services.gateway.agents import SMOKE_COMPETITION, AgentRegistry, AgentSettings
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.evaluation_state import EvaluationDatabase
 from services.gateway.evaluations import EvaluationLimits, EvaluationService
@@ -70,7 +70,7 @@ class GatewaySettings:
     admin_token_file: Path | None = None
     #: HOST:PORT of the HTTP/JSON API and run viewer (port 0 picks one); None serves gRPC only.
     http_listen: str | None = None
-    #: The largest gRPC request accepted (no public RPC carries an upload); checked before auth.
+    #: The largest gRPC request accepted (CreateAgent's upload comes in chunks under it); checked before auth.
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     #: Retention of finished runs (docs/operations.md): by age, count and database bytes; 0 keeps all.
     retention: RetentionPolicy = dataclasses.field(default_factory=RetentionPolicy)
@@ -88,6 +88,12 @@ class GatewaySettings:
     max_unfinished_runs_per_user: int = 100
     #: Requests per second and open event streams per user (services/gateway/quotas.py).
     user_quota: UserQuota = dataclasses.field(default_factory=UserQuota)
+    #: Agents one user may have (building or ready).
+    agent_quota_count: int = 20
+    #: Image bytes one user's agents may take together.
+    agent_quota_bytes: int = 10 << 30
+    #: The largest agent build context (tar) accepted.
+    agent_context_max_bytes: int = 100 << 20
 
 
 async def _forward_error(context: grpc.aio.ServicerContext, exc: grpc.aio.AioRpcError) -> None:
@@ -144,6 +150,18 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             settings.evaluation_limits,
             closing=lambda: self._closing,
         )
+        self.agents = AgentRegistry(
+            settings.db_path,
+            store,
+            self.orchestrator.runners,
+            AgentSettings(
+                context_max_bytes=settings.agent_context_max_bytes,
+                quota_count=settings.agent_quota_count,
+                quota_bytes=settings.agent_quota_bytes,
+            ),
+        )
+        self.evaluations.resolve_image = lambda caller, agent: self.agents.resolve(caller, agent).image
+        self.agents.smoke_run = self._smoke_run
 
     def dependency_channels(self) -> list[tuple[str, grpc.aio.Channel]]:
         """The services the gateway needs, by name, with its channel to each."""
@@ -176,9 +194,20 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_pb2.CreateRunRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.CreateRunResponse:
         caller = self._caller(context)
+        run = await self._create_run(caller, request, context)
+        return gateway_pb2.CreateRunResponse(run=run)
+
+    async def _create_run(
+        self,
+        caller: Principal,
+        request: gateway_pb2.CreateRunRequest,
+        context: grpc.aio.ServicerContext | None,
+    ) -> gateway_pb2.Run:
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
-        check_agent(request.agent)  # before it can reach a Docker Engine API URL
+        if not request.agent.startswith("users/"):
+            check_agent(request.agent)  # before it can reach a Docker Engine API URL
+        agent = self.agents.resolve(caller, request.agent)
         compute = request.compute
         # Before the run is stored: a request no runner would take never reaches the queue.
         check_requested(
@@ -201,23 +230,98 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 preparer_pb2.PreparerServiceGetCompetitionRequest(competition_id=request.competition_id), timeout=30
             )
         except grpc.aio.AioRpcError as exc:
+            if context is None:
+                raise InvalidArgumentError(exc.details() or exc.code().name) from None
             await _forward_error(context, exc)
+        # The manifest's defaults, under what the run asks for itself.
+        effective = common_pb2.ComputeProfile()
+        effective.CopyFrom(agent.manifest.compute)
+        for descriptor, value in compute.ListFields():
+            setattr(effective, descriptor.name, value)
         run = gateway_pb2.Run(
             run_id=uuid.uuid4().hex[:16],
             competition_id=request.competition_id,
             agent=request.agent,
-            image=resolve_agent_image(request.agent),
+            image=agent.image,
             task=request.task,
             state=common_pb2.RunState.RUN_STATE_QUEUED,
-            compute=compute,
-            env=dict(request.env),
+            compute=effective,
+            env={**agent.manifest.env, **request.env},
             # No await between this check and `submit`: concurrent CreateRuns cannot share a remainder.
             model_access=within_quota(request.model_access, self.settings.model_quota, self.db, caller.user),
             create_time=now_timestamp(),
             owner=caller.user,
+            agent_resource=agent.resource,
+            agent_digest=agent.digest,
+            agent_commit=agent.commit,
+            agent_manifest=agent.manifest,
         )
         self.orchestrator.submit(run)
-        return gateway_pb2.CreateRunResponse(run=self.db.get_run(run.run_id))
+        return self.db.get_run(run.run_id)
+
+    async def _smoke_run(self, owner: str, agent_id: str) -> tuple[bool, str]:
+        """A run of the owner's agent on demo-digits, as the owner: (verified, why)."""
+        principal = Principal(user=owner, admin=False, token_id="")
+        request = gateway_pb2.CreateRunRequest(competition_id=SMOKE_COMPETITION, agent=agent_id)
+        run = await self._create_run(principal, request, None)
+        while not is_terminal(run.state):
+            await self.hub.wait(run.run_id, WATCH_POLL_SECONDS)
+            run = self.db.get_run(run.run_id)
+        if run.state == common_pb2.RunState.RUN_STATE_SUCCEEDED:
+            return True, f"smoke run {run.run_id} on {SMOKE_COMPETITION} made a valid submission"
+        reason = common_pb2.FailureReason.Name(run.failure_reason).removeprefix("FAILURE_REASON_").lower()
+        return False, f"smoke run {run.run_id} on {SMOKE_COMPETITION} ended {reason}: {run.message}"
+
+    # -- agents ------------------------------------------------------------------------------------
+
+    @grpc_errors
+    async def CreateAgent(
+        self, request_iterator: AsyncIterator[gateway_pb2.CreateAgentRequest], context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.CreateAgentResponse:
+        caller = self._caller(context)
+        return gateway_pb2.CreateAgentResponse(agent=await self.agents.create(caller, request_iterator))
+
+    @grpc_errors
+    async def GetAgent(
+        self, request: gateway_pb2.GetAgentRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.GetAgentResponse:
+        return gateway_pb2.GetAgentResponse(agent=self.agents.find(self._caller(context), request.name))
+
+    @grpc_errors
+    async def ListAgents(
+        self, request: gateway_pb2.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListAgentsResponse:
+        agents, token = self.agents.list(self._caller(context), request.page_size, request.page_token)
+        return gateway_pb2.ListAgentsResponse(agents=agents, next_page_token=token)
+
+    @grpc_errors
+    async def DeleteAgent(
+        self, request: gateway_pb2.DeleteAgentRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.DeleteAgentResponse:
+        return gateway_pb2.DeleteAgentResponse(agent=self.agents.delete(self._caller(context), request.name))
+
+    @grpc_errors
+    async def ShareAgent(
+        self, request: gateway_pb2.ShareAgentRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ShareAgentResponse:
+        caller = self._caller(context)
+        return gateway_pb2.ShareAgentResponse(agent=self.agents.share(caller, request.name, request.shared))
+
+    @grpc_errors
+    async def WatchAgentBuild(
+        self, request: gateway_pb2.WatchAgentBuildRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[gateway_pb2.WatchAgentBuildResponse]:
+        caller = self._caller(context)
+        stream = self.agents.watch(caller, request.name, request.from_seq)
+        first = await anext(stream, None)  # a missing agent fails before the stream is opened
+        await context.send_initial_metadata(())
+        if first is None:
+            return
+        yield first
+        async for message in stream:
+            if self._closing:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, "the gateway is shutting down; watch again")
+            yield message
 
     def _check_unfinished_runs(self, caller: Principal) -> None:
         limit = self.settings.max_unfinished_runs_per_user
@@ -490,6 +594,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         if self.tokens.bootstrap(token_file) is not None:
             print(f"gateway: no API token existed; wrote an admin token to {token_file}", file=sys.stderr, flush=True)
         await self.orchestrator.refresh_budgets()
+        self.agents.recover()
         await self.orchestrator.recover()
         self.keeper.start()
         await self.evaluations.recover()
@@ -497,6 +602,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def shutdown(self) -> None:
         self._closing = True
         await self.evaluations.shutdown()
+        await self.agents.close()
         await self.orchestrator.shutdown()
         await self.keeper.close()
         for channel in self._channels:

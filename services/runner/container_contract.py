@@ -19,6 +19,8 @@ SUBMISSION_DIR = "/home/submission"
 CODE_DIR = "/home/code"
 LOGS_DIR = "/home/logs"
 AGENT_DIR = "/home/agent"
+#: Under /home and in the work dir: the agent's arguments as JSON (from its manifest).
+AGENT_ARGS_FILE = "agent_args.json"
 SOCKET_DIR = "/run/mleredux"
 SOCKET_NAME = "grader.sock"
 
@@ -118,6 +120,7 @@ def prepare_work_dir(work_dir: Path, request: RunRequest) -> None:
     # A copy in the work dir, not the package's file: when the runner itself runs in a container, only
     # the work dir is at the same path for the Docker engine that mounts it (deploy/compose.yaml).
     shutil.copyfile(VALIDATE_SCRIPT, work_dir / VALIDATE_SCRIPT.name)
+    (work_dir / AGENT_ARGS_FILE).write_text(request.agent_args_json or "{}")
 
 
 def container_spec(
@@ -134,6 +137,8 @@ def container_spec(
         Mount(str(work_dir / "sock"), SOCKET_DIR, read_only=True),
         Mount(str(work_dir / "instructions.txt"), "/home/instructions.txt", read_only=True),
         Mount(str(work_dir / VALIDATE_SCRIPT.name), "/home/validate_submission.sh", read_only=True),
+        # The agent's manifest arguments (MLE-bench #38): a file, and AGENT_ARGS below.
+        Mount(str(work_dir / AGENT_ARGS_FILE), f"/home/{AGENT_ARGS_FILE}", read_only=True),
     ]
     if has_hints(work_dir):
         mounts.append(Mount(str(work_dir / "hints"), HINTS_DIR, read_only=True))
@@ -150,6 +155,7 @@ def container_spec(
     }
     if request.task:
         env["MLEREDUX_TASK"] = request.task
+    env["AGENT_ARGS"] = request.agent_args_json or "{}"
     return ContainerSpec(
         name=f"mleredux-{request.run_id}",
         image=request.image,
@@ -165,6 +171,7 @@ def container_spec(
         pids_limit=request.pids_limit,
         shm_bytes=request.shm_bytes,
         gpus=request.gpus,
+        command=list(request.command) or None,
         log_max_bytes=limits.docker_log_max_bytes,
         log_max_files=limits.docker_log_max_files,
     )

@@ -35,6 +35,10 @@ class RunRequest:
     profile: dict[str, Any] = field(default_factory=dict)
     #: Model access (see services/runner/model_access.py `models_field`); empty for none.
     models: dict[str, Any] = field(default_factory=dict)
+    #: The container's command from the agent's manifest; empty for the image's own.
+    command: list[str] = field(default_factory=list)
+    #: The agent's arguments (JSON object text) for /home/agent_args.json; empty for none.
+    agent_args_json: str = ""
 
     @property
     def claim(self) -> Claim:

@@ -19,6 +19,7 @@ from mleredux.models.endpoints import Endpoints, load_endpoints
 from mleredux.names import check_image_reference, check_run_id
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
+from services.runner.agent_builder import AgentBuilder, AgentBuildSettings
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DEFAULT_CALL_TIMEOUT_SECONDS, DockerBackend
 from services.runner.capacity import Budget
@@ -79,6 +80,10 @@ class RunnerSettings:
     validation_grader_timeout_seconds: float = 120.0
     #: How long a finished run is kept for a gateway that never released it (it may have died).
     finished_retention_seconds: float = 6 * 3600.0
+    #: Seconds one agent build (clone included) may take.
+    agent_build_timeout_seconds: float = 900.0
+    #: Allow file:// git URLs for agent builds (one machine: `mleredux up`, tests).
+    allow_file_git: bool = False
 
     #: The operator's model endpoints file (TOML, see docs/models.md); None: no model access.
     models_file: Path | None = None
@@ -131,6 +136,14 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             # Loaded (keys read) at startup: a missing key fails here, never in a run.
             endpoints: Endpoints = load_endpoints(settings.models_file)
             self.supervisor.host.models = ModelAccess(endpoints, store, settings.model_proxy)
+        self.agent_builder = AgentBuilder(
+            AgentBuildSettings(
+                settings.work_root / "agent-builds",
+                timeout_seconds=settings.agent_build_timeout_seconds,
+                allow_file_git=settings.allow_file_git,
+            ),
+            store,
+        )
         # The server answers before recovery is done; an attach must not be told LOST meanwhile.
         self._recovered = asyncio.Event()
 
@@ -177,6 +190,8 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             instructions=request.instructions,
             env=dict(request.env),
             models=self._models_field(request),
+            command=list(request.command),
+            agent_args_json=request.agent_args_json,
         )
 
     def _models_field(self, request: runner_pb2.ExecuteRunRequest) -> dict[str, object]:
@@ -201,6 +216,13 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         execution = self.supervisor.execute(run)
         async for batch in self.supervisor.follow(execution, run.first_seq - 1):
             yield runner_pb2.ExecuteRunResponse(events=batch.events)
+
+    @grpc_errors
+    async def BuildAgent(
+        self, request: runner_pb2.BuildAgentRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[runner_pb2.BuildAgentResponse]:
+        async for message in self.agent_builder.build(request):
+            yield message
 
     @grpc_errors
     async def AttachRun(
