@@ -17,7 +17,7 @@ from minio import Minio
 
 from mleredux.proto_json import struct_to_python
 from mleredux.store import S3Store, sha256_file
-from mleredux.v1 import common_pb2
+from mleredux.v1 import common_pb2, runner_pb2
 from services.runner.servicer import RunnerSettings
 from tests.conftest import free_port
 from tests.runner_harness import (
@@ -115,6 +115,14 @@ async def test_store_down_at_the_end_of_a_run_keeps_the_files_and_uploads_them_w
             kept_sha = sha256_file(kept)
             s3.up()
             await collect(call, events)
+            # Delivered is not stored by the caller: the run is kept until it releases it.
+            assert work_dir.exists()
+            release = runner_pb2.ReleaseRunRequest(run_id="store-back")
+            assert (await stub(channel).ReleaseRun(release)).released
+            for _ in range(100):
+                if not work_dir.exists():
+                    break
+                await asyncio.sleep(0.1)
     finally:
         runner.stop()
     final = statuses(events)[-1]
@@ -155,11 +163,19 @@ async def test_a_store_down_past_the_deadline_fails_the_run_and_uploads_later_ev
         s3.up()
         expected = {"runs/store-later/submission/submission.csv", "runs/store-later/code/solution.sh"}
         for _ in range(200):
+            names = {o.object_name for o in s3.client().list_objects("runs-later", prefix="runs/", recursive=True)}
+            if expected <= names and not (work_dir / "uploads.json").exists():
+                break
+            await asyncio.sleep(0.1)
+        assert expected <= names
+        # Every file is in the store; the run's record stays until its caller releases it, then goes.
+        async with runner.channel() as channel:
+            release = runner_pb2.ReleaseRunRequest(run_id="store-later")
+            assert (await stub(channel).ReleaseRun(release)).released
+        for _ in range(100):
             if not work_dir.exists():
                 break
             await asyncio.sleep(0.1)
-        names = {o.object_name for o in s3.client().list_objects("runs-later", prefix="runs/", recursive=True)}
-        assert expected <= names
         assert not work_dir.exists(), "every file is in the store: the work dir is gone"
         digest, kept = _object_sha256(s3, "runs-later", "runs/store-later/submission/submission.csv")
         assert digest == kept and len(digest) == 64
