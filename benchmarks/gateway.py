@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -68,8 +69,8 @@ async def _docker(*args: str) -> str:
     return out.stdout.strip()
 
 
-async def _container_of(run_id: str, timeout: float = 120.0) -> str:
-    deadline = time.monotonic() + timeout
+async def _container_of(run_id: str) -> str:
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         found = await _docker("ps", "-aq", "--filter", f"label=mleredux.run_id={run_id}")
         if found:
@@ -103,7 +104,9 @@ class _Sampler:
             await self._task
 
 
-async def _stream_until(events: AsyncIterator[common_pb2.RunEvent], stop: Callable[[common_pb2.RunEvent], bool]) -> None:
+async def _stream_until(
+    events: AsyncIterator[common_pb2.RunEvent], stop: Callable[[common_pb2.RunEvent], bool]
+) -> None:
     async for event in events:
         if stop(event):
             return
@@ -153,7 +156,7 @@ async def slowest_and_streaming(client: GatewayClient, lines: int) -> None:
     started_text = await _docker("inspect", "-f", "{{.State.StartedAt}}", container)
     await watching
     # Sampled until the run is concluded too (its log stored, its state final), not just its last event.
-    while (await client.get_run(run.run_id)).state not in TERMINAL:
+    while (await client.get_run(run.run_id)).state not in TERMINAL:  # noqa: ASYNC110 (polling the API is the point)
         await asyncio.sleep(0.05)
     await asyncio.sleep(1.0)  # and through the compaction that follows
     await sampler.stop()
@@ -261,6 +264,8 @@ async def overhead(client: GatewayClient, image: str, runs: int) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     image = build_image("dummy").tag
+    # The runner turns at most 200,000 lines of a run into events by default (docs/limits.md).
+    os.environ["MLEREDUX_RUNNER_MAX_OUTPUT_LINES"] = str(max(args.lines + 1000, 200_000))
     with tempfile.TemporaryDirectory(prefix="mleredux-bench-gateway-") as root:
         home = Home(Path(root))
         flags = ["--max-concurrent", str(args.concurrent)]

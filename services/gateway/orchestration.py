@@ -36,10 +36,11 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.event_writer import EventWriter
 from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
-from services.gateway.state import RunDatabase, is_terminal
+from services.gateway.state import RunDatabase, is_terminal, prepare_batch
 
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
@@ -109,10 +110,14 @@ class RunOrchestrator:
         per_user_limit: int = 0,
         runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
         grader_retry_seconds: float = GRADER_RETRY_SECONDS,
+        writer: EventWriter | None = None,
     ) -> None:
         if not runners:
             raise ValueError("the gateway needs at least one runner")
         self.db = db
+        #: Persists the runners' event batches off the event loop (the orchestrator's own few events
+        #: are written on the loop: each is one short transaction).
+        self.writer = writer or EventWriter(db.path)
         self.hub = hub
         self.store = store
         self.preparer = preparer
@@ -172,13 +177,30 @@ class RunOrchestrator:
         if change.state == RunState.RUN_STATE_RUNNING and not run.HasField("start_time"):
             run.start_time.CopyFrom(now_timestamp())
 
-    def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+    def _apply_events(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> bool:
+        """Applies what the events change in the run; False when they change nothing but its log."""
+        changed = False
         for event in events:
             if event.HasField("status_change"):
                 self._apply_status(run, event.status_change)
+                changed = True
             elif event.HasField("report"):
                 run.report.CopyFrom(event.report)
-        self.db.append_events(run, events)
+                changed = True
+        return changed
+
+    def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        changed = self._apply_events(run, events)
+        self.db.append_events(run, events, run_changed=changed)
+        self.hub.notify(run.run_id)
+
+    async def _persist_off_loop(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        """The same as `_persist`, written by the writer thread; watchers hear of the events once
+        they are committed."""
+        if not events:
+            return
+        changed = self._apply_events(run, events)
+        await self.writer.append(prepare_batch(run, events, run_changed=changed))
         self.hub.notify(run.run_id)
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
@@ -275,6 +297,7 @@ class RunOrchestrator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*list(self._concluding), return_exceptions=True)
+        await self.writer.close()
 
     def _finish(self, run: gateway_pb2.Run, state: int, reason: int, message: str, *, emit: bool = True) -> None:
         """Ends the run: its terminal event now; its files in the store and then its visible state in
@@ -472,7 +495,7 @@ class RunOrchestrator:
                     async for batch in call:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
-                        self._persist(run, events)
+                        await self._persist_off_loop(run, events)
                         if events:
                             EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:

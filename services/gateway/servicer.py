@@ -82,7 +82,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     def __init__(self, settings: GatewaySettings, store: ArtifactStore) -> None:
         self.settings = settings
         self.store = store
-        self.db = RunDatabase(settings.db_path)
+        # The event loop's connection: its reads and few writes are short; it never checkpoints.
+        self.db = RunDatabase(settings.db_path, checkpoints=False)
         self.tokens = TokenStore(settings.db_path)
         self.hub = EventHub()
         #: Set first thing on shutdown: watchers must stop before the database closes under them.

@@ -13,6 +13,7 @@ import base64
 import contextlib
 import sqlite3
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from mleredux.errors import InvalidArgumentError, RunNotFoundError
@@ -63,6 +64,30 @@ def is_terminal(state: int) -> bool:
     return state in TERMINAL_STATES
 
 
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch of a run's events as it is written, with what it changes in the run's row."""
+
+    run_id: str
+    events: list[common_pb2.RunEvent]
+    last_seq: int
+    state: int
+    #: The run's protobuf when the batch changed more than its log position; None otherwise (the
+    #: protobuf, with its environment of up to 256 KiB, is then not rewritten).
+    data: bytes | None
+
+
+def prepare_batch(run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True) -> StoredBatch:
+    """Checks that `events` continue the run's log gap-free and advances `run.last_seq` over them."""
+    expected = run.last_seq + 1
+    for event in events:
+        if event.seq != expected:
+            raise ValueError(f"run {run.run_id}: event seq {event.seq} does not follow {expected - 1}")
+        expected += 1
+    run.last_seq = expected - 1
+    return StoredBatch(run.run_id, events, run.last_seq, run.state, run.SerializeToString() if run_changed else None)
+
+
 def _decode(data: bytes, last_seq: int) -> gateway_pb2.Run:
     """A stored run: its protobuf, with the log position from its own column (the protobuf's copy
     is only as new as the last change to the run; last_seq only grows)."""
@@ -75,7 +100,7 @@ class RunDatabase:
     """All reads and writes of run state. One instance per thread: the event loop's calls are short;
     compaction and pruning use an instance of their own in a worker thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, checkpoints: bool = True) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # Two connections may write (the event loop's and the background one that compacts and
@@ -83,6 +108,10 @@ class RunDatabase:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if not checkpoints:
+            # The event loop's connection: a commit that crosses the WAL's size would fold the WAL
+            # into the file (and fsync) right there; the writer thread's connection does it instead.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
         if "last_seq" not in columns:  # a database from before the column: its protobufs hold last_seq
@@ -167,27 +196,25 @@ class RunDatabase:
     def append_events(
         self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True
     ) -> None:
-        """Persists events (which must continue the run's log gap-free) and the run, atomically.
-        `run_changed=False` (the batch changed nothing but the log) writes only the run's last_seq."""
-        expected = run.last_seq + 1
-        for event in events:
-            if event.seq != expected:
-                raise ValueError(f"run {run.run_id}: event seq {event.seq} does not follow {expected - 1}")
-            expected += 1
-        run.last_seq = expected - 1
+        """Persists events (which must continue the run's log gap-free) and the run, atomically."""
+        self.store_batches([prepare_batch(run, events, run_changed=run_changed)])
+
+    def store_batches(self, batches: list[StoredBatch]) -> None:
+        """Persists batches (of one run or several, in order) in one transaction."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
-                [(run.run_id, e.seq, e.SerializeToString()) for e in events],
-            )
-            if run_changed:
-                self._db.execute(
-                    "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
-                    (run.state, run.SerializeToString(), run.last_seq, run.run_id),
+            for batch in batches:
+                self._db.executemany(
+                    "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
+                    [(batch.run_id, e.seq, e.SerializeToString()) for e in batch.events],
                 )
-            else:
-                self._db.execute("UPDATE runs SET last_seq = ? WHERE run_id = ?", (run.last_seq, run.run_id))
+                if batch.data is not None:
+                    self._db.execute(
+                        "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
+                        (batch.state, batch.data, batch.last_seq, batch.run_id),
+                    )
+                else:
+                    self._db.execute("UPDATE runs SET last_seq = ? WHERE run_id = ?", (batch.last_seq, batch.run_id))
 
     def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
         """Up to `limit` events from `from_seq` on, from compacted chunks or live rows alike."""
