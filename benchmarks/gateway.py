@@ -20,21 +20,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
+
+import grpc
 
 from mleredux.client import GatewayClient
 from mleredux.config import Home
 from mleredux.embedded import EmbeddedStack
 from mleredux.images import build_image
-from mleredux.v1 import common_pb2
+from mleredux.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 RunState = common_pb2.RunState
 FIGURES = ("slowest", "backlog", "overhead")
@@ -80,28 +85,83 @@ async def _container_of(run_id: str) -> str:
 
 
 class _Sampler:
-    """GetRun of one run every `period` seconds, each call timed, until stopped."""
+    """GetRun of one run every ~10 ms, each call timed, from a process of its own (this one is busy
+    decoding the streams it follows, which would show up as gateway latency), until stopped."""
 
-    def __init__(self, client: GatewayClient, run_id: str, period: float = 0.01) -> None:
-        self.client, self.run_id, self.period = client, run_id, period
+    def __init__(self, address: str, token: str, run_id: str) -> None:
+        self._argv = [sys.executable, "-m", "benchmarks.gateway", "--sample-get-run", address, token, run_id]
+        self._process: asyncio.subprocess.Process | None = None
         self.seconds: list[float] = []
-        self._task: asyncio.Task[None] | None = None
 
-    async def _loop(self) -> None:
-        while True:
-            start = time.perf_counter()
-            await self.client.get_run(self.run_id)
-            self.seconds.append(time.perf_counter() - start)
-            await asyncio.sleep(self.period)
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
 
     async def stop(self) -> None:
-        assert self._task is not None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.close()
+        out, _ = await self._process.communicate()
+        self.seconds = json.loads(out)
+
+
+def _sample_get_run(address: str, token: str, run_id: str) -> None:
+    """The sampler's process: synchronous gRPC, one GetRun every ~10 ms until stdin closes."""
+    stop = threading.Event()
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
+    seconds: list[float] = []
+    with grpc.insecure_channel(address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        metadata = (("authorization", f"Bearer {token}"),)
+        while not stop.is_set():
+            start = time.perf_counter()
+            stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), metadata=metadata, timeout=60)
+            seconds.append(time.perf_counter() - start)
+            stop.wait(0.01)
+    print(json.dumps(seconds))
+
+
+class _LoopLag:
+    """The gateway's own event-loop probe (`mleredux_gateway_event_loop_lag_seconds`), read from
+    its metrics endpoint before and after a phase."""
+
+    def __init__(self, metrics_address: str) -> None:
+        self.url = f"http://{metrics_address}/metrics"
+        self._before: dict[str, float] = {}
+
+    async def _read(self) -> dict[str, float]:
+        def fetch() -> str:
+            with urllib.request.urlopen(self.url, timeout=10) as answer:
+                return str(answer.read().decode())
+
+        values: dict[str, float] = {}
+        for line in (await asyncio.to_thread(fetch)).splitlines():
+            if line.startswith("mleredux_gateway_event_loop_lag"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    async def start(self) -> None:
+        self._before = await self._read()
+
+    async def report(self) -> str:
+        after = await self._read()
+
+        def delta(name: str) -> float:
+            return after.get(name, 0.0) - self._before.get(name, 0.0)
+
+        probes = delta("mleredux_gateway_event_loop_lag_seconds_count")
+        late = probes - delta('mleredux_gateway_event_loop_lag_seconds_bucket{le="0.05"}')
+        worst = after.get("mleredux_gateway_event_loop_lag_max_seconds", 0.0) * 1000
+        return (
+            f"gateway event loop: {late:.0f} of {probes:.0f} probes held > 50 ms in this phase; "
+            f"longest hold since start {worst:.1f} ms"
+        )
 
 
 async def _stream_until(
@@ -133,12 +193,13 @@ async def _docker_logs_until(container: str, marker: bytes) -> float:
         await process.wait()
 
 
-async def slowest_and_streaming(client: GatewayClient, lines: int) -> None:
+async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, lines: int) -> None:
     """One 300,000-line run: GetRun sampled all along (its end included), WatchRun and `docker logs -f`
     of its container followed side by side from the container's start."""
+    await lag.start()
     run = await client.create_run("demo-digits", "dummy", compute=SMALL, env={"DUMMY_LINES": str(lines)})
-    sampler = _Sampler(client, run.run_id)
-    sampler.start()
+    sampler = _Sampler(stack.gateway_address, stack.admin_token, run.run_id)
+    await sampler.start()
     last = str(lines)
     got_last: list[float] = []
     final: list[common_pb2.StatusChange] = []
@@ -168,7 +229,7 @@ async def slowest_and_streaming(client: GatewayClient, lines: int) -> None:
     print(
         f"(a) slowest GetRun while a {lines:,}-line run streams and finishes: {slowest:.1f} ms over "
         f"{len(sampler.seconds)} calls (p99 {_quantile(sampler.seconds, 0.99) * 1000:.1f} ms); "
-        f"target < 50 ms: {_verdict(slowest < 50)}"
+        f"target < 50 ms: {_verdict(slowest < 50)}\n    {await lag.report()}"
     )
     ratio = through / bare
     print(
@@ -177,7 +238,7 @@ async def slowest_and_streaming(client: GatewayClient, lines: int) -> None:
     )
 
 
-async def backlog(client: GatewayClient, count: int, ticks: int) -> None:
+async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, count: int, ticks: int) -> None:
     """A probe run printing a line every 50 ms (then sleeping, so its Docker log can be read) while
     `count` tiny runs drain; GetRun of the probe sampled all along."""
     probe = await client.create_run(
@@ -195,8 +256,9 @@ async def backlog(client: GatewayClient, count: int, ticks: int) -> None:
 
     watching = asyncio.create_task(_stream_until(client.watch(probe.run_id), record))
     await _container_of(probe.run_id)
-    sampler = _Sampler(client, probe.run_id)
-    sampler.start()
+    await lag.start()
+    sampler = _Sampler(stack.gateway_address, stack.admin_token, probe.run_id)
+    await sampler.start()
     start = time.monotonic()
     run_ids = [(await client.create_run("demo-digits", "dummy", compute=TINY)).run_id for _ in range(count)]
     pending = set(run_ids)
@@ -232,7 +294,8 @@ async def backlog(client: GatewayClient, count: int, ticks: int) -> None:
         f"SUCCEEDED): GetRun p50 {_quantile(sampler.seconds, 0.5) * 1000:.1f} ms, p99 "
         f"{_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, max {max(sampler.seconds) * 1000:.1f} ms "
         f"({len(sampler.seconds)} calls); line print -> WatchRun client p50 {_quantile(delays, 0.5) * 1000:.1f} ms, "
-        f"p99 {p99:.1f} ms ({len(delays)} lines); target line p99 < 50 ms: {_verdict(p99 < 50)}"
+        f"p99 {p99:.1f} ms ({len(delays)} lines); target line p99 < 50 ms: {_verdict(p99 < 50)}\n"
+        f"    {await lag.report()}"
     )
 
 
@@ -269,7 +332,11 @@ async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="mleredux-bench-gateway-") as root:
         home = Home(Path(root))
         flags = ["--max-concurrent", str(args.concurrent)]
-        stack = EmbeddedStack(home, gateway_http_listen=None, extra_args={"gateway": flags, "runner": flags})
+        stack = EmbeddedStack(
+            home,
+            gateway_http_listen=None,
+            extra_args={"gateway": [*flags, "--metrics-listen", "127.0.0.1:0"], "runner": flags},
+        )
         await asyncio.to_thread(stack.start)
         try:
             async with GatewayClient(stack.gateway_address, stack.admin_token) as client:
@@ -279,15 +346,19 @@ async def main(args: argparse.Namespace) -> None:
                     pass
                 if "overhead" in args.only:
                     await overhead(client, image, args.runs)
+                lag = _LoopLag(stack.services["gateway"].metrics_address)
                 if "slowest" in args.only:
-                    await slowest_and_streaming(client, args.lines)
+                    await slowest_and_streaming(client, stack, lag, args.lines)
                 if "backlog" in args.only:
-                    await backlog(client, args.backlog, args.ticks)
+                    await backlog(client, stack, lag, args.backlog, args.ticks)
         finally:
             await asyncio.to_thread(stack.stop)
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--sample-get-run":
+        _sample_get_run(*sys.argv[2:])
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=300_000, help="lines of the streaming run")
     parser.add_argument("--backlog", type=int, default=300, help="tiny runs in the backlog")

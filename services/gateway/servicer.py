@@ -34,8 +34,9 @@ from mleredux.v1 import (
     runner_pb2_grpc,
 )
 from services.gateway.auth import Principal, TokenStore, bearer_token
-from services.gateway.metrics import register_gateway_metrics
+from services.gateway.metrics import probe_event_loop, register_gateway_metrics
 from services.gateway.orchestration import EventHub, RunOrchestrator
+from services.gateway.reads import OffLoopReads
 from services.gateway.retention import RetentionPolicy, StorageKeeper
 from services.gateway.state import RunDatabase, is_terminal
 from services.operations import grpc_health_check, store_check
@@ -84,6 +85,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.store = store
         # The event loop's connection: its reads and few writes are short; it never checkpoints.
         self.db = RunDatabase(settings.db_path, checkpoints=False)
+        self.reads = OffLoopReads(settings.db_path)
         self.tokens = TokenStore(settings.db_path)
         self.hub = EventHub()
         #: Set first thing on shutdown: watchers must stop before the database closes under them.
@@ -117,6 +119,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             interval_seconds=settings.retention_interval_seconds,
         )
         self.orchestrator.on_finished = self.keeper.run_finished
+        self._loop_probe: asyncio.Task[None] | None = None
 
     def dependency_channels(self) -> list[tuple[str, grpc.aio.Channel]]:
         """The services the gateway needs, by name, with its channel to each."""
@@ -196,7 +199,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self, request: gateway_pb2.ListRunsRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListRunsResponse:
         caller = self._caller(context)
-        runs, token = self.db.list_runs(
+        runs, token = await self.reads.list_runs(
             page_size=request.page_size,
             page_token=request.page_token,
             state=request.state,
@@ -230,7 +233,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 )
             # Read from storage every time: a watcher that falls behind catches up from SQLite and
             # never holds an in-memory buffer, so it cannot slow the run or other watchers.
-            events = self.db.events_from(run.run_id, next_seq)
+            events = await self.reads.events_from(run.run_id, next_seq)
             if events:
                 next_seq = events[-1].seq + 1
                 yield gateway_pb2.WatchRunResponse(events=events)
@@ -399,13 +402,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         await self.orchestrator.refresh_budgets()
         await self.orchestrator.recover()
         self.keeper.start()
+        self._loop_probe = asyncio.create_task(probe_event_loop(), name="event-loop-probe")
 
     async def shutdown(self) -> None:
         self._closing = True
+        if self._loop_probe is not None:
+            self._loop_probe.cancel()
         await self.orchestrator.shutdown()
         await self.keeper.close()
         for channel in self._channels:
             await channel.close(None)
+        self.reads.close()
         self.db.close()
         self.tokens.close()
 
