@@ -60,15 +60,32 @@ _RUNNER_REFUSED = frozenset(
 
 
 class EventHub:
-    """Wakes the watchers of a run when its log grows or its state changes."""
+    """Wakes the watchers of a run when its log grows or its state changes, and holds each run's
+    latest committed batch, so that a watcher that is caught up takes it from memory instead of
+    reading it back from SQLite (one batch per run in flight: the memory is bounded by the runners'
+    batch size; a watcher further behind reads the database as before)."""
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._latest: dict[str, list[common_pb2.RunEvent]] = {}
 
-    def notify(self, run_id: str) -> None:
+    def notify(self, run_id: str, committed: list[common_pb2.RunEvent] | None = None) -> None:
+        """`committed`: events just made durable (never anything not yet in the database)."""
+        if committed:
+            self._latest[run_id] = committed
         event = self._events.pop(run_id, None)
         if event is not None:
             event.set()
+
+    def latest(self, run_id: str, from_seq: int) -> list[common_pb2.RunEvent] | None:
+        """The run's events from `from_seq` on if its latest batch holds all of them; else None."""
+        batch = self._latest.get(run_id)
+        if not batch or not batch[0].seq <= from_seq <= batch[-1].seq:
+            return None
+        return batch[from_seq - batch[0].seq :]
+
+    def forget(self, run_id: str) -> None:
+        self._latest.pop(run_id, None)
 
     async def wait(self, run_id: str, seconds: float) -> None:
         """Returns on the next notify, or after `seconds` at the latest."""
@@ -192,7 +209,7 @@ class RunOrchestrator:
     def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
         changed = self._apply_events(run, events)
         self.db.append_events(run, events, run_changed=changed)
-        self.hub.notify(run.run_id)
+        self.hub.notify(run.run_id, events)
 
     async def _persist_off_loop(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
         """The same as `_persist`, written by the writer thread; watchers hear of the events once
@@ -201,7 +218,7 @@ class RunOrchestrator:
             return
         changed = self._apply_events(run, events)
         await self.writer.append(prepare_batch(run, events, run_changed=changed))
-        self.hub.notify(run.run_id)
+        self.hub.notify(run.run_id, events)
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
         event = common_pb2.RunEvent(run_id=run.run_id, seq=run.last_seq + 1, time=now_timestamp(), **payload)  # type: ignore[arg-type]
@@ -318,6 +335,7 @@ class RunOrchestrator:
         run.end_time.CopyFrom(now_timestamp())
         self.db.save_run(run)
         self.hub.notify(run.run_id)
+        self.hub.forget(run.run_id)
         RUNS_FINISHED.labels(state=RunState.Name(state).removeprefix("RUN_STATE_")).inc()
         self._cancel_requested.pop(run.run_id, None)
         if self.on_finished is not None:

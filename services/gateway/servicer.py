@@ -231,9 +231,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 await context.abort(
                     grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
                 )
-            # Read from storage every time: a watcher that falls behind catches up from SQLite and
-            # never holds an in-memory buffer, so it cannot slow the run or other watchers.
-            events = await self.reads.events_from(run.run_id, next_seq)
+            # A watcher that is caught up takes the batch just committed (already durable); one that
+            # falls behind catches up from SQLite and never holds a buffer of its own, so it cannot
+            # slow the run or other watchers.
+            events = self.hub.latest(run.run_id, next_seq) or await self.reads.events_from(run.run_id, next_seq)
             if events:
                 next_seq = events[-1].seq + 1
                 yield gateway_pb2.WatchRunResponse(events=events)
