@@ -252,10 +252,12 @@ async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, co
         env={"DUMMY_TICKS": str(ticks), "DUMMY_TICK_SECONDS": "0.05", "DUMMY_SLEEP": "600"},
     )
     arrived: dict[str, float] = {}
+    captured: dict[str, float] = {}  # when the runner read each line from the engine
 
     def record(event: common_pb2.RunEvent) -> bool:
         if event.HasField("log_line") and event.log_line.text.startswith("tick"):
             arrived[event.log_line.text] = time.time()
+            captured[event.log_line.text] = event.time.ToNanoseconds() / 1e9
         return f"tick {ticks}" in arrived
 
     watching = asyncio.create_task(_stream_until(client.watch(probe.run_id), record))
@@ -289,6 +291,8 @@ async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, co
             printed[text] = _docker_time(stamp)
     await client.cancel_run(probe.run_id)
     delays = [arrived[text] - printed[text] for text in printed]
+    runner_part = [captured[text] - printed[text] for text in printed]
+    gateway_part = [arrived[text] - captured[text] for text in printed]
     failed = 0
     for run_id in run_ids:
         failed += (await client.get_run(run_id)).state != RunState.RUN_STATE_SUCCEEDED
@@ -299,6 +303,9 @@ async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, co
         f"{_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, max {max(sampler.seconds) * 1000:.1f} ms "
         f"({len(sampler.seconds)} calls); line print -> WatchRun client p50 {_quantile(delays, 0.5) * 1000:.1f} ms, "
         f"p99 {p99:.1f} ms ({len(delays)} lines); target line p99 < 50 ms: {_verdict(p99 < 50)}\n"
+        f"    of which print -> runner p50 {_quantile(runner_part, 0.5) * 1000:.1f} ms, p99 "
+        f"{_quantile(runner_part, 0.99) * 1000:.1f} ms; runner -> gateway -> client p50 "
+        f"{_quantile(gateway_part, 0.5) * 1000:.1f} ms, p99 {_quantile(gateway_part, 0.99) * 1000:.1f} ms\n"
         f"    {await lag.report()}"
     )
 
@@ -333,7 +340,8 @@ async def main(args: argparse.Namespace) -> None:
     image = build_image("dummy").tag
     # The runner turns at most 200,000 lines of a run into events by default (docs/limits.md).
     os.environ["MLEREDUX_RUNNER_MAX_OUTPUT_LINES"] = str(max(args.lines + 1000, 200_000))
-    with tempfile.TemporaryDirectory(prefix="mleredux-bench-gateway-") as root:
+    with tempfile.TemporaryDirectory(prefix="mleredux-bench-gateway-") as temporary:
+        root = args.home or temporary
         home = Home(Path(root))
         flags = ["--max-concurrent", str(args.concurrent)]
         stack = EmbeddedStack(
@@ -369,6 +377,7 @@ if __name__ == "__main__":
     parser.add_argument("--ticks", type=int, default=600, help="probe lines (50 ms apart) during the backlog")
     parser.add_argument("--runs", type=int, default=10, help="runs for the overhead medians")
     parser.add_argument("--concurrent", type=int, default=12, help="the gateway's and runner's --max-concurrent")
+    parser.add_argument("--home", help="keep the stack's home (logs, database) here instead of a temporary one")
     parser.add_argument("--only", nargs="+", default=list(FIGURES), choices=FIGURES, help="some of the figures")
     try:
         asyncio.run(main(parser.parse_args()))

@@ -47,6 +47,8 @@ async def probe_event_loop() -> None:
     """Sleeps `LOOP_PROBE_SECONDS` again and again and records how late each wake-up came: a
     synchronous call that holds the loop shows up here, whoever made it."""
     loop = asyncio.get_running_loop()
+    if loop.get_debug():  # PYTHONASYNCIODEBUG=1: asyncio names every callback that holds the loop this long
+        loop.slow_callback_duration = 2 * LOOP_PROBE_SECONDS
     worst = 0.0
     while True:
         before = loop.time()
