@@ -296,15 +296,23 @@ class RunOrchestrator:
                 )
                 self._conclude_later(run.run_id)
 
-    def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
-        """The runner's verdict already stored for a run caught grading (its last GRADING change)."""
+    async def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
+        """The runner's verdict already stored for a run caught grading (its last GRADING change),
+        looked up in a worker thread: the whole log is read (up to the runner's line cap)."""
+        return await asyncio.to_thread(self._find_runner_verdict, run.run_id)
+
+    def _find_runner_verdict(self, run_id: str) -> common_pb2.StatusChange:
         verdict = common_pb2.StatusChange(state=RunState.RUN_STATE_GRADING, message="graded again after a restart")
-        seq = 1
-        while events := self.db.events_from(run.run_id, seq):
-            for event in events:
-                if event.HasField("status_change") and event.status_change.state == RunState.RUN_STATE_GRADING:
-                    verdict = event.status_change
-            seq = events[-1].seq + 1
+        db = RunDatabase(self.db.path)
+        try:
+            seq = 1
+            while events := db.events_from(run_id, seq):
+                for event in events:
+                    if event.HasField("status_change") and event.status_change.state == RunState.RUN_STATE_GRADING:
+                        verdict = event.status_change
+                seq = events[-1].seq + 1
+        finally:
+            db.close()
         return verdict
 
     async def shutdown(self) -> None:
@@ -379,7 +387,7 @@ class RunOrchestrator:
         run = self.db.get_run(run_id)
         try:
             if regrade:
-                await self._grade(run, self._runner_verdict(run))
+                await self._grade(run, await self._runner_verdict(run))
                 return
             try:
                 if reattach:
