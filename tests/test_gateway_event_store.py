@@ -4,15 +4,18 @@ and the latest committed batch watchers take from memory (real SQLite files)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 
+from mleredux.proto_json import to_json
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, gateway_pb2
 from services.gateway.event_writer import EventWriter
-from services.gateway.orchestration import EventHub
+from services.gateway.orchestration import EventHub, event_json_line
 from services.gateway.state import RunDatabase, prepare_batch
 
 BIG_ENV = {f"VAR_{i}": "x" * 1000 for i in range(200)}  # ~200 KiB, near the 256 KiB bound
@@ -147,3 +150,31 @@ def test_the_hub_hands_out_only_a_committed_batch_that_covers_the_request() -> N
     assert hub.latest("r1", 3) is None  # fell behind the latest batch: storage answers
     hub.forget("r1")
     assert hub.latest("r1", 11) is None
+
+
+def test_events_jsonl_lines_are_the_http_apis_json() -> None:
+    # The fast path knows these fields; a field added to either message must be added there too.
+    assert [f.name for f in common_pb2.LogLine.DESCRIPTOR.fields] == ["stream", "text", "partial"]
+    assert {f.name for f in common_pb2.RunEvent.DESCRIPTOR.fields if f.containing_oneof is None} == {
+        "run_id",
+        "seq",
+        "time",
+    }
+    stamp = now_timestamp()
+    events = [
+        common_pb2.RunEvent(run_id="r", seq=1, time=stamp, log_line=common_pb2.LogLine(text="plain")),
+        common_pb2.RunEvent(
+            run_id="r",
+            seq=2**40,
+            log_line=common_pb2.LogLine(
+                stream=common_pb2.LogStream.LOG_STREAM_STDERR, text='é "q" \\ \t', partial=True
+            ),
+        ),
+        common_pb2.RunEvent(run_id="r", seq=3, time=Timestamp(seconds=5), log_line=common_pb2.LogLine(stream=99)),
+        common_pb2.RunEvent(run_id="r", seq=4, time=Timestamp(seconds=5, nanos=1000)),
+        common_pb2.RunEvent(
+            run_id="r", seq=5, status_change=common_pb2.StatusChange(state=common_pb2.RunState.RUN_STATE_RUNNING)
+        ),
+    ]
+    for event in events:
+        assert event_json_line(event) == json.dumps(to_json(event), separators=(",", ":"))
