@@ -36,10 +36,11 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.event_writer import EventWriter
 from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
-from services.gateway.state import RunDatabase, is_terminal
+from services.gateway.state import RunDatabase, is_terminal, prepare_batch
 
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
@@ -69,16 +70,56 @@ def _with_agent(report: common_pb2.GradeReport, run: gateway_pb2.Run) -> common_
     return stamped
 
 
+#: LogStream values by number, for `event_json_line`.
+_STREAM_NAMES = {number: name for name, number in common_pb2.LogStream.items()}
+
+
+def event_json_line(event: common_pb2.RunEvent) -> str:
+    """One line of `events.jsonl`: exactly `to_json(event)` (the HTTP API's shape), built directly for
+    log lines, nearly all of a long run's events: `to_json` costs ~33 us an event, which for a
+    300,000-line run held the GIL against the event loop for ~10 s. tests/test_gateway_event_store.py
+    checks the two agree."""
+    if event.WhichOneof("payload") == "log_line":
+        line = event.log_line
+        stream = _STREAM_NAMES.get(line.stream)
+        if stream is not None:
+            data = {
+                "run_id": event.run_id,
+                "seq": event.seq,
+                "time": event.time.ToJsonString() if event.HasField("time") else None,
+                "log_line": {"stream": stream, "text": line.text, "partial": line.partial},
+            }
+            return json.dumps(data, separators=(",", ":"))
+    return json.dumps(to_json(event), separators=(",", ":"))
+
+
 class EventHub:
-    """Wakes the watchers of a run when its log grows or its state changes."""
+    """Wakes the watchers of a run when its log grows or its state changes, and holds each run's
+    latest committed batch, so that a watcher that is caught up takes it from memory instead of
+    reading it back from SQLite (one batch per run in flight: the memory is bounded by the runners'
+    batch size; a watcher further behind reads the database as before)."""
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
+        self._latest: dict[str, list[common_pb2.RunEvent]] = {}
 
-    def notify(self, run_id: str) -> None:
+    def notify(self, run_id: str, committed: list[common_pb2.RunEvent] | None = None) -> None:
+        """`committed`: events just made durable (never anything not yet in the database)."""
+        if committed:
+            self._latest[run_id] = committed
         event = self._events.pop(run_id, None)
         if event is not None:
             event.set()
+
+    def latest(self, run_id: str, from_seq: int) -> list[common_pb2.RunEvent] | None:
+        """The run's events from `from_seq` on if its latest batch holds all of them; else None."""
+        batch = self._latest.get(run_id)
+        if not batch or not batch[0].seq <= from_seq <= batch[-1].seq:
+            return None
+        return batch[from_seq - batch[0].seq :]
+
+    def forget(self, run_id: str) -> None:
+        self._latest.pop(run_id, None)
 
     async def wait(self, run_id: str, seconds: float) -> None:
         """Returns on the next notify, or after `seconds` at the latest."""
@@ -120,10 +161,14 @@ class RunOrchestrator:
         per_user_limit: int = 0,
         runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
         grader_retry_seconds: float = GRADER_RETRY_SECONDS,
+        writer: EventWriter | None = None,
     ) -> None:
         if not runners:
             raise ValueError("the gateway needs at least one runner")
         self.db = db
+        #: Persists the runners' event batches off the event loop (the orchestrator's own few events
+        #: are written on the loop: each is one short transaction).
+        self.writer = writer or EventWriter(db.path)
         self.hub = hub
         self.store = store
         self.preparer = preparer
@@ -183,18 +228,35 @@ class RunOrchestrator:
         if change.state == RunState.RUN_STATE_RUNNING and not run.HasField("start_time"):
             run.start_time.CopyFrom(now_timestamp())
 
-    def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+    def _apply_events(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> bool:
+        """Applies what the events change in the run; False when they change nothing but its log."""
+        changed = False
         for event in events:
             if event.HasField("status_change"):
                 self._apply_status(run, event.status_change)
                 if event.status_change.HasField("model_usage"):  # the runner's model call totals
                     run.model_usage.CopyFrom(event.status_change.model_usage)
+                changed = True
             elif event.HasField("report"):
                 if run.HasField("model_usage"):
                     event.report.model_usage.CopyFrom(run.model_usage)
                 run.report.CopyFrom(event.report)
-        self.db.append_events(run, events)
-        self.hub.notify(run.run_id)
+                changed = True
+        return changed
+
+    def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        changed = self._apply_events(run, events)
+        self.db.append_events(run, events, run_changed=changed)
+        self.hub.notify(run.run_id, events)
+
+    async def _persist_off_loop(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        """The same as `_persist`, written by the writer thread; watchers hear of the events once
+        they are committed."""
+        if not events:
+            return
+        changed = self._apply_events(run, events)
+        await self.writer.append(prepare_batch(run, events, run_changed=changed))
+        self.hub.notify(run.run_id, events)
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
         event = common_pb2.RunEvent(run_id=run.run_id, seq=run.last_seq + 1, time=now_timestamp(), **payload)  # type: ignore[arg-type]
@@ -272,15 +334,23 @@ class RunOrchestrator:
                 )
                 self._conclude_later(run.run_id)
 
-    def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
-        """The runner's verdict already stored for a run caught grading (its last GRADING change)."""
+    async def _runner_verdict(self, run: gateway_pb2.Run) -> common_pb2.StatusChange:
+        """The runner's verdict already stored for a run caught grading (its last GRADING change),
+        looked up in a worker thread: the whole log is read (up to the runner's line cap)."""
+        return await asyncio.to_thread(self._find_runner_verdict, run.run_id)
+
+    def _find_runner_verdict(self, run_id: str) -> common_pb2.StatusChange:
         verdict = common_pb2.StatusChange(state=RunState.RUN_STATE_GRADING, message="graded again after a restart")
-        seq = 1
-        while events := self.db.events_from(run.run_id, seq):
-            for event in events:
-                if event.HasField("status_change") and event.status_change.state == RunState.RUN_STATE_GRADING:
-                    verdict = event.status_change
-            seq = events[-1].seq + 1
+        db = RunDatabase(self.db.path)
+        try:
+            seq = 1
+            while events := db.events_from(run_id, seq):
+                for event in events:
+                    if event.HasField("status_change") and event.status_change.state == RunState.RUN_STATE_GRADING:
+                        verdict = event.status_change
+                seq = events[-1].seq + 1
+        finally:
+            db.close()
         return verdict
 
     async def shutdown(self) -> None:
@@ -290,6 +360,7 @@ class RunOrchestrator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*list(self._concluding), return_exceptions=True)
+        await self.writer.close()
 
     def _finish(self, run: gateway_pb2.Run, state: int, reason: int, message: str, *, emit: bool = True) -> None:
         """Ends the run: its terminal event now; its files in the store and then its visible state in
@@ -310,6 +381,7 @@ class RunOrchestrator:
         run.end_time.CopyFrom(now_timestamp())
         self.db.save_run(run)
         self.hub.notify(run.run_id)
+        self.hub.forget(run.run_id)
         RUNS_FINISHED.labels(state=RunState.Name(state).removeprefix("RUN_STATE_")).inc()
         self._cancel_requested.pop(run.run_id, None)
         if self.on_finished is not None:
@@ -330,7 +402,7 @@ class RunOrchestrator:
                 seq = 1
                 while events := db.events_from(run.run_id, seq):
                     # One JSON shape with the HTTP API's event stream (mleredux/proto_json.py).
-                    out.writelines(json.dumps(to_json(e), separators=(",", ":")) + "\n" for e in events)
+                    out.writelines(event_json_line(e) + "\n" for e in events)
                     seq = events[-1].seq + 1
                 out.flush()
                 self.store.put_file(f"runs/{run.run_id}/events.jsonl", Path(out.name))
@@ -353,7 +425,7 @@ class RunOrchestrator:
         run = self.db.get_run(run_id)
         try:
             if regrade:
-                await self._grade(run, self._runner_verdict(run))
+                await self._grade(run, await self._runner_verdict(run))
                 return
             try:
                 if reattach:
@@ -490,7 +562,7 @@ class RunOrchestrator:
                     async for batch in call:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
-                        self._persist(run, events)
+                        await self._persist_off_loop(run, events)
                         if events:
                             EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:

@@ -2,14 +2,18 @@
 
 A run is stored as its `Run` protobuf plus the columns lists filter and order by; each event is a row
 keyed by (run_id, seq), written in the same transaction that advances the run's `last_seq`, so a
-crash can never leave a gap or a duplicate in a run's log.
+crash can never leave a gap or a duplicate in a run's log. A batch of log lines advances only the
+`last_seq` column (which overrides the protobuf's own field when a run is read): the protobuf, with
+its environment of up to 256 KiB, is rewritten only when something in it changed.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import sqlite3
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from mleredux.errors import InvalidArgumentError, RunNotFoundError
@@ -32,7 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
     competition_id TEXT NOT NULL,
     state INTEGER NOT NULL,
     created_ns INTEGER NOT NULL,
-    data BLOB NOT NULL
+    data BLOB NOT NULL,
+    last_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_time ON runs (created_ns DESC, run_id DESC);
 CREATE INDEX IF NOT EXISTS runs_by_owner ON runs (owner, created_ns DESC, run_id DESC);
@@ -59,11 +64,43 @@ def is_terminal(state: int) -> bool:
     return state in TERMINAL_STATES
 
 
+@dataclass(frozen=True)
+class StoredBatch:
+    """A batch of a run's events as it is written, with what it changes in the run's row."""
+
+    run_id: str
+    events: list[common_pb2.RunEvent]
+    last_seq: int
+    state: int
+    #: The run's protobuf when the batch changed more than its log position; None otherwise (the
+    #: protobuf, with its environment of up to 256 KiB, is then not rewritten).
+    data: bytes | None
+
+
+def prepare_batch(run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True) -> StoredBatch:
+    """Checks that `events` continue the run's log gap-free and advances `run.last_seq` over them."""
+    expected = run.last_seq + 1
+    for event in events:
+        if event.seq != expected:
+            raise ValueError(f"run {run.run_id}: event seq {event.seq} does not follow {expected - 1}")
+        expected += 1
+    run.last_seq = expected - 1
+    return StoredBatch(run.run_id, events, run.last_seq, run.state, run.SerializeToString() if run_changed else None)
+
+
+def _decode(data: bytes, last_seq: int) -> gateway_pb2.Run:
+    """A stored run: its protobuf, with the log position from its own column (the protobuf's copy
+    is only as new as the last change to the run; last_seq only grows)."""
+    run = gateway_pb2.Run.FromString(data)
+    run.last_seq = max(run.last_seq, last_seq)
+    return run
+
+
 class RunDatabase:
     """All reads and writes of run state. One instance per thread: the event loop's calls are short;
     compaction and pruning use an instance of their own in a worker thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, checkpoints: bool = True) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         # Two connections may write (the event loop's and the background one that compacts and
@@ -71,14 +108,23 @@ class RunDatabase:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        if not checkpoints:
+            # The event loop's connection: a commit that crosses the WAL's size would fold the WAL
+            # into the file (and fsync) right there; the writer thread's connection does it instead.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+        if "last_seq" not in columns:  # a database from before the column: its protobufs hold last_seq
+            with contextlib.suppress(sqlite3.OperationalError):  # another connection added it first
+                self._db.execute("ALTER TABLE runs ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0")
 
     def close(self) -> None:
         self._db.close()
 
     def create_run(self, run: gateway_pb2.Run) -> None:
         self._db.execute(
-            "INSERT INTO runs (run_id, owner, competition_id, state, created_ns, data) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, owner, competition_id, state, created_ns, data, last_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 run.run_id,
                 run.owner,
@@ -86,19 +132,20 @@ class RunDatabase:
                 run.state,
                 run.create_time.ToNanoseconds(),
                 run.SerializeToString(),
+                run.last_seq,
             ),
         )
 
     def get_run(self, run_id: str) -> gateway_pb2.Run:
-        row = self._db.execute("SELECT data FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        row = self._db.execute("SELECT data, last_seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise RunNotFoundError(f"no run {run_id!r}")
-        return gateway_pb2.Run.FromString(row[0])
+        return _decode(row[0], row[1])
 
     def save_run(self, run: gateway_pb2.Run) -> None:
         self._db.execute(
-            "UPDATE runs SET state = ?, data = ? WHERE run_id = ?",
-            (run.state, run.SerializeToString(), run.run_id),
+            "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
+            (run.state, run.SerializeToString(), run.last_seq, run.run_id),
         )
 
     def list_runs(
@@ -127,11 +174,11 @@ class RunDatabase:
             where.append("owner = ?")
             params.append(owner)
         rows = self._db.execute(
-            f"SELECT created_ns, run_id, data FROM runs WHERE {' AND '.join(where)} "
+            f"SELECT created_ns, run_id, data, last_seq FROM runs WHERE {' AND '.join(where)} "
             "ORDER BY created_ns DESC, run_id DESC LIMIT ?",
             (*params, page_size + 1),
         ).fetchall()
-        runs = [gateway_pb2.Run.FromString(r[2]) for r in rows[:page_size]]
+        runs = [_decode(r[2], r[3]) for r in rows[:page_size]]
         token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
@@ -141,29 +188,33 @@ class RunDatabase:
     def unfinished_runs(self) -> list[gateway_pb2.Run]:
         placeholders = ",".join("?" * len(TERMINAL_STATES))
         rows = self._db.execute(
-            f"SELECT data FROM runs WHERE state NOT IN ({placeholders}) ORDER BY created_ns",
+            f"SELECT data, last_seq FROM runs WHERE state NOT IN ({placeholders}) ORDER BY created_ns",
             tuple(TERMINAL_STATES),
         ).fetchall()
-        return [gateway_pb2.Run.FromString(r[0]) for r in rows]
+        return [_decode(r[0], r[1]) for r in rows]
 
-    def append_events(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+    def append_events(
+        self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True
+    ) -> None:
         """Persists events (which must continue the run's log gap-free) and the run, atomically."""
-        expected = run.last_seq + 1
-        for event in events:
-            if event.seq != expected:
-                raise ValueError(f"run {run.run_id}: event seq {event.seq} does not follow {expected - 1}")
-            expected += 1
-        run.last_seq = expected - 1
+        self.store_batches([prepare_batch(run, events, run_changed=run_changed)])
+
+    def store_batches(self, batches: list[StoredBatch]) -> None:
+        """Persists batches (of one run or several, in order) in one transaction."""
         with self._db:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
-                [(run.run_id, e.seq, e.SerializeToString()) for e in events],
-            )
-            self._db.execute(
-                "UPDATE runs SET state = ?, data = ? WHERE run_id = ?",
-                (run.state, run.SerializeToString(), run.run_id),
-            )
+            for batch in batches:
+                self._db.executemany(
+                    "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
+                    [(batch.run_id, e.seq, e.SerializeToString()) for e in batch.events],
+                )
+                if batch.data is not None:
+                    self._db.execute(
+                        "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
+                        (batch.state, batch.data, batch.last_seq, batch.run_id),
+                    )
+                else:
+                    self._db.execute("UPDATE runs SET last_seq = ? WHERE run_id = ?", (batch.last_seq, batch.run_id))
 
     def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
         """Up to `limit` events from `from_seq` on, from compacted chunks or live rows alike."""

@@ -1,0 +1,385 @@
+"""The gateway's responsiveness and costs on the embedded stack, each against a baseline measured
+in the same run on the same Docker engine.
+
+Printed, side by side in one run:
+- slowest call: the slowest `GetRun` (one every ~10 ms) while a 300,000-line dummy run streams
+  and finishes (its log stored, its events compacted), target < 50 ms;
+- under a backlog: `GetRun` latency p50/p99 and line latency p50/p99 (the agent prints a line,
+  stamped by the Docker engine, until a WatchRun client has it) while a backlog of tiny dummy
+  runs drains, target line p99 < 50 ms;
+- overhead: a dummy run through the gateway (SDK create, then watch to the end) against a bare
+  `docker run --rm --network none` of the same image, medians, as a ratio, target <= 1.3x;
+- streaming: lines/s of the 300,000-line run through WatchRun against `docker logs -f` of the
+  same container, both followed live from the container's start, as a ratio, target >= 0.9x.
+
+    .venv/bin/python -m benchmarks.gateway [--lines 300000] [--backlog 300] [--runs 10] [--concurrent 12]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from pathlib import Path
+
+import grpc
+
+from mleredux.client import GatewayClient
+from mleredux.config import Home
+from mleredux.embedded import EmbeddedStack
+from mleredux.images import build_image
+from mleredux.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+RunState = common_pb2.RunState
+FIGURES = ("slowest", "backlog", "overhead")
+TINY = common_pb2.ComputeProfile(cpus=0.05, memory_bytes=64 << 20, time_limit_seconds=600)
+SMALL = common_pb2.ComputeProfile(cpus=0.25, memory_bytes=128 << 20, time_limit_seconds=600)
+TERMINAL = {
+    RunState.RUN_STATE_SUCCEEDED,
+    RunState.RUN_STATE_FAILED,
+    RunState.RUN_STATE_CANCELLED,
+    RunState.RUN_STATE_TIMED_OUT,
+    RunState.RUN_STATE_LOST,
+}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
+def _docker_time(text: str) -> float:
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    stamp = datetime.fromisoformat(whole + "+00:00").timestamp()
+    return stamp + float("0." + (fraction or "0"))
+
+
+async def _docker(*args: str) -> str:
+    out = await asyncio.to_thread(subprocess.run, ["docker", *args], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+async def _container_of(run_id: str) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        found = await _docker("ps", "-aq", "--filter", f"label=mleredux.run_id={run_id}")
+        if found:
+            return found.splitlines()[0]
+        await asyncio.sleep(0.05)
+    raise SystemExit(f"no container appeared for run {run_id}")
+
+
+class _Sampler:
+    """GetRun of one run every ~10 ms, each call timed, from a process of its own (this one is busy
+    decoding the streams it follows, which would show up as gateway latency), until stopped."""
+
+    def __init__(self, address: str, token: str, run_id: str) -> None:
+        self._argv = [sys.executable, "-m", "benchmarks.gateway", "--sample-get-run", address, token, run_id]
+        self._process: asyncio.subprocess.Process | None = None
+        self.seconds: list[float] = []
+
+    async def start(self) -> None:
+        self._process = await asyncio.create_subprocess_exec(
+            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+        )
+
+    async def stop(self) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.close()
+        out, _ = await self._process.communicate()
+        self.seconds = json.loads(out)
+
+
+def _sample_get_run(address: str, token: str, run_id: str) -> None:
+    """The sampler's process: synchronous gRPC, one GetRun every ~10 ms until stdin closes."""
+    stop = threading.Event()
+
+    def until_stdin_closes() -> None:
+        sys.stdin.read()
+        stop.set()
+
+    threading.Thread(target=until_stdin_closes, daemon=True).start()
+    seconds: list[float] = []
+    with grpc.insecure_channel(address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        metadata = (("authorization", f"Bearer {token}"),)
+        while not stop.is_set():
+            start = time.perf_counter()
+            stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), metadata=metadata, timeout=60)
+            seconds.append(time.perf_counter() - start)
+            stop.wait(0.01)
+    print(json.dumps(seconds))
+
+
+class _LoopLag:
+    """The gateway's own event-loop probe (`mleredux_gateway_event_loop_lag_seconds`), read from
+    its metrics endpoint before and after a phase."""
+
+    def __init__(self, metrics_address: str) -> None:
+        self.url = f"http://{metrics_address}/metrics"
+        self._before: dict[str, float] = {}
+
+    async def _read(self) -> dict[str, float]:
+        def fetch() -> str:
+            with urllib.request.urlopen(self.url, timeout=10) as answer:
+                return str(answer.read().decode())
+
+        values: dict[str, float] = {}
+        for line in (await asyncio.to_thread(fetch)).splitlines():
+            if line.startswith("mleredux_gateway_event_loop_lag"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    async def start(self) -> None:
+        self._before = await self._read()
+
+    async def report(self) -> str:
+        after = await self._read()
+
+        def delta(name: str) -> float:
+            return after.get(name, 0.0) - self._before.get(name, 0.0)
+
+        probes = delta("mleredux_gateway_event_loop_lag_seconds_count")
+        late = probes - delta('mleredux_gateway_event_loop_lag_seconds_bucket{le="0.05"}')
+        worst = after.get("mleredux_gateway_event_loop_lag_max_seconds", 0.0) * 1000
+        return (
+            f"gateway event loop: {late:.0f} of {probes:.0f} probes held > 50 ms in this phase; "
+            f"longest hold since start {worst:.1f} ms"
+        )
+
+
+async def _stream_until(
+    events: AsyncIterator[common_pb2.RunEvent], stop: Callable[[common_pb2.RunEvent], bool]
+) -> None:
+    async for event in events:
+        if stop(event):
+            return
+
+
+async def _docker_logs_until(container: str, marker: bytes) -> float:
+    """`docker logs -f` of the container until `marker`: the time.time() at which it printed it."""
+    process = await asyncio.create_subprocess_exec(
+        "docker", "logs", "-f", container, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert process.stdout is not None
+    tail = b""
+    try:
+        while True:
+            chunk = await process.stdout.read(1 << 16)
+            if not chunk:
+                raise SystemExit(f"docker logs -f of {container} ended before {marker!r}")
+            if marker in tail + chunk:
+                return time.time()
+            tail = chunk[-len(marker) :]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, lines: int) -> None:
+    """One 300,000-line run: GetRun sampled all along (its end included), WatchRun and `docker logs -f`
+    of its container followed side by side from the container's start."""
+    await lag.start()
+    run = await client.create_run("demo-digits", "dummy", compute=SMALL, env={"DUMMY_LINES": str(lines)})
+    sampler = _Sampler(stack.gateway_address, stack.admin_token, run.run_id)
+    await sampler.start()
+    last = str(lines)
+    got_last: list[float] = []
+    captured: list[float] = []  # when the runner read the last line from the engine
+    final: list[common_pb2.StatusChange] = []
+
+    def at_last_line(event: common_pb2.RunEvent) -> bool:
+        if event.HasField("log_line") and event.log_line.text == last:
+            got_last.append(time.time())
+            captured.append(event.time.ToNanoseconds() / 1e9)
+        if event.HasField("status_change") and event.status_change.state in TERMINAL:
+            final.append(event.status_change)
+        return bool(final)
+
+    watching = asyncio.create_task(_stream_until(client.watch(run.run_id), at_last_line))
+    container = await _container_of(run.run_id)
+    docker_last = await _docker_logs_until(container, f"\n{last}\n".encode())
+    started_text = await _docker("inspect", "-f", "{{.State.StartedAt}}", container)
+    await watching
+    # Sampled until the run is concluded too (its log stored, its state final), not just its last event.
+    while (await client.get_run(run.run_id)).state not in TERMINAL:  # noqa: ASYNC110 (polling the API is the point)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)  # and through the compaction that follows
+    await sampler.stop()
+    if not final or final[0].state != RunState.RUN_STATE_SUCCEEDED or not got_last:
+        raise SystemExit(f"the {lines}-line run did not succeed: {final}")
+    started = _docker_time(started_text) if started_text else min(got_last[0], docker_last)
+    through, bare = lines / (got_last[0] - started), lines / (docker_last - started)
+    slowest = max(sampler.seconds) * 1000
+    print(
+        f"(a) slowest GetRun while a {lines:,}-line run streams and finishes: {slowest:.1f} ms over "
+        f"{len(sampler.seconds)} calls (p99 {_quantile(sampler.seconds, 0.99) * 1000:.1f} ms); "
+        f"target < 50 ms: {_verdict(slowest < 50)}\n    {await lag.report()}"
+    )
+    ratio = through / bare
+    print(
+        f"(d) live streaming: WatchRun {through:,.0f} lines/s, docker logs -f of the same container "
+        f"{bare:,.0f} lines/s: ratio {ratio:.2f}x; target >= 0.9x: {_verdict(ratio >= 0.9)}\n"
+        f"    the runner read the last line {captured[0] - started:.2f} s after the start, the WatchRun client "
+        f"had it {got_last[0] - captured[0]:.3f} s later, docker logs -f at {docker_last - started:.2f} s"
+    )
+
+
+async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, count: int, ticks: int) -> None:
+    """A probe run printing a line every 50 ms (then sleeping, so its Docker log can be read) while
+    `count` tiny runs drain; GetRun of the probe sampled all along."""
+    probe = await client.create_run(
+        "demo-digits",
+        "dummy",
+        compute=SMALL,
+        env={"DUMMY_TICKS": str(ticks), "DUMMY_TICK_SECONDS": "0.05", "DUMMY_SLEEP": "600"},
+    )
+    arrived: dict[str, float] = {}
+    captured: dict[str, float] = {}  # when the runner read each line from the engine
+
+    def record(event: common_pb2.RunEvent) -> bool:
+        if event.HasField("log_line") and event.log_line.text.startswith("tick"):
+            arrived[event.log_line.text] = time.time()
+            captured[event.log_line.text] = event.time.ToNanoseconds() / 1e9
+        return f"tick {ticks}" in arrived
+
+    watching = asyncio.create_task(_stream_until(client.watch(probe.run_id), record))
+    await _container_of(probe.run_id)
+    await lag.start()
+    sampler = _Sampler(stack.gateway_address, stack.admin_token, probe.run_id)
+    await sampler.start()
+    start = time.monotonic()
+    run_ids = [(await client.create_run("demo-digits", "dummy", compute=TINY)).run_id for _ in range(count)]
+    pending = set(run_ids)
+    while pending:
+        token = ""
+        while True:
+            page = await client.list_runs(page_size=500, page_token=token)
+            pending -= {r.run_id for r in page.runs if r.state in TERMINAL}
+            token = page.next_page_token
+            if not token:
+                break
+        await asyncio.sleep(0.5)
+    drained = time.monotonic() - start
+    await sampler.stop()
+    await watching
+    container = await _container_of(probe.run_id)
+    out = await asyncio.to_thread(
+        subprocess.run, ["docker", "logs", "--timestamps", container], capture_output=True, text=True
+    )
+    printed: dict[str, float] = {}
+    for line in (out.stdout + out.stderr).splitlines():
+        stamp, _, text = line.partition(" ")
+        if text in arrived:
+            printed[text] = _docker_time(stamp)
+    await client.cancel_run(probe.run_id)
+    delays = [arrived[text] - printed[text] for text in printed]
+    runner_part = [captured[text] - printed[text] for text in printed]
+    gateway_part = [arrived[text] - captured[text] for text in printed]
+    failed = 0
+    for run_id in run_ids:
+        failed += (await client.get_run(run_id)).state != RunState.RUN_STATE_SUCCEEDED
+    p99 = _quantile(delays, 0.99) * 1000
+    print(
+        f"(b) while {count} tiny runs drain ({drained:.0f} s, {count / drained * 60:.0f} runs/min, {failed} not "
+        f"SUCCEEDED): GetRun p50 {_quantile(sampler.seconds, 0.5) * 1000:.1f} ms, p99 "
+        f"{_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, max {max(sampler.seconds) * 1000:.1f} ms "
+        f"({len(sampler.seconds)} calls); line print -> WatchRun client p50 {_quantile(delays, 0.5) * 1000:.1f} ms, "
+        f"p99 {p99:.1f} ms ({len(delays)} lines); target line p99 < 50 ms: {_verdict(p99 < 50)}\n"
+        f"    of which print -> runner p50 {_quantile(runner_part, 0.5) * 1000:.1f} ms, p99 "
+        f"{_quantile(runner_part, 0.99) * 1000:.1f} ms; runner -> gateway -> client p50 "
+        f"{_quantile(gateway_part, 0.5) * 1000:.1f} ms, p99 {_quantile(gateway_part, 0.99) * 1000:.1f} ms\n"
+        f"    {await lag.report()}"
+    )
+
+
+async def overhead(client: GatewayClient, image: str, runs: int) -> None:
+    through: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run = await client.create_run("demo-digits", "dummy", compute=SMALL)
+        final = 0
+        async for event in client.watch(run.run_id):
+            if event.HasField("status_change"):
+                final = event.status_change.state
+        through.append(time.perf_counter() - start)
+        if final != RunState.RUN_STATE_SUCCEEDED:
+            raise SystemExit(f"overhead run {run.run_id} ended {RunState.Name(final)}")
+    bare: list[float] = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        command = ["docker", "run", "--rm", "--pull=never", "--network", "none", image]
+        await asyncio.to_thread(subprocess.run, command, capture_output=True, check=True)
+        bare.append(time.perf_counter() - start)
+    ratio = statistics.median(through) / statistics.median(bare)
+    print(
+        f"(c) overhead: a dummy run through the gateway {statistics.median(through) * 1000:.0f} ms, bare docker run "
+        f"{statistics.median(bare) * 1000:.0f} ms (medians of {runs}): ratio {ratio:.2f}x; "
+        f"target <= 1.3x: {_verdict(ratio <= 1.3)}"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    image = build_image("dummy").tag
+    # The runner turns at most 200,000 lines of a run into events by default (docs/limits.md).
+    os.environ["MLEREDUX_RUNNER_MAX_OUTPUT_LINES"] = str(max(args.lines + 1000, 200_000))
+    with tempfile.TemporaryDirectory(prefix="mleredux-bench-gateway-") as temporary:
+        root = args.home or temporary
+        home = Home(Path(root))
+        flags = ["--max-concurrent", str(args.concurrent)]
+        stack = EmbeddedStack(
+            home,
+            gateway_http_listen=None,
+            extra_args={"gateway": [*flags, "--metrics-listen", "127.0.0.1:0"], "runner": flags},
+        )
+        await asyncio.to_thread(stack.start)
+        try:
+            async with GatewayClient(stack.gateway_address, stack.admin_token) as client:
+                # A first run warms the preparer's dataset and the grader's answers for all that follow.
+                warm = await client.create_run("demo-digits", "dummy", compute=SMALL)
+                async for _ in client.watch(warm.run_id):
+                    pass
+                if "overhead" in args.only:
+                    await overhead(client, image, args.runs)
+                lag = _LoopLag(stack.services["gateway"].metrics_address)
+                if "slowest" in args.only:
+                    await slowest_and_streaming(client, stack, lag, args.lines)
+                if "backlog" in args.only:
+                    await backlog(client, stack, lag, args.backlog, args.ticks)
+        finally:
+            await asyncio.to_thread(stack.stop)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--sample-get-run":
+        _sample_get_run(*sys.argv[2:])
+        sys.exit(0)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=300_000, help="lines of the streaming run")
+    parser.add_argument("--backlog", type=int, default=300, help="tiny runs in the backlog")
+    parser.add_argument("--ticks", type=int, default=600, help="probe lines (50 ms apart) during the backlog")
+    parser.add_argument("--runs", type=int, default=10, help="runs for the overhead medians")
+    parser.add_argument("--concurrent", type=int, default=12, help="the gateway's and runner's --max-concurrent")
+    parser.add_argument("--home", help="keep the stack's home (logs, database) here instead of a temporary one")
+    parser.add_argument("--only", nargs="+", default=list(FIGURES), choices=FIGURES, help="some of the figures")
+    try:
+        asyncio.run(main(parser.parse_args()))
+    except KeyboardInterrupt:
+        sys.exit(130)
