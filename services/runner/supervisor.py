@@ -46,6 +46,18 @@ class RunAlreadyActiveError(MleReduxError):
     grpc_code = "ALREADY_EXISTS"
 
 
+class RunCancelledBeforeStartError(MleReduxError):
+    """The run was cancelled before its ExecuteRun arrived: it is never started."""
+
+    grpc_code = "ABORTED"
+
+
+#: How long a cancel of a run this runner does not know yet is remembered (its ExecuteRun may be on
+#: the way: the two calls race), and how many such cancels at most.
+EARLY_CANCEL_SECONDS = 600.0
+EARLY_CANCEL_MAX = 10_000
+
+
 @dataclass(frozen=True)
 class SupervisorSettings:
     """Where runs live, the budget, and how long things may wait."""
@@ -107,6 +119,8 @@ class RunSupervisor:
         )
         self._validator_for = validator_for
         self._timers: dict[str, asyncio.Task[None]] = {}
+        #: Cancels of runs not known yet, by run id: (when, why); see `cancel`.
+        self._early_cancels: dict[str, tuple[float, str]] = {}
         #: Background work the supervisor owns (disk releases, expiries); awaited at shutdown.
         self._chores: set[asyncio.Task[None]] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -121,6 +135,9 @@ class RunSupervisor:
         """Starts a run. Raises CapacityExceededError for a run larger than the whole budget and
         RunAlreadyActiveError for a run id this runner has already seen."""
         self.admission.check(request.claim)
+        cancelled = self._early_cancels.pop(request.run_id, None)
+        if cancelled is not None and time.monotonic() - cancelled[0] < EARLY_CANCEL_SECONDS:
+            raise RunCancelledBeforeStartError(f"run {request.run_id} was cancelled before it started: {cancelled[1]}")
         if request.run_id in self.active or self.host.work_dir(request.run_id).exists():
             raise RunAlreadyActiveError(f"run {request.run_id} is already executing on this runner (attach to it)")
         execution = RunExecution.create(request, self.host, self._validator_for(request))
@@ -245,6 +262,11 @@ class RunSupervisor:
     async def cancel(self, run_id: str, reason: str) -> bool:
         execution = self.active.get(run_id)
         if execution is None:
+            # Its ExecuteRun may still be on the way (a caller cancels as it places the run): remember
+            # the cancel, so that the run is refused rather than left running with nobody following.
+            if len(self._early_cancels) >= EARLY_CANCEL_MAX:
+                self._early_cancels.pop(next(iter(self._early_cancels)))
+            self._early_cancels[run_id] = (time.monotonic(), reason)
             return False
         await execution.cancel(reason)
         return True
