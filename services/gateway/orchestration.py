@@ -456,6 +456,7 @@ class RunOrchestrator:
                         runner_pb2.RunnerServiceCancelRunRequest(run_id=run_id, reason=reason or "cancelled"),
                         timeout=10,
                     )
+                self._executing.discard(run_id)
             self._finish(
                 run, RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, reason or "cancelled"
             )
@@ -551,6 +552,7 @@ class RunOrchestrator:
         down_since: float | None = None
         pause = 0.2
         self._executing.add(run.run_id)
+        cancelled = False
         try:
             while True:
                 if request is not None:
@@ -592,8 +594,14 @@ class RunOrchestrator:
                         )
                         raise _Finished from exc
                     pause = min(pause * 2, 2.0)
+        except asyncio.CancelledError:
+            # Still executing as far as the runner knows: the run's task tells the runner to cancel it
+            # (`_drive_to_end`), and for that it must still find the run among those executing.
+            cancelled = True
+            raise
         finally:
-            self._executing.discard(run.run_id)
+            if not cancelled:
+                self._executing.discard(run.run_id)
         if last_status is not None:
             # Every event up to the verdict is in the database now: the runner may forget the run.
             await self._release_on_runner(run)
