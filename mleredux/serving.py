@@ -83,10 +83,22 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
             )
         )
     from services.gateway.model_quota import ModelQuota
+    from services.gateway.quotas import UserQuota
     from services.gateway.retention import RetentionPolicy
     from services.gateway.servicer import GatewaySettings, hosted_gateway
 
     _require(args, "preparer", "runner", "grader")
+    quota = UserQuota()
+    for flag, name in (
+        ("requests_per_second", "requests_per_second"),
+        ("request_burst", "request_burst"),
+        ("max_watch_streams", "max_watch_streams"),
+    ):
+        if getattr(args, flag, None) is not None:
+            quota = dataclasses.replace(quota, **{name: getattr(args, flag)})
+    unfinished = {}
+    if getattr(args, "max_unfinished_runs_per_user", None) is not None:
+        unfinished["max_unfinished_runs_per_user"] = args.max_unfinished_runs_per_user
     return hosted_gateway(
         GatewaySettings(
             db_path=args.db or home.db_path,
@@ -101,6 +113,8 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 cost_per_day_usd=getattr(args, "model_cost_per_user_day", 0.0) or 0.0,
             ),
             http_listen=args.http_listen,
+            user_quota=quota,
+            **unfinished,
             **({"agent_quota_count": args.agent_quota} if args.agent_quota else {}),
             **({"agent_quota_bytes": args.agent_quota_mib << 20} if args.agent_quota_mib else {}),
             **({"agent_context_max_bytes": args.agent_context_mib << 20} if args.agent_context_mib else {}),
