@@ -347,7 +347,10 @@ async def main(args: argparse.Namespace) -> None:
         stack = EmbeddedStack(
             home,
             gateway_http_listen=None,
-            extra_args={"gateway": [*flags, "--metrics-listen", "127.0.0.1:0"], "runner": flags},
+            extra_args={
+                "gateway": [*flags, "--metrics-listen", "127.0.0.1:0", "--max-unfinished-runs-per-user", "0"],
+                "runner": flags,
+            },
         )
         await asyncio.to_thread(stack.start)
         try:

@@ -61,7 +61,11 @@ async def main(runs: int, keep: int, concurrent: int) -> None:
     with tempfile.TemporaryDirectory(prefix="mleredux-storage-") as root:
         home = Home(Path(root))
         flags = ["--max-concurrent", str(concurrent)]
-        stack = EmbeddedStack(home, gateway_http_listen=None, extra_args={"gateway": flags, "runner": flags})
+        stack = EmbeddedStack(
+            home,
+            gateway_http_listen=None,
+            extra_args={"gateway": [*flags, "--max-unfinished-runs-per-user", "0"], "runner": flags},
+        )
         await asyncio.to_thread(stack.start)
         try:
             async with GatewayClient(stack.gateway_address, stack.admin_token) as client:

@@ -248,8 +248,9 @@ async def test_bad_input_is_refused_at_create_time(
 async def test_an_unknown_agent_is_refused_at_create_time(client: GatewayClient) -> None:
     with pytest.raises(GatewayError) as caught:
         await client.create_evaluation("no-such-agent", competition_ids=["demo-digits"], seeds=1)
-    assert caught.value.code == grpc.StatusCode.FAILED_PRECONDITION
-    assert "unknown agent 'no-such-agent'" in str(caught.value)
+    # Resolved as CreateRun resolves it, in the caller's namespace: an agent nobody has is not found.
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+    assert "no agent 'no-such-agent'" in str(caught.value)
 
 
 async def test_another_users_evaluation_is_invisible(

@@ -32,6 +32,8 @@ TERMINAL = {
 }
 TINY = common_pb2.ComputeProfile(cpus=0.05, memory_bytes=64 << 20, time_limit_seconds=120)
 CONCURRENCY = ["--max-concurrent", "12"]
+#: The backlog is one user's (the admin's): past the default bound of 100 unfinished runs per user.
+BACKLOG = ["--max-unfinished-runs-per-user", "1000"]
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ async def crash_stack(tmp_path_factory: pytest.TempPathFactory, dummy_image: str
     stack = EmbeddedStack(
         Home(tmp_path_factory.mktemp("crash-home")),
         gateway_http_listen=None,
-        extra_args={"gateway": CONCURRENCY, "runner": CONCURRENCY},
+        extra_args={"gateway": CONCURRENCY + BACKLOG, "runner": CONCURRENCY},
     )
     await asyncio.to_thread(stack.start)
     try:

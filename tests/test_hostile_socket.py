@@ -46,7 +46,9 @@ def _fds(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def attacker_agent(docker_engine: None) -> str:
-    return add_agent(ATTACKER_DIR, name="hostile-socket").name
+    # Built on this host and run by the admin as a bare image reference (tenants bring agents through
+    # the gateway; tests/test_hostile_tenant_runs.py does that).
+    return add_agent(ATTACKER_DIR, name="hostile-socket").tag
 
 
 def _attacks(events: list[common_pb2.RunEvent]) -> dict[str, Any]:

@@ -89,7 +89,9 @@ async function main() {
   try {
     const create = { competition_id: args.competition, agent: args.agent };
     if (Object.keys(args.env).length > 0 && fieldsOf(definition, "CreateRun").has("env")) create.env = args.env;
-    const run = await call(client, "CreateRun", create, metadata);
+    const created = await call(client, "CreateRun", create, metadata);
+    // CreateRun answers a CreateRunResponse holding the run (older gateways answered the Run itself).
+    const run = created.run || created;
 
     // Unset seq fields mean "from the beginning" whatever the field is called (from_seq, after_seq).
     const watched = await watch(client, { run_id: run.run_id }, metadata);

@@ -145,7 +145,7 @@ class AgentRegistry:
         runners: dict[str, runner_pb2_grpc.RunnerServiceStub],
         settings: AgentSettings,
     ) -> None:
-        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
         self.store = store
@@ -260,7 +260,7 @@ class AgentRegistry:
         if agent.build_state == BuildState.AGENT_BUILD_STATE_BUILDING:
             raise AgentNotReadyError(f"{agent.name} is still building; delete it once the build has ended")
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM agents WHERE owner = ? AND agent_id = ?", (agent.owner, agent.agent_id))
             self._db.execute("DELETE FROM agent_log WHERE owner = ? AND agent_id = ?", (agent.owner, agent.agent_id))
         # The image stays on the runners: another agent (anyone's) may have the same content.

@@ -141,7 +141,9 @@ class TokenStore:
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = time.time_ns()
         with self._db:
-            self._db.execute("BEGIN")
+            # IMMEDIATE: a read that turns into a write fails at once (not after the busy timeout) when
+            # another connection wrote in between; taking the write lock first waits instead.
+            self._db.execute("BEGIN IMMEDIATE")
             existing = self._db.execute("SELECT admin FROM users WHERE user = ?", (user,)).fetchone()
             if existing is None:
                 self._db.execute(

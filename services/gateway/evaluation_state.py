@@ -51,7 +51,7 @@ class EvaluationDatabase:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -61,7 +61,7 @@ class EvaluationDatabase:
 
     def create(self, evaluation: gateway_pb2.Evaluation, cells: list[gateway_pb2.EvaluationRun]) -> None:
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT INTO evaluations (evaluation_id, owner, state, created_ns, data) VALUES (?, ?, ?, ?, ?)",
                 (
@@ -91,7 +91,7 @@ class EvaluationDatabase:
 
     def save_cells(self, evaluation_id: str, cells: Sequence[gateway_pb2.EvaluationRun]) -> None:
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
                 "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
                 [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells],
@@ -110,7 +110,7 @@ class EvaluationDatabase:
             )
         evaluation.last_seq = event.seq
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany(
                 "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
                 [(c.SerializeToString(), evaluation.evaluation_id, c.seed, c.competition_id) for c in cells],

@@ -202,7 +202,7 @@ class RunDatabase:
     def store_batches(self, batches: list[StoredBatch]) -> None:
         """Persists batches (of one run or several, in order) in one transaction."""
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             for batch in batches:
                 self._db.executemany(
                     "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
@@ -295,7 +295,7 @@ class RunDatabase:
     def delete_run(self, run_id: str) -> None:
         """Removes a run and its whole log (a finished one: the caller checks)."""
         with self._db:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
             self._db.execute("DELETE FROM event_chunks WHERE run_id = ?", (run_id,))
             self._db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
