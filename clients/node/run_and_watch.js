@@ -95,7 +95,8 @@ async function main() {
 
     // Unset seq fields mean "from the beginning" whatever the field is called (from_seq, after_seq).
     const watched = await watch(client, { run_id: run.run_id }, metadata);
-    const final = await call(client, "GetRun", { run_id: run.run_id }, metadata);
+    const got = await call(client, "GetRun", { run_id: run.run_id }, metadata);
+    const final = got.run || got; // a GetRunResponse holds the run
     const gapFree = watched.seqs.length > 0 && watched.seqs.every((seq, i) => seq === i + 1);
     const result = {
       run_id: run.run_id,
