@@ -9,13 +9,13 @@ it was last announced.
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
 from mleredux.errors import InvalidArgumentError, MleReduxError
 from mleredux.v1 import gateway_pb2
+from services.gateway.page_tokens import decode_position, encode_position
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -138,11 +138,7 @@ class EvaluationDatabase:
         page_size = min(page_size or 50, 1000)
         where, params = ["1=1"], []
         if page_token:
-            try:
-                created_text, after_id = base64.urlsafe_b64decode(page_token.encode()).decode().split(":", 1)
-                created = int(created_text)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidArgumentError("page_token is not a token this server issued") from exc
+            created, after_id = decode_position(page_token)
             where.append("(created_ns < ? OR (created_ns = ? AND evaluation_id < ?))")
             params += [created, created, after_id]
         if owner is not None:
@@ -157,7 +153,7 @@ class EvaluationDatabase:
         token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
-            token = base64.urlsafe_b64encode(f"{last[0]}:{last[1]}".encode()).decode()
+            token = encode_position(last[0], last[1])
         return found, token
 
     def running(self) -> list[gateway_pb2.Evaluation]:

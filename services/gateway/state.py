@@ -9,7 +9,6 @@ its environment of up to 256 KiB, is rewritten only when something in it changed
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import sqlite3
 import zlib
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from mleredux.errors import InvalidArgumentError, RunNotFoundError
 from mleredux.v1 import common_pb2, gateway_pb2
+from services.gateway.page_tokens import decode_position, encode_position
 
 TERMINAL_STATES = frozenset(
     {
@@ -157,11 +157,7 @@ class RunDatabase:
         page_size = min(page_size or 50, 1000)
         where, params = ["1=1"], []
         if page_token:
-            try:
-                created_text, after_id = base64.urlsafe_b64decode(page_token.encode()).decode().split(":", 1)
-                created = int(created_text)
-            except (ValueError, UnicodeDecodeError) as exc:
-                raise InvalidArgumentError("page_token is not a token this server issued") from exc
+            created, after_id = decode_position(page_token)
             where.append("(created_ns < ? OR (created_ns = ? AND run_id < ?))")
             params += [created, created, after_id]
         if state:
@@ -182,7 +178,7 @@ class RunDatabase:
         token = ""
         if len(rows) > page_size:
             last = rows[page_size - 1]
-            token = base64.urlsafe_b64encode(f"{last[0]}:{last[1]}".encode()).decode()
+            token = encode_position(last[0], last[1])
         return runs, token
 
     def unfinished_runs(self) -> list[gateway_pb2.Run]:
