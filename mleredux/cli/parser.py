@@ -127,7 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--no-follow", action="store_true")
     _add_gateway(tail)
 
-    runs = sub.add_parser("runs", help="list runs or show one")
+    runs = sub.add_parser("runs", help="list runs, show one, prune finished ones (admins)")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     runs_list = runs_sub.add_parser("list")
     runs_list.add_argument("--limit", type=int, default=20)
