@@ -62,9 +62,15 @@ def browser() -> Iterator[Any]:
 
 
 def _wait(what: str, condition: Any, seconds: float = 120) -> Any:
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        value = condition()
+        try:
+            value = condition()
+        except StaleElementReferenceException:
+            # The page re-renders live; an element read mid-render is read again.
+            value = None
         if value:
             return value
         time.sleep(0.1)
@@ -110,14 +116,19 @@ def test_the_viewer_renders_a_live_run(stack: EmbeddedStack, browser: Any, tmp_p
     browser.save_screenshot(str(tmp_path / "live.png"))
 
     # Then the report, once the run has ended.
-    report_rows = _wait("the grade report", lambda: browser.find_elements(By.CSS_SELECTOR, "#report-table tr"), 120)
-    shown = {r.find_element(By.TAG_NAME, "th").text: r.find_element(By.TAG_NAME, "td").text for r in report_rows}
+    def report_shown() -> dict[str, str]:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#report-table tr")
+        return {r.find_element(By.TAG_NAME, "th").text: r.find_element(By.TAG_NAME, "td").text for r in rows}
+
+    shown = _wait("the grade report", report_shown, 120)
     final = _call(stack, "GET", f"/v1/runs/{run_id}", token)
     assert final["state"] == "RUN_STATE_SUCCEEDED", final["message"]
     assert float(shown["score"]) == pytest.approx(final["report"]["score"])
     assert shown["valid_submission"] == "true"
     assert "dummy-agent stdout: done" in log.text
-    stderr_lines = [e.text for e in log.find_elements(By.CSS_SELECTOR, "span.stderr")]
+    stderr_lines = _wait(
+        "the log's stderr lines", lambda: [e.text for e in log.find_elements(By.CSS_SELECTOR, "span.stderr")], 30
+    )
     assert stderr_lines and all(line.startswith("dummy-agent stderr:") for line in stderr_lines)
     rollout = browser.find_element(By.ID, "rollout").text
     assert "plan" in rollout and "copy the sample submission" in rollout

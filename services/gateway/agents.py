@@ -304,18 +304,14 @@ class AgentRegistry:
         if first is None or not first.HasField("header"):
             raise AgentInputError("the first CreateAgent message must be the header (agent_id, and git_url or none)")
         header = first.header
-        agent_id = check_agent_id(header.agent_id)
-        existing = self._get(caller.user, agent_id)
-        if existing is not None and existing.build_state != BuildState.AGENT_BUILD_STATE_FAILED:
-            raise AgentExistsError(f"you already have an agent {agent_id!r}; delete it first (`mleredux agents rm`)")
-        count = self._db.execute(
-            "SELECT COUNT(*) FROM agents WHERE owner = ? AND state != ?",
-            (caller.user, BuildState.AGENT_BUILD_STATE_FAILED),
-        ).fetchone()[0]
-        if count >= self.settings.quota_count:
-            raise AgentQuotaError(
-                f"you have {count} agents, the most one user may have ({self.settings.quota_count}); delete one first"
-            )
+        try:
+            agent_id = check_agent_id(header.agent_id)
+            self._check_room(caller, agent_id)
+        except MleReduxError:
+            # Refusing while the client still uploads makes gRPC answer its own "Internal error" instead of
+            # ours; reading the rest (bounded by the context cap) lets the client see the reason.
+            await self._discard(messages)
+            raise
         agent = gateway_pb2.Agent(
             name=resource_name(caller.user, agent_id),
             agent_id=agent_id,
@@ -354,6 +350,28 @@ class AgentRegistry:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return agent
+
+    def _check_room(self, caller: Principal, agent_id: str) -> None:
+        """The name is free and the user is under the agent-count quota, or the specific refusal."""
+        existing = self._get(caller.user, agent_id)
+        if existing is not None and existing.build_state != BuildState.AGENT_BUILD_STATE_FAILED:
+            raise AgentExistsError(f"you already have an agent {agent_id!r}; delete it first (`mleredux agents rm`)")
+        count = self._db.execute(
+            "SELECT COUNT(*) FROM agents WHERE owner = ? AND state != ?",
+            (caller.user, BuildState.AGENT_BUILD_STATE_FAILED),
+        ).fetchone()[0]
+        if count >= self.settings.quota_count:
+            raise AgentQuotaError(
+                f"you have {count} agents, the most one user may have ({self.settings.quota_count}); delete one first"
+            )
+
+    async def _discard(self, messages: AsyncIterator[gateway_pb2.CreateAgentRequest]) -> None:
+        """Reads and drops the rest of an upload, at most the context cap (a larger one is cut off)."""
+        size = 0
+        async for message in messages:
+            size += len(message.context_chunk)
+            if size > self.settings.context_max_bytes:
+                return
 
     async def _receive_context(self, messages: AsyncIterator[gateway_pb2.CreateAgentRequest]) -> tuple[str, str]:
         """Spools the tar to a temp file (bounded), checks it and stores it; returns (key, sha256)."""
