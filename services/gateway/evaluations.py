@@ -252,7 +252,7 @@ class _Driver:
             create_time=now_timestamp(),
             owner=ev.owner,
         )
-        self.service.orchestrator.submit(run)
+        await self.service.orchestrator.submit(run)
 
     async def _start(self, key: tuple[int, str], message: str) -> None:
         # The cell names its run before the run exists: a gateway that dies in between finds a

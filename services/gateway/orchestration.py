@@ -40,7 +40,7 @@ from services.gateway.event_writer import EventWriter
 from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
-from services.gateway.state import RunDatabase, is_terminal, prepare_batch
+from services.gateway.state import RunDatabase, RunRow, is_terminal, prepare_batch
 
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
@@ -166,8 +166,8 @@ class RunOrchestrator:
         if not runners:
             raise ValueError("the gateway needs at least one runner")
         self.db = db
-        #: Persists the runners' event batches off the event loop (the orchestrator's own few events
-        #: are written on the loop: each is one short transaction).
+        #: Writes every event, new run and changed run row off the event loop, in order; `self.db` is
+        #: the loop's connection for reads only.
         self.writer = writer or EventWriter(db.path)
         self.hub = hub
         self.store = store
@@ -197,6 +197,8 @@ class RunOrchestrator:
         #: Runs whose terminal event is stored but whose files and state are not yet (see `_conclude`).
         self._ending: dict[str, tuple[gateway_pb2.Run, int, int, str]] = {}
         self._concluding: set[asyncio.Task[None]] = set()
+        #: Owner of every run submitted (or recovered) and not yet concluded.
+        self._owners: dict[str, str] = {}
         self._shutting_down = False
 
     # -- runners -----------------------------------------------------------------------------------
@@ -245,18 +247,22 @@ class RunOrchestrator:
         return changed
 
     def _persist(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        """Applies the events to the run and hands them to the writer thread without waiting (they are
+        ordered before any later write); watchers hear of them once they are committed."""
         changed = self._apply_events(run, events)
-        self.db.append_events(run, events, run_changed=changed)
-        self.hub.notify(run.run_id, events)
+        self.writer.enqueue(
+            prepare_batch(run, events, run_changed=changed), lambda: self.hub.notify(run.run_id, events)
+        )
 
     async def _persist_off_loop(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
-        """The same as `_persist`, written by the writer thread; watchers hear of the events once
-        they are committed."""
+        """The same as `_persist`, and returns once they are committed: a runner's stream is read no
+        faster than its events can be stored."""
         if not events:
             return
         changed = self._apply_events(run, events)
-        await self.writer.append(prepare_batch(run, events, run_changed=changed))
-        self.hub.notify(run.run_id, events)
+        await self.writer.append(
+            prepare_batch(run, events, run_changed=changed), lambda: self.hub.notify(run.run_id, events)
+        )
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
         event = common_pb2.RunEvent(run_id=run.run_id, seq=run.last_seq + 1, time=now_timestamp(), **payload)  # type: ignore[arg-type]
@@ -268,10 +274,22 @@ class RunOrchestrator:
 
     # -- run lifecycle -----------------------------------------------------------------------------
 
-    def submit(self, run: gateway_pb2.Run) -> None:
-        self.db.create_run(run)
+    async def submit(self, run: gateway_pb2.Run) -> None:
+        """Stores the new run and its QUEUED event (returning once both are committed, so that a read
+        right after sees it) and starts its task. Counted among the owner's unfinished runs at once."""
+        self._owners[run.run_id] = run.owner
+        self.writer.enqueue(RunRow.of(run, new=True))
         self._status(run, RunState.RUN_STATE_QUEUED, "queued")
+        try:
+            await self.writer.flush()
+        except BaseException:
+            self._owners.pop(run.run_id, None)
+            raise
         self._start_task(run.run_id)
+
+    def unfinished_of(self, owner: str) -> int:
+        """How many of the owner's runs are submitted and not yet concluded (held in memory: no read)."""
+        return sum(1 for who in self._owners.values() if who == owner)
 
     def _start_task(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
         task = asyncio.create_task(self._drive(run_id, reattach=reattach, regrade=regrade), name=f"run-{run_id}")
@@ -305,6 +323,7 @@ class RunOrchestrator:
         reattached (the runner keeps a run nobody follows, and a finished one until it is released);
         runs caught grading are graded again from their stored submission."""
         for run in self.db.unfinished_runs():
+            self._owners[run.run_id] = run.owner
             placed = bool(run.runner)
             last = self.db.events_from(run.run_id, run.last_seq, 1) if run.last_seq else []
             if last and last[0].HasField("status_change") and is_terminal(last[0].status_change.state):
@@ -374,12 +393,16 @@ class RunOrchestrator:
         if ending is None:
             return
         run, state, reason, message = ending
+        await self.writer.flush()  # the terminal event is committed before the log is read back
         await asyncio.to_thread(self._store_run_files, run)
         run.state = state  # type: ignore[assignment]
         run.failure_reason = reason  # type: ignore[assignment]
         run.message = message
         run.end_time.CopyFrom(now_timestamp())
-        self.db.save_run(run)
+        try:
+            await self.writer.save(run)
+        finally:
+            self._owners.pop(run.run_id, None)
         self.hub.notify(run.run_id)
         self.hub.forget(run.run_id)
         RUNS_FINISHED.labels(state=RunState.Name(state).removeprefix("RUN_STATE_")).inc()
@@ -522,7 +545,7 @@ class RunOrchestrator:
         finally:
             if not waiting.done():
                 waiting.cancel()
-        self.db.save_run(run)
+        await self.writer.save(run)  # committed before the runner hears of the run
 
     async def _execute(self, run: gateway_pb2.Run, dataset: object) -> common_pb2.StatusChange:
         request = runner_pb2.ExecuteRunRequest(

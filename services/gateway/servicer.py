@@ -260,7 +260,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             agent_commit=agent.commit,
             agent_manifest=agent.manifest,
         )
-        self.orchestrator.submit(run)
+        await self.orchestrator.submit(run)
         return self.db.get_run(run.run_id)
 
     async def _smoke_run(self, owner: str, agent_id: str) -> tuple[bool, str]:
@@ -331,7 +331,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         limit = self.settings.max_unfinished_runs_per_user
         if limit <= 0:
             return
-        held = sum(1 for run in self.db.unfinished_runs() if run.owner == caller.user)
+        held = self.orchestrator.unfinished_of(caller.user)
         if held >= limit:
             raise ResourceExhaustedError(
                 f"{caller.user} already has {held} unfinished runs, the most one user may have "

@@ -77,6 +77,38 @@ class StoredBatch:
     data: bytes | None
 
 
+@dataclass(frozen=True)
+class RunRow:
+    """A run's row as it is inserted (`new`) or rewritten, written by the same writer as its events so
+    that a row and the events around it land in the order they were made."""
+
+    run_id: str
+    owner: str
+    competition_id: str
+    state: int
+    created_ns: int
+    data: bytes
+    last_seq: int
+    new: bool
+
+    @classmethod
+    def of(cls, run: gateway_pb2.Run, *, new: bool = False) -> RunRow:
+        return cls(
+            run.run_id,
+            run.owner,
+            run.competition_id,
+            run.state,
+            run.create_time.ToNanoseconds(),
+            run.SerializeToString(),
+            run.last_seq,
+            new,
+        )
+
+
+#: What the event writer writes: a run's events (with its row's change), or a run's whole row.
+StoredWrite = StoredBatch | RunRow
+
+
 def prepare_batch(run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True) -> StoredBatch:
     """Checks that `events` continue the run's log gap-free and advances `run.last_seq` over them."""
     expected = run.last_seq + 1
@@ -122,19 +154,7 @@ class RunDatabase:
         self._db.close()
 
     def create_run(self, run: gateway_pb2.Run) -> None:
-        self._db.execute(
-            "INSERT INTO runs (run_id, owner, competition_id, state, created_ns, data, last_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                run.run_id,
-                run.owner,
-                run.competition_id,
-                run.state,
-                run.create_time.ToNanoseconds(),
-                run.SerializeToString(),
-                run.last_seq,
-            ),
-        )
+        self.store_batches([RunRow.of(run, new=True)])
 
     def get_run(self, run_id: str) -> gateway_pb2.Run:
         row = self._db.execute("SELECT data, last_seq FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -143,10 +163,7 @@ class RunDatabase:
         return _decode(row[0], row[1])
 
     def save_run(self, run: gateway_pb2.Run) -> None:
-        self._db.execute(
-            "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
-            (run.state, run.SerializeToString(), run.last_seq, run.run_id),
-        )
+        self.store_batches([RunRow.of(run)])
 
     def list_runs(
         self, *, page_size: int, page_token: str, state: int = 0, competition_id: str = "", owner: str | None = None
@@ -195,11 +212,14 @@ class RunDatabase:
         """Persists events (which must continue the run's log gap-free) and the run, atomically."""
         self.store_batches([prepare_batch(run, events, run_changed=run_changed)])
 
-    def store_batches(self, batches: list[StoredBatch]) -> None:
-        """Persists batches (of one run or several, in order) in one transaction."""
+    def store_batches(self, batches: list[StoredWrite]) -> None:
+        """Persists batches and rows (of one run or several, in order) in one transaction."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for batch in batches:
+                if isinstance(batch, RunRow):
+                    self._store_row(batch)
+                    continue
                 self._db.executemany(
                     "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
                     [(batch.run_id, e.seq, e.SerializeToString()) for e in batch.events],
@@ -211,6 +231,19 @@ class RunDatabase:
                     )
                 else:
                     self._db.execute("UPDATE runs SET last_seq = ? WHERE run_id = ?", (batch.last_seq, batch.run_id))
+
+    def _store_row(self, row: RunRow) -> None:
+        if row.new:
+            self._db.execute(
+                "INSERT INTO runs (run_id, owner, competition_id, state, created_ns, data, last_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row.run_id, row.owner, row.competition_id, row.state, row.created_ns, row.data, row.last_seq),
+            )
+        else:
+            self._db.execute(
+                "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
+                (row.state, row.data, row.last_seq, row.run_id),
+            )
 
     def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
         """Up to `limit` events from `from_seq` on, from compacted chunks or live rows alike."""

@@ -32,6 +32,9 @@ from services.runner.backends.docker_logs import follow_logs
 
 _HEADER = struct.Struct(">BxxxL")
 _T = TypeVar("_T")
+#: How long a create that was cut off is watched for the container it may still make.
+CREATE_SETTLE_SECONDS = 5.0
+
 #: How long one Engine API call may take (an inspect, create, start, kill, remove, list) before the
 #: run is told the engine does not answer. Waiting for a container and following its log are not
 #: bounded here: the run's time limit bounds them at the caller.
@@ -142,8 +145,9 @@ class DockerBackend:
         except aiodocker.DockerError as exc:
             raise DockerUnavailableError(f"cannot create container for {spec.image!r}: {exc.message}") from exc
         except BaseException:
-            # Cancelled or timed out mid-create: the engine may have made it; it goes, by name.
-            await asyncio.shield(self._remove_quietly(spec.name))
+            # Cancelled or timed out mid-create: the engine may have made it, or may still be making
+            # it (it finishes a create whose caller hung up); it goes, by name, once it exists.
+            await asyncio.shield(self._remove_once_created(spec.name))
             raise
         try:
             await self._call("a container start", container.start())
@@ -154,6 +158,19 @@ class DockerBackend:
             await asyncio.shield(self._remove_quietly(container.id))
             raise
         return str(container.id)
+
+    async def _remove_once_created(self, name: str) -> None:
+        """Removes the container `name` as soon as the engine shows it, looking for up to
+        `CREATE_SETTLE_SECONDS` (a create cut off on our side may still complete on the engine's)."""
+        deadline = asyncio.get_running_loop().time() + CREATE_SETTLE_SECONDS
+        while True:
+            with contextlib.suppress(MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
+                if await self.inspect(name) is not None:
+                    await self.remove(name)
+                    return
+            if asyncio.get_running_loop().time() >= deadline:
+                return
+            await asyncio.sleep(0.25)
 
     async def _remove_quietly(self, name_or_id: str) -> None:
         with contextlib.suppress(MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
