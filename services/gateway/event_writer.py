@@ -70,7 +70,7 @@ class EventWriter:
     async def append(self, batch: StoredWrite, then: Callable[[], None] | None = None) -> None:
         """Returns once the write is committed (and `then` has run). A cancelled caller still waits for
         its write to land (it is already on its way): a later write of the same run must never overtake it."""
-        await _settled(self.enqueue(batch, then))
+        await settled(self.enqueue(batch, then))
 
     async def save(self, run: gateway_pb2.Run, *, new: bool = False) -> None:
         """Writes the run's row (inserts it when `new`) after everything handed over before."""
@@ -80,7 +80,7 @@ class EventWriter:
         """Returns once every write handed over so far is committed (or has failed)."""
         if self._last is not None and not self._last.done():
             with contextlib.suppress(Exception):
-                await _settled(self._last)
+                await settled(self._last)
 
     async def close(self) -> None:
         if self._thread is not None:
@@ -148,7 +148,9 @@ def _retrieve(future: asyncio.Future[None]) -> None:
         future.exception()
 
 
-async def _settled(future: asyncio.Future[None]) -> None:
+async def settled(future: asyncio.Future[None]) -> None:
+    """Waits for a write handed over with `enqueue`; a cancelled caller still waits for it to land
+    (a later write of the same run must never overtake it), then is cancelled."""
     try:
         await asyncio.shield(future)
     except asyncio.CancelledError:

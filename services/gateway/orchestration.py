@@ -36,7 +36,7 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
-from services.gateway.event_writer import EventWriter
+from services.gateway.event_writer import EventWriter, settled
 from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
@@ -95,7 +95,7 @@ def event_json_line(event: common_pb2.RunEvent) -> str:
 
 class EventHub:
     """Wakes the watchers of a run when its log grows or its state changes, and holds each run's
-    latest committed batch, so that a watcher that is caught up takes it from memory instead of
+    latest durable batch, so that a watcher that is caught up takes it from memory instead of
     reading it back from SQLite (one batch per run in flight: the memory is bounded by the runners'
     batch size; a watcher further behind reads the database as before)."""
 
@@ -103,10 +103,15 @@ class EventHub:
         self._events: dict[str, asyncio.Event] = {}
         self._latest: dict[str, list[common_pb2.RunEvent]] = {}
 
-    def notify(self, run_id: str, committed: list[common_pb2.RunEvent] | None = None) -> None:
-        """`committed`: events just made durable (never anything not yet in the database)."""
-        if committed:
-            self._latest[run_id] = committed
+    def notify(self, run_id: str, durable: list[common_pb2.RunEvent] | None = None) -> None:
+        """`durable`: events that will never change: committed here, or a runner's batch (journaled
+        on the runner before it was sent, and sent again, identical, to a restarted gateway). A batch
+        older than the one held (a status event whose commit came after a newer runner batch) is not
+        kept: the held one is what a caught-up watcher needs."""
+        if durable:
+            held = self._latest.get(run_id)
+            if not held or held[-1].seq < durable[-1].seq:
+                self._latest[run_id] = durable
         event = self._events.pop(run_id, None)
         if event is not None:
             event.set()
@@ -254,15 +259,18 @@ class RunOrchestrator:
             prepare_batch(run, events, run_changed=changed), lambda: self.hub.notify(run.run_id, events)
         )
 
-    async def _persist_off_loop(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
-        """The same as `_persist`, and returns once they are committed: a runner's stream is read no
-        faster than its events can be stored."""
+    async def _persist_runner_batch(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+        """A batch from the runner: its watchers have it at once, and this returns once it is committed
+        (a runner's stream is read no faster than its events can be stored, so at most one batch per
+        run is ahead of the database: the one the hub holds). Telling watchers before the commit is
+        safe because the runner journaled the batch before sending it: a gateway that dies before
+        committing reattaches after its last committed seq and gets the same events again."""
         if not events:
             return
         changed = self._apply_events(run, events)
-        await self.writer.append(
-            prepare_batch(run, events, run_changed=changed), lambda: self.hub.notify(run.run_id, events)
-        )
+        committed = self.writer.enqueue(prepare_batch(run, events, run_changed=changed))
+        self.hub.notify(run.run_id, events)
+        await settled(committed)
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
         event = common_pb2.RunEvent(run_id=run.run_id, seq=run.last_seq + 1, time=now_timestamp(), **payload)  # type: ignore[arg-type]
@@ -587,7 +595,7 @@ class RunOrchestrator:
                     async for batch in call:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
-                        await self._persist_off_loop(run, events)
+                        await self._persist_runner_batch(run, events)
                         if events:
                             EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:
