@@ -228,9 +228,12 @@ class GatewayClient:
         max_attempts: int = 0,
         hint_run_ids: list[str] | tuple[str, ...] = (),
         hint_rollouts: bool = False,
+        task: str = "",
+        hint_evaluation_id: str = "",
     ) -> gateway_pb2.Evaluation:
-        """Starts `agent` on the competitions (or a named split) with `seeds` runs each; `hint_run_ids`
-        (technique-task runs) give each run their analyses read-only at /home/hints/."""
+        """Starts `agent` on the competitions (or a named split) with `seeds` runs each (each run doing
+        technique task `task`, if given); `hint_run_ids` (technique-task runs) or `hint_evaluation_id`
+        (an ended technique-task evaluation) give each run their analyses read-only at /home/hints/."""
         request = gateway_pb2.CreateEvaluationRequest(
             agent=agent,
             competition_ids=list(competition_ids),
@@ -243,6 +246,8 @@ class GatewayClient:
             max_attempts=max_attempts,
             hint_run_ids=list(hint_run_ids),
             hint_rollouts=hint_rollouts,
+            task=task,
+            hint_evaluation_id=hint_evaluation_id,
         )
         answer = await self._call(self._stub.CreateEvaluation(request, timeout=120, metadata=self._metadata))
         return answer.evaluation

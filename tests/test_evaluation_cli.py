@@ -59,6 +59,34 @@ def test_the_wiring_parses_the_documented_forms(tmp_path: Path) -> None:
     assert (args.format, args.output) == ("mlebench", tmp_path)
     assert parse("eval", "compare", "A", "B").eval_command == "compare"
     assert parse("eval", "get", "ev1", "--json").json
+    args = parse(
+        "eval", "create", "-a", "dummy", "-c", "demo-digits", "--seeds", "1", "--task", "missing", "--hint-rollouts"
+    )
+    assert (args.task, args.hint_rollouts, args.hint_evaluation, args.hint_runs) == ("missing", True, "", None)
+    args = parse("eval", "create", "-a", "dummy", "--split", "demo", "--seeds", "1", "--hints-from-evaluation", "ev1")
+    options = cli_commands.EvaluationOptions.from_args(args)
+    assert (options.hint_evaluation, options.split, options.competitions, options.task) == ("ev1", "demo", (), "")
+    with pytest.raises(SystemExit):  # hints from runs or from an evaluation, not both
+        parse(
+            "eval",
+            "create",
+            "-a",
+            "dummy",
+            "-c",
+            "x",
+            "--seeds",
+            "1",
+            "--hints-from",
+            "r",
+            "--hints-from-evaluation",
+            "e",
+        )
+    listed = tmp_path / "set.txt"
+    listed.write_text("# the set\ndemo-digits\n\ndemo-diabetes\n")
+    options = cli_commands.EvaluationOptions.from_args(
+        parse("eval", "create", "-a", "x", "--list", str(listed), "--seeds", "2")
+    )
+    assert options.competitions == ("demo-digits", "demo-diabetes") and options.seeds == 2
 
 
 def test_every_eval_command_takes_the_common_options() -> None:
@@ -126,3 +154,23 @@ async def test_the_demo_job_is_a_small_evaluation(client: GatewayClient) -> None
     text = out.getvalue()
     assert "dummy on split demo x 1 seeds" in text and "3/3 done" in text
     assert all(cid in text for cid in ("demo-breast-cancer", "demo-diabetes", "demo-digits"))
+
+
+async def test_hints_from_a_technique_evaluation_through_the_commands(
+    client: GatewayClient, baseline_image: str
+) -> None:
+    code, text = await run(
+        client, "eval", "create", "-a", "baseline", "-c", "demo-digits", "--seeds", "1", "--task", "missing"
+    )
+    assert code == 0, text
+    assert "baseline on 1 competitions x 1 seeds, technique task missing" in text and "1 succeeded" in text
+    source = evaluation_id_in(text)
+    code, text = await run(
+        client, "eval", "create", "-a", "dummy", "-c", "demo-digits", "--seeds", "1", "--hints-from-evaluation", source
+    )
+    assert code == 0, text
+    assert f"hints from evaluation {source} (1 runs)" in text and "1 succeeded" in text
+    hinted = await client.get_evaluation(evaluation_id_in(text))
+    assert hinted.hint_evaluation_id == source and len(hinted.hint_run_ids) == 1
+    names = {a.name for a in await client.list_artifacts(hinted.runs[0].run_id)}
+    assert f"hints/missing-{hinted.hint_run_ids[0]}-analysis.json" in names

@@ -92,3 +92,121 @@ async def test_bad_hints_are_refused_at_create_time(client: GatewayClient, techn
     assert "not a technique-task run" in str(caught.value)
     async for _ in client.watch(plain.run_id):
         pass
+
+
+# -- hints from a whole evaluation ------------------------------------------------------------------
+
+
+async def _to_end(client: GatewayClient, evaluation_id: str) -> gateway_pb2.Evaluation:
+    async for _ in client.watch_evaluation(evaluation_id):
+        pass
+    return await client.get_evaluation(evaluation_id)
+
+
+@pytest.fixture(scope="module")
+async def technique_evaluation(stack: EmbeddedStack, baseline_image: str) -> tuple[gateway_pb2.Evaluation, str]:
+    """The baseline doing the `missing` technique task on demo-digits, and the error a hinted
+    evaluation got while it still ran."""
+    async with GatewayClient(stack.gateway_address, stack.admin_token) as client:
+        created = await client.create_evaluation(
+            "baseline", competition_ids=["demo-digits"], seeds=1, task="missing", name="technique: missing"
+        )
+        assert created.task == "missing"
+        with pytest.raises(GatewayError) as early:
+            await client.create_evaluation(
+                "dummy", competition_ids=["demo-digits"], seeds=1, hint_evaluation_id=created.evaluation_id
+            )
+        assert early.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        evaluation = await _to_end(client, created.evaluation_id)
+    assert evaluation.progress.succeeded == 1, evaluation.message
+    return evaluation, str(early.value)
+
+
+async def test_hints_from_an_evaluation_give_its_runs_analyses(
+    client: GatewayClient, technique_evaluation: tuple[gateway_pb2.Evaluation, str]
+) -> None:
+    source, early = technique_evaluation
+    assert "is still running; hints are taken from an ended evaluation" in early
+    (technique_cell,) = source.runs
+    technique = await client.get_run(technique_cell.run_id)
+    assert technique.task == "missing" and technique.report.valid_submission, technique.message
+
+    created = await client.create_evaluation(
+        "dummy", competition_ids=["demo-digits"], seeds=2, hint_evaluation_id=source.evaluation_id, hint_rollouts=True
+    )
+    evaluation = await _to_end(client, created.evaluation_id)
+    assert evaluation.state == gateway_pb2.EvaluationState.EVALUATION_STATE_SUCCEEDED, evaluation.message
+    # The runs the hints came from are on the record, beside the evaluation they were taken from.
+    assert evaluation.hint_evaluation_id == source.evaluation_id
+    assert list(evaluation.hint_run_ids) == [technique.run_id]
+    analysis = f"missing-{technique.run_id}-analysis.json"
+    rollout = f"missing-{technique.run_id}-rollout.jsonl"
+    for cell in evaluation.runs:
+        lines = stdout([e async for e in client.watch(cell.run_id, follow=False)])
+        assert f"hints: README.md {analysis} {rollout}" in lines
+        assert "hints-write: refused" in lines
+        given = json.loads(await client.get_artifact(cell.run_id, f"hints/{analysis}"))
+        assert given == json.loads(await client.get_artifact(technique.run_id, "submission/missing_analysis.json"))
+        names = {a.name for a in await client.list_artifacts(cell.run_id)}
+        # Never anything answer-derived: no report, and the technique run's score is nowhere in the hints.
+        assert not any(n.startswith("hints/") and "report" in n for n in names)
+        readme = (await client.get_artifact(cell.run_id, "hints/README.md")).decode()
+        assert f"{technique.report.score}" not in readme
+
+
+async def test_hints_from_an_evaluation_are_checked_at_create_time(
+    stack: EmbeddedStack, client: GatewayClient, technique_evaluation: tuple[gateway_pb2.Evaluation, str]
+) -> None:
+    source, _ = technique_evaluation
+
+    async def refused(**kwargs: object) -> GatewayError:
+        with pytest.raises(GatewayError) as caught:
+            await client.create_evaluation("dummy", seeds=1, **kwargs)  # type: ignore[arg-type]
+        return caught.value
+
+    # On other competitions than the new evaluation's: a specific error naming both sets.
+    error = await refused(competition_ids=["demo-diabetes"], hint_evaluation_id=source.evaluation_id)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "hints from an evaluation on other competitions" in str(error)
+    assert "no runs on demo-diabetes (its competitions: demo-digits)" in str(error)
+    # Part of the set uncovered is refused too (every competition needs its hints).
+    error = await refused(competition_ids=["demo-digits", "demo-diabetes"], hint_evaluation_id=source.evaluation_id)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "no runs on demo-diabetes" in str(error)
+    assert "other competitions" not in str(error)
+    # Unknown, and another user's (reported as unknown).
+    error = await refused(competition_ids=["demo-digits"], hint_evaluation_id="evnope")
+    assert error.code == grpc.StatusCode.NOT_FOUND and "hint_evaluation_id: no evaluation 'evnope'" in str(error)
+    bob = await client.create_token("hints-bob", "test")
+    async with GatewayClient(stack.gateway_address, bob.token) as other:
+        with pytest.raises(GatewayError) as caught:
+            await other.create_evaluation(
+                "dummy", competition_ids=["demo-digits"], seeds=1, hint_evaluation_id=source.evaluation_id
+            )
+    assert caught.value.code == grpc.StatusCode.NOT_FOUND
+    assert f"no evaluation {source.evaluation_id!r}" in str(caught.value)
+    # Both kinds of hints at once.
+    error = await refused(
+        competition_ids=["demo-digits"], hint_evaluation_id=source.evaluation_id, hint_run_ids=[source.runs[0].run_id]
+    )
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "not both" in str(error)
+
+    # A plain evaluation has no technique analyses to give.
+    plain = await _to_end(
+        client, (await client.create_evaluation("dummy", competition_ids=["demo-digits"], seeds=1)).evaluation_id
+    )
+    error = await refused(competition_ids=["demo-digits"], hint_evaluation_id=plain.evaluation_id)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT and "ran plain competition runs" in str(error)
+    # A technique evaluation whose runs wrote no analysis (the dummy writes none): no usable material.
+    empty = await _to_end(
+        client,
+        (
+            await client.create_evaluation("dummy", competition_ids=["demo-digits"], seeds=1, task="missing")
+        ).evaluation_id,
+    )
+    assert empty.progress.agent_failures == 1, empty.message
+    error = await refused(competition_ids=["demo-digits"], hint_evaluation_id=empty.evaluation_id)
+    assert error.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "has no stored missing analysis on demo-digits" in str(error)
+    # An unknown task is refused, listing the six.
+    error = await refused(competition_ids=["demo-digits"], task="nope")
+    assert "nope" in str(error) and "missing" in str(error)

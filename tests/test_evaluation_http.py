@@ -45,6 +45,16 @@ async def test_an_evaluation_over_http(stack: EmbeddedStack, session: aiohttp.Cl
         ({"agent": "dummy", "split": "nope", "seeds": 1}, 400, "unknown split 'nope'"),
         ({"agent": "dummy", "competition_ids": ["demo-digits"], "seeds": 0}, 400, "seeds must be at least 1"),
         ({"agent": "dummy", "competition_ids": ["nope-nope"], "seeds": 1}, 404, "unknown competition 'nope-nope'"),
+        (
+            {"agent": "dummy", "competition_ids": ["demo-digits"], "seeds": 1, "hint_evaluation_id": "evnope"},
+            404,
+            "hint_evaluation_id: no evaluation 'evnope'",
+        ),
+        (
+            {"agent": "dummy", "competition_ids": ["demo-digits"], "seeds": 1, "task": "nope"},
+            404,
+            "unknown technique task 'nope'; the tasks are:",
+        ),
     ],
 )
 async def test_bad_evaluations_are_4xx_with_the_reason(

@@ -268,3 +268,49 @@ async def test_another_users_evaluation_is_invisible(
             await other.cancel_evaluation(evaluation.evaluation_id)
         assert caught.value.code == grpc.StatusCode.NOT_FOUND
         assert not (await other.list_evaluations()).evaluations
+
+
+async def test_an_evaluations_runs_record_the_agent_as_create_run_does(client: GatewayClient, tmp_path: Path) -> None:
+    """Issue 16: an evaluation's runs carry the agent's resource, digest and manifest, exactly as CreateRun's."""
+    folder = tmp_path / "evalprobe"
+    folder.mkdir()
+    (folder / "run.sh").write_text(
+        'echo "evalprobe: $PROBE_NOTE, seed $SEED"\n'
+        f"cp /home/data/sample_submission.csv $SUBMISSION_DIR/submission.csv\n# {folder}\n"
+    )
+    # The image's own CMD fails: only the manifest's command makes a submission.
+    (folder / "Dockerfile").write_text(
+        'FROM mleredux-base-busybox:latest\nCOPY run.sh /agent/run.sh\nCMD ["/bin/false"]\n'
+    )
+    (folder / "agent.toml").write_text(
+        'command = ["/bin/sh", "/agent/run.sh"]\n[env]\nPROBE_NOTE = "from the manifest"\n'
+        "[compute]\ntime_limit_seconds = 321\n"
+    )
+    created = await client.create_agent("evalprobe", directory=folder)
+    agent = None
+    async for message in client.watch_agent_build(created.name):
+        if message.HasField("agent"):
+            agent = message.agent
+    assert agent is not None and agent.build_state == gateway_pb2.AgentBuildState.AGENT_BUILD_STATE_READY, agent
+    assert agent.digest.startswith("sha256:")
+
+    started = await client.create_evaluation("evalprobe", competition_ids=["demo-digits"], seeds=2)
+    assert (started.agent_resource, started.agent_digest) == (agent.name, agent.digest)
+    await watch_to_end(client, started.evaluation_id)
+    evaluation = await client.get_evaluation(started.evaluation_id)
+    assert evaluation.progress.succeeded == 2, evaluation.message
+    single = await client.create_run("demo-digits", "evalprobe")
+    async for _ in client.watch(single.run_id):
+        pass
+    by_create_run = await client.get_run(single.run_id)
+    for cell in evaluation.runs:
+        run = await client.get_run(cell.run_id)
+        assert (run.agent_resource, run.agent_digest, run.image) == (agent.name, agent.digest, agent.image)
+        assert run.agent_manifest == by_create_run.agent_manifest and list(run.agent_manifest.command)
+        assert run.env["PROBE_NOTE"] == "from the manifest" and run.env["SEED"] == str(cell.seed)
+        assert run.compute.time_limit_seconds == 321 == by_create_run.compute.time_limit_seconds
+        assert cell.report.agent_digest == agent.digest and cell.report.agent == agent.name
+        report = json.loads(await client.get_artifact(run.run_id, "report.json"))
+        assert report["agent_digest"] == agent.digest == by_create_run.report.agent_digest
+        lines = [e.log_line.text async for e in client.watch(run.run_id, follow=False) if e.HasField("log_line")]
+        assert f"evalprobe: from the manifest, seed {cell.seed}" in lines

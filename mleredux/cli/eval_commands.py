@@ -1,19 +1,9 @@
 """The `mleredux eval ...` commands: each takes the parsed arguments and a gateway client.
 
-Wiring in mleredux/cli.py (or its package), beside the other client commands:
-
-    from mleredux.cli import eval_commands
-    eval_commands.add_parser(sub, _add_gateway)      # in _build_parser: `eval` and its sub-commands
-
-    def cmd_eval(args: argparse.Namespace, home: Home) -> int:
-        async def go() -> int:
-            async with GatewayClient(*_endpoint(args, home)) as client:
-                return await eval_commands.run(args, client)
-        return asyncio.run(go())
-
-    COMMANDS["eval"] = cmd_eval
-
-`mleredux demo`'s job is `await eval_commands.demo(client)` on the embedded stack's gateway.
+`mleredux/cli/parser.py` wires them in (`add_parser` adds `eval` and its sub-commands, `run` runs
+one). Starting an evaluation is a plain function of typed options, `start_evaluation(client,
+EvaluationOptions(...))`: `eval create` builds the options from its arguments
+(`EvaluationOptions.from_args`), and `mleredux demo`'s job, `demo(client)`, builds them itself.
 """
 
 from __future__ import annotations
@@ -22,6 +12,7 @@ import argparse
 import shutil
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
@@ -71,7 +62,18 @@ def add_parser(
     create.add_argument("--gpus", type=int, default=0)
     create.add_argument("--time-limit", type=int, default=0, help="seconds per run")
     create.add_argument(
+        "--task", default="", help="a technique task every run does (imbalance, missing, encoding, cv, ...)"
+    )
+    hints = create.add_mutually_exclusive_group()
+    hints.add_argument(
         "--hints-from", action="append", dest="hint_runs", metavar="RUN_ID", help="a technique-task run (repeatable)"
+    )
+    hints.add_argument(
+        "--hints-from-evaluation",
+        dest="hint_evaluation",
+        default="",
+        metavar="EVALUATION_ID",
+        help="an ended technique-task evaluation whose runs' analyses become the hints",
     )
     create.add_argument("--hint-rollouts", action="store_true", help="also give the hint runs' rollouts")
     create.add_argument("--detach", action="store_true", help="print the id and return")
@@ -128,14 +130,64 @@ class _Progress:
             self.out.flush()
 
 
-def _competitions(args: argparse.Namespace) -> list[str]:
-    if args.list_file is not None:
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """What `eval create` (and `mleredux demo`) asks the gateway for: one CreateEvaluationRequest."""
+
+    #: The agent: a built-in or added agent's name, or an image NAME:TAG.
+    agent: str
+    #: The competition set: ids, or a named split (one of the two).
+    competitions: tuple[str, ...] = ()
+    split: str = ""
+    #: Runs per competition (env SEED=1..N).
+    seeds: int = 1
+    #: Runs in flight at once; 0 for the gateway's default.
+    concurrency: int = 0
+    #: Attempts per run on system failures; 0 for the gateway's default.
+    max_attempts: int = 0
+    name: str = ""
+    #: Compute per run; 0 for the runner's (or the agent manifest's) default.
+    cpus: float = 0.0
+    memory_mib: int = 0
+    gpus: int = 0
+    time_limit_seconds: int = 0
+    #: A technique task every run does; empty for plain competition runs.
+    task: str = ""
+    #: Hints: technique-task runs, or an ended technique-task evaluation (one of the two).
+    hint_runs: tuple[str, ...] = ()
+    hint_evaluation: str = ""
+    hint_rollouts: bool = False
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> EvaluationOptions:
+        """The options of `eval create`'s parsed arguments (reading `--list FILE`)."""
+        return cls(
+            agent=args.agent,
+            competitions=tuple(_competitions(args.list_file, args.competitions)),
+            split=args.split or "",
+            seeds=args.seeds,
+            concurrency=args.concurrency,
+            max_attempts=args.max_attempts,
+            name=args.name,
+            cpus=args.cpus,
+            memory_mib=args.memory,
+            gpus=args.gpus,
+            time_limit_seconds=args.time_limit,
+            task=args.task,
+            hint_runs=tuple(args.hint_runs or ()),
+            hint_evaluation=args.hint_evaluation,
+            hint_rollouts=args.hint_rollouts,
+        )
+
+
+def _competitions(list_file: Path | None, competitions: list[str] | None) -> list[str]:
+    if list_file is not None:
         try:
-            text = args.list_file.read_text()
+            text = list_file.read_text()
         except OSError as exc:
-            raise InvalidArgumentError(f"cannot read {args.list_file}: {exc.strerror}") from None
+            raise InvalidArgumentError(f"cannot read {list_file}: {exc.strerror}") from None
         return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    return list(args.competitions or [])
+    return list(competitions or [])
 
 
 async def _follow(client: GatewayClient, evaluation_id: str, out: TextIO, from_seq: int = 1) -> int:
@@ -158,26 +210,39 @@ def _print_figures(evaluation: gateway_pb2.Evaluation, out: TextIO) -> None:
     out.flush()
 
 
-async def create(args: argparse.Namespace, client: GatewayClient, out: TextIO = sys.stdout) -> int:
+async def start_evaluation(
+    client: GatewayClient, options: EvaluationOptions, out: TextIO = sys.stdout, *, detach: bool = False
+) -> int:
+    """Creates the evaluation and, unless `detach`, follows it with a live progress line to its
+    aggregate table; returns the exit code (EXIT_CANCELLED if it was cancelled)."""
     compute = common_pb2.ComputeProfile(
-        cpus=args.cpus, memory_bytes=args.memory * (1 << 20), gpus=args.gpus, time_limit_seconds=args.time_limit
+        cpus=options.cpus,
+        memory_bytes=options.memory_mib * (1 << 20),
+        gpus=options.gpus,
+        time_limit_seconds=options.time_limit_seconds,
     )
     evaluation = await client.create_evaluation(
-        args.agent,
-        competition_ids=_competitions(args),
-        split=args.split or "",
-        seeds=args.seeds,
-        concurrency=args.concurrency,
+        options.agent,
+        competition_ids=list(options.competitions),
+        split=options.split,
+        seeds=options.seeds,
+        concurrency=options.concurrency,
         compute=compute,
-        name=args.name,
-        max_attempts=args.max_attempts,
-        hint_run_ids=list(getattr(args, "hint_runs", None) or []),
-        hint_rollouts=bool(getattr(args, "hint_rollouts", False)),
+        name=options.name,
+        max_attempts=options.max_attempts,
+        task=options.task,
+        hint_run_ids=list(options.hint_runs),
+        hint_evaluation_id=options.hint_evaluation,
+        hint_rollouts=options.hint_rollouts,
     )
     print(summary(evaluation), file=out, flush=True)
-    if args.detach:
+    if detach:
         return 0
     return await _follow(client, evaluation.evaluation_id, out)
+
+
+async def create(args: argparse.Namespace, client: GatewayClient, out: TextIO = sys.stdout) -> int:
+    return await start_evaluation(client, EvaluationOptions.from_args(args), out, detach=args.detach)
 
 
 async def list_evaluations(args: argparse.Namespace, client: GatewayClient, out: TextIO = sys.stdout) -> int:
@@ -264,22 +329,8 @@ async def compare_evaluations(args: argparse.Namespace, client: GatewayClient, o
 async def demo(client: GatewayClient, out: TextIO = sys.stdout, *, agent: str = "baseline", seeds: int = 2) -> int:
     """`mleredux demo`'s job: a small evaluation (the agent on the offline demos, `seeds` seeds), live,
     ending with the aggregate table."""
-    args = argparse.Namespace(
-        agent=agent,
-        competitions=None,
-        split="demo",
-        list_file=None,
-        seeds=seeds,
-        concurrency=0,
-        max_attempts=0,
-        name=f"demo: {agent} on the offline demos",
-        cpus=0.0,
-        memory=0,
-        gpus=0,
-        time_limit=0,
-        detach=False,
-    )
-    return await create(args, client, out)
+    options = EvaluationOptions(agent=agent, split="demo", seeds=seeds, name=f"demo: {agent} on the offline demos")
+    return await start_evaluation(client, options, out)
 
 
 COMMANDS = {

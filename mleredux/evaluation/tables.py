@@ -83,9 +83,16 @@ def competitions_table(evaluation: gateway_pb2.Evaluation) -> str:
 def summary(evaluation: gateway_pb2.Evaluation) -> str:
     name = f" {evaluation.name!r}" if evaluation.name else ""
     where = f"split {evaluation.split}" if evaluation.split else f"{len(evaluation.competition_ids)} competitions"
+    task = f", technique task {evaluation.task}" if evaluation.task else ""
+    if evaluation.hint_evaluation_id:
+        hints = f", hints from evaluation {evaluation.hint_evaluation_id} ({len(evaluation.hint_run_ids)} runs)"
+    elif evaluation.hint_run_ids:
+        hints = f", hints from {len(evaluation.hint_run_ids)} runs"
+    else:
+        hints = ""
     return (
-        f"evaluation {evaluation.evaluation_id}{name}: {evaluation.agent} on {where} x {evaluation.seeds} seeds "
-        f"(concurrency {evaluation.concurrency}) {state_name(evaluation.state)}: {evaluation.message}"
+        f"evaluation {evaluation.evaluation_id}{name}: {evaluation.agent} on {where} x {evaluation.seeds} seeds{task}"
+        f"{hints} (concurrency {evaluation.concurrency}) {state_name(evaluation.state)}: {evaluation.message}"
     )
 
 

@@ -81,3 +81,51 @@ def check_preparation(competition_id: str, data_dir: Path, *, raw: Path | None =
         disk_free_bytes=free,
         ready=ready,
     )
+
+
+#: What `preparability` answers; the preparer maps them to `PreparationState`.
+PREPARABILITY_STATES = ("prepared", "offline", "downloaded", "downloadable", "unsupported", "unavailable")
+
+
+@dataclass(frozen=True)
+class Preparability:
+    """Whether a competition is prepared, or can be prepared, here: `state` is one of
+    PREPARABILITY_STATES; `message` says why, for people."""
+
+    state: str
+    message: str
+
+    @property
+    def usable(self) -> bool:
+        return self.state not in ("unsupported", "unavailable")
+
+
+def preparability(competition_id: str, data_dir: Path) -> Preparability:
+    """The cheap form of `check_preparation`, fit to ask for every competition of an evaluation at
+    create time: files on disk and whether Kaggle credentials exist, never a download, a checksum pass
+    or a call to Kaggle (so a competition whose rules were not accepted still passes; its preparation
+    fails later with that reason). UnknownCompetitionError for an id not in the registry."""
+    info = get_competition(competition_id).info
+    if not info.supported:
+        return Preparability(
+            "unsupported", f"{competition_id} is listed but not supported yet (no preparation or grader module)"
+        )
+    root = prepared_dir(competition_id, data_dir)
+    if (root / "public").is_dir() and (root / "private").is_dir():
+        return Preparability("prepared", f"{competition_id} is prepared in {root}")
+    if info.offline:
+        return Preparability("offline", f"{competition_id} builds from built-in data (no download)")
+    archive = root.parent / "download" / f"{competition_id}.zip"
+    if archive.is_file():
+        return Preparability("downloaded", f"{competition_id}'s Kaggle download is at {archive}")
+    from mleredux.preparation.kaggle import find_credentials
+
+    found = find_credentials()
+    if found is not None:
+        return Preparability("downloadable", f"{competition_id} can be downloaded with the credentials in {found}")
+    return Preparability(
+        "unavailable",
+        f"{competition_id} is not prepared on the preparer's host and cannot be: no raw data in {root.parent} and "
+        "no Kaggle credentials (an operator prepares it with `mleredux prepare -c "
+        f"{competition_id} --raw PATH`, or gives the preparer Kaggle credentials)",
+    )

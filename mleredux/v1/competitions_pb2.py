@@ -24,23 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emleredux/v1/competitions.proto\x12\x0bmleredux.v1\"\x87\x02\n\x0b\x43ompetition\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0e\n\x06metric\x18\x04 \x01(\t\x12/\n\tdirection\x18\x05 \x01(\x0e\x32\x1c.mleredux.v1.MetricDirection\x12+\n\ncomplexity\x18\x06 \x01(\x0e\x32\x17.mleredux.v1.Complexity\x12\x19\n\x11\x61pprox_size_bytes\x18\x07 \x01(\x03\x12\x11\n\tsupported\x18\x08 \x01(\x08\x12\x0f\n\x07offline\x18\t \x01(\x08\x12\x0f\n\x07summary\x18\n \x01(\t\x12\x0e\n\x06sealed\x18\x0b \x01(\x08\"@\n\x0c\x46ileChecksum\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\x91\x01\n\x07\x44\x61taset\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x18\n\x10local_public_dir\x18\x03 \x01(\t\x12\x14\n\x0cstore_prefix\x18\x04 \x01(\t\x12(\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x19.mleredux.v1.FileChecksum*\x80\x01\n\x0fMetricDirection\x12 \n\x1cMETRIC_DIRECTION_UNSPECIFIED\x10\x00\x12%\n!METRIC_DIRECTION_HIGHER_IS_BETTER\x10\x01\x12$\n METRIC_DIRECTION_LOWER_IS_BETTER\x10\x02*h\n\nComplexity\x12\x1a\n\x16\x43OMPLEXITY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43OMPLEXITY_LOW\x10\x01\x12\x15\n\x11\x43OMPLEXITY_MEDIUM\x10\x02\x12\x13\n\x0f\x43OMPLEXITY_HIGH\x10\x03*\xe6\x01\n\x0cPrepareStage\x12\x1d\n\x19PREPARE_STAGE_UNSPECIFIED\x10\x00\x12\x18\n\x14PREPARE_STAGE_VERIFY\x10\x01\x12\x1a\n\x16PREPARE_STAGE_DOWNLOAD\x10\x02\x12\x19\n\x15PREPARE_STAGE_EXTRACT\x10\x03\x12\x17\n\x13PREPARE_STAGE_SPLIT\x10\x04\x12\x1a\n\x16PREPARE_STAGE_CHECKSUM\x10\x05\x12\x19\n\x15PREPARE_STAGE_PUBLISH\x10\x06\x12\x16\n\x12PREPARE_STAGE_DONE\x10\x07\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1emleredux/v1/competitions.proto\x12\x0bmleredux.v1\"\x87\x02\n\x0b\x43ompetition\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x03 \x01(\t\x12\x0e\n\x06metric\x18\x04 \x01(\t\x12/\n\tdirection\x18\x05 \x01(\x0e\x32\x1c.mleredux.v1.MetricDirection\x12+\n\ncomplexity\x18\x06 \x01(\x0e\x32\x17.mleredux.v1.Complexity\x12\x19\n\x11\x61pprox_size_bytes\x18\x07 \x01(\x03\x12\x11\n\tsupported\x18\x08 \x01(\x08\x12\x0f\n\x07offline\x18\t \x01(\x08\x12\x0f\n\x07summary\x18\n \x01(\t\x12\x0e\n\x06sealed\x18\x0b \x01(\x08\"L\n\x0bPreparation\x12,\n\x05state\x18\x01 \x01(\x0e\x32\x1d.mleredux.v1.PreparationState\x12\x0f\n\x07message\x18\x02 \x01(\t\"@\n\x0c\x46ileChecksum\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\"\x91\x01\n\x07\x44\x61taset\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontent_hash\x18\x02 \x01(\t\x12\x18\n\x10local_public_dir\x18\x03 \x01(\t\x12\x14\n\x0cstore_prefix\x18\x04 \x01(\t\x12(\n\x05\x66iles\x18\x05 \x03(\x0b\x32\x19.mleredux.v1.FileChecksum*\x80\x01\n\x0fMetricDirection\x12 \n\x1cMETRIC_DIRECTION_UNSPECIFIED\x10\x00\x12%\n!METRIC_DIRECTION_HIGHER_IS_BETTER\x10\x01\x12$\n METRIC_DIRECTION_LOWER_IS_BETTER\x10\x02*h\n\nComplexity\x12\x1a\n\x16\x43OMPLEXITY_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43OMPLEXITY_LOW\x10\x01\x12\x15\n\x11\x43OMPLEXITY_MEDIUM\x10\x02\x12\x13\n\x0f\x43OMPLEXITY_HIGH\x10\x03*\x80\x02\n\x10PreparationState\x12!\n\x1dPREPARATION_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPREPARATION_STATE_PREPARED\x10\x01\x12\x1d\n\x19PREPARATION_STATE_OFFLINE\x10\x02\x12 \n\x1cPREPARATION_STATE_DOWNLOADED\x10\x03\x12\"\n\x1ePREPARATION_STATE_DOWNLOADABLE\x10\x04\x12!\n\x1dPREPARATION_STATE_UNSUPPORTED\x10\x05\x12!\n\x1dPREPARATION_STATE_UNAVAILABLE\x10\x06*\xe6\x01\n\x0cPrepareStage\x12\x1d\n\x19PREPARE_STAGE_UNSPECIFIED\x10\x00\x12\x18\n\x14PREPARE_STAGE_VERIFY\x10\x01\x12\x1a\n\x16PREPARE_STAGE_DOWNLOAD\x10\x02\x12\x19\n\x15PREPARE_STAGE_EXTRACT\x10\x03\x12\x17\n\x13PREPARE_STAGE_SPLIT\x10\x04\x12\x1a\n\x16PREPARE_STAGE_CHECKSUM\x10\x05\x12\x19\n\x15PREPARE_STAGE_PUBLISH\x10\x06\x12\x16\n\x12PREPARE_STAGE_DONE\x10\x07\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'mleredux.v1.competitions_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_METRICDIRECTION']._serialized_start=528
-  _globals['_METRICDIRECTION']._serialized_end=656
-  _globals['_COMPLEXITY']._serialized_start=658
-  _globals['_COMPLEXITY']._serialized_end=762
-  _globals['_PREPARESTAGE']._serialized_start=765
-  _globals['_PREPARESTAGE']._serialized_end=995
+  _globals['_METRICDIRECTION']._serialized_start=606
+  _globals['_METRICDIRECTION']._serialized_end=734
+  _globals['_COMPLEXITY']._serialized_start=736
+  _globals['_COMPLEXITY']._serialized_end=840
+  _globals['_PREPARATIONSTATE']._serialized_start=843
+  _globals['_PREPARATIONSTATE']._serialized_end=1099
+  _globals['_PREPARESTAGE']._serialized_start=1102
+  _globals['_PREPARESTAGE']._serialized_end=1332
   _globals['_COMPETITION']._serialized_start=48
   _globals['_COMPETITION']._serialized_end=311
-  _globals['_FILECHECKSUM']._serialized_start=313
-  _globals['_FILECHECKSUM']._serialized_end=377
-  _globals['_DATASET']._serialized_start=380
-  _globals['_DATASET']._serialized_end=525
+  _globals['_PREPARATION']._serialized_start=313
+  _globals['_PREPARATION']._serialized_end=389
+  _globals['_FILECHECKSUM']._serialized_start=391
+  _globals['_FILECHECKSUM']._serialized_end=455
+  _globals['_DATASET']._serialized_start=458
+  _globals['_DATASET']._serialized_end=603
 # @@protoc_insertion_point(module_scope)

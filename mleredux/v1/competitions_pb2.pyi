@@ -20,6 +20,16 @@ class Complexity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMPLEXITY_MEDIUM: _ClassVar[Complexity]
     COMPLEXITY_HIGH: _ClassVar[Complexity]
 
+class PreparationState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PREPARATION_STATE_UNSPECIFIED: _ClassVar[PreparationState]
+    PREPARATION_STATE_PREPARED: _ClassVar[PreparationState]
+    PREPARATION_STATE_OFFLINE: _ClassVar[PreparationState]
+    PREPARATION_STATE_DOWNLOADED: _ClassVar[PreparationState]
+    PREPARATION_STATE_DOWNLOADABLE: _ClassVar[PreparationState]
+    PREPARATION_STATE_UNSUPPORTED: _ClassVar[PreparationState]
+    PREPARATION_STATE_UNAVAILABLE: _ClassVar[PreparationState]
+
 class PrepareStage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     PREPARE_STAGE_UNSPECIFIED: _ClassVar[PrepareStage]
@@ -37,6 +47,13 @@ COMPLEXITY_UNSPECIFIED: Complexity
 COMPLEXITY_LOW: Complexity
 COMPLEXITY_MEDIUM: Complexity
 COMPLEXITY_HIGH: Complexity
+PREPARATION_STATE_UNSPECIFIED: PreparationState
+PREPARATION_STATE_PREPARED: PreparationState
+PREPARATION_STATE_OFFLINE: PreparationState
+PREPARATION_STATE_DOWNLOADED: PreparationState
+PREPARATION_STATE_DOWNLOADABLE: PreparationState
+PREPARATION_STATE_UNSUPPORTED: PreparationState
+PREPARATION_STATE_UNAVAILABLE: PreparationState
 PREPARE_STAGE_UNSPECIFIED: PrepareStage
 PREPARE_STAGE_VERIFY: PrepareStage
 PREPARE_STAGE_DOWNLOAD: PrepareStage
@@ -71,6 +88,14 @@ class Competition(_message.Message):
     summary: str
     sealed: bool
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., category: _Optional[str] = ..., metric: _Optional[str] = ..., direction: _Optional[_Union[MetricDirection, str]] = ..., complexity: _Optional[_Union[Complexity, str]] = ..., approx_size_bytes: _Optional[int] = ..., supported: _Optional[bool] = ..., offline: _Optional[bool] = ..., summary: _Optional[str] = ..., sealed: _Optional[bool] = ...) -> None: ...
+
+class Preparation(_message.Message):
+    __slots__ = ("state", "message")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    state: PreparationState
+    message: str
+    def __init__(self, state: _Optional[_Union[PreparationState, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class FileChecksum(_message.Message):
     __slots__ = ("path", "sha256", "size_bytes")

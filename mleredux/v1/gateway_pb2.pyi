@@ -492,7 +492,7 @@ class EvaluationProgress(_message.Message):
     def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ..., run_seconds: _Optional[float] = ..., cpu_core_seconds: _Optional[float] = ...) -> None: ...
 
 class Evaluation(_message.Message):
-    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq", "hint_run_ids", "hint_rollouts")
+    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq", "hint_run_ids", "hint_rollouts", "task", "hint_evaluation_id", "agent_resource", "agent_digest", "agent_commit", "agent_manifest")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -523,6 +523,12 @@ class Evaluation(_message.Message):
     LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
     HINT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    HINT_EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_RESOURCE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    AGENT_COMMIT_FIELD_NUMBER: _ClassVar[int]
+    AGENT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
     evaluation_id: str
     name: str
     owner: str
@@ -546,10 +552,16 @@ class Evaluation(_message.Message):
     last_seq: int
     hint_run_ids: _containers.RepeatedScalarFieldContainer[str]
     hint_rollouts: bool
-    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ...) -> None: ...
+    task: str
+    hint_evaluation_id: str
+    agent_resource: str
+    agent_digest: str
+    agent_commit: str
+    agent_manifest: _common_pb2.AgentManifest
+    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ..., task: _Optional[str] = ..., hint_evaluation_id: _Optional[str] = ..., agent_resource: _Optional[str] = ..., agent_digest: _Optional[str] = ..., agent_commit: _Optional[str] = ..., agent_manifest: _Optional[_Union[_common_pb2.AgentManifest, _Mapping]] = ...) -> None: ...
 
 class CreateEvaluationRequest(_message.Message):
-    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts", "hint_run_ids", "hint_rollouts")
+    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts", "hint_run_ids", "hint_rollouts", "task", "hint_evaluation_id")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -568,6 +580,8 @@ class CreateEvaluationRequest(_message.Message):
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     HINT_RUN_IDS_FIELD_NUMBER: _ClassVar[int]
     HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
+    TASK_FIELD_NUMBER: _ClassVar[int]
+    HINT_EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
     agent: str
     competition_ids: _containers.RepeatedScalarFieldContainer[str]
     split: str
@@ -579,7 +593,9 @@ class CreateEvaluationRequest(_message.Message):
     max_attempts: int
     hint_run_ids: _containers.RepeatedScalarFieldContainer[str]
     hint_rollouts: bool
-    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ...) -> None: ...
+    task: str
+    hint_evaluation_id: str
+    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ..., task: _Optional[str] = ..., hint_evaluation_id: _Optional[str] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
     __slots__ = ("evaluation_id",)

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from mleredux.v1 import competitions_pb2 as mleredux_dot_v1_dot_competitions__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amleredux/v1/preparer.proto\x12\x0bmleredux.v1\x1a\x1emleredux/v1/competitions.proto\"g\n&PreparerServiceListCompetitionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x16\n\x0esupported_only\x18\x03 \x01(\x08\"r\n\'PreparerServiceListCompetitionsResponse\x12.\n\x0c\x63ompetitions\x18\x01 \x03(\x0b\x32\x18.mleredux.v1.Competition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\">\n$PreparerServiceGetCompetitionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\"V\n%PreparerServiceGetCompetitionResponse\x12-\n\x0b\x63ompetition\x18\x01 \x01(\x0b\x32\x18.mleredux.v1.Competition\"\x91\x01\n(PreparerServicePrepareCompetitionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x10\n\x08raw_path\x18\x02 \x01(\t\x12\x10\n\x08keep_raw\x18\x03 \x01(\x08\x12\x1b\n\x13overwrite_checksums\x18\x04 \x01(\x08\x12\x0c\n\x04task\x18\x05 \x01(\t\"\xef\x01\n)PreparerServicePrepareCompetitionResponse\x12(\n\x05stage\x18\x01 \x01(\x0e\x32\x19.mleredux.v1.PrepareStage\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nfiles_done\x18\x03 \x01(\x03\x12\x13\n\x0b\x66iles_total\x18\x04 \x01(\x03\x12\x12\n\nbytes_done\x18\x05 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x06 \x01(\x03\x12%\n\x07\x64\x61taset\x18\x07 \x01(\x0b\x32\x14.mleredux.v1.Dataset\x12\x0e\n\x06reused\x18\x08 \x01(\x08\"9\n\x11GetDatasetRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\";\n\x12GetDatasetResponse\x12%\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x14.mleredux.v1.Dataset2\xe0\x03\n\x0fPreparerService\x12}\n\x10ListCompetitions\x12\x33.mleredux.v1.PreparerServiceListCompetitionsRequest\x1a\x34.mleredux.v1.PreparerServiceListCompetitionsResponse\x12w\n\x0eGetCompetition\x12\x31.mleredux.v1.PreparerServiceGetCompetitionRequest\x1a\x32.mleredux.v1.PreparerServiceGetCompetitionResponse\x12\x85\x01\n\x12PrepareCompetition\x12\x35.mleredux.v1.PreparerServicePrepareCompetitionRequest\x1a\x36.mleredux.v1.PreparerServicePrepareCompetitionResponse0\x01\x12M\n\nGetDataset\x12\x1e.mleredux.v1.GetDatasetRequest\x1a\x1f.mleredux.v1.GetDatasetResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1amleredux/v1/preparer.proto\x12\x0bmleredux.v1\x1a\x1emleredux/v1/competitions.proto\"g\n&PreparerServiceListCompetitionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x16\n\x0esupported_only\x18\x03 \x01(\x08\"r\n\'PreparerServiceListCompetitionsResponse\x12.\n\x0c\x63ompetitions\x18\x01 \x03(\x0b\x32\x18.mleredux.v1.Competition\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\">\n$PreparerServiceGetCompetitionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\"\x85\x01\n%PreparerServiceGetCompetitionResponse\x12-\n\x0b\x63ompetition\x18\x01 \x01(\x0b\x32\x18.mleredux.v1.Competition\x12-\n\x0bpreparation\x18\x02 \x01(\x0b\x32\x18.mleredux.v1.Preparation\"\x91\x01\n(PreparerServicePrepareCompetitionRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x10\n\x08raw_path\x18\x02 \x01(\t\x12\x10\n\x08keep_raw\x18\x03 \x01(\x08\x12\x1b\n\x13overwrite_checksums\x18\x04 \x01(\x08\x12\x0c\n\x04task\x18\x05 \x01(\t\"\xef\x01\n)PreparerServicePrepareCompetitionResponse\x12(\n\x05stage\x18\x01 \x01(\x0e\x32\x19.mleredux.v1.PrepareStage\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nfiles_done\x18\x03 \x01(\x03\x12\x13\n\x0b\x66iles_total\x18\x04 \x01(\x03\x12\x12\n\nbytes_done\x18\x05 \x01(\x03\x12\x13\n\x0b\x62ytes_total\x18\x06 \x01(\x03\x12%\n\x07\x64\x61taset\x18\x07 \x01(\x0b\x32\x14.mleredux.v1.Dataset\x12\x0e\n\x06reused\x18\x08 \x01(\x08\"9\n\x11GetDatasetRequest\x12\x16\n\x0e\x63ompetition_id\x18\x01 \x01(\t\x12\x0c\n\x04task\x18\x02 \x01(\t\";\n\x12GetDatasetResponse\x12%\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x14.mleredux.v1.Dataset2\xe0\x03\n\x0fPreparerService\x12}\n\x10ListCompetitions\x12\x33.mleredux.v1.PreparerServiceListCompetitionsRequest\x1a\x34.mleredux.v1.PreparerServiceListCompetitionsResponse\x12w\n\x0eGetCompetition\x12\x31.mleredux.v1.PreparerServiceGetCompetitionRequest\x1a\x32.mleredux.v1.PreparerServiceGetCompetitionResponse\x12\x85\x01\n\x12PrepareCompetition\x12\x35.mleredux.v1.PreparerServicePrepareCompetitionRequest\x1a\x36.mleredux.v1.PreparerServicePrepareCompetitionResponse0\x01\x12M\n\nGetDataset\x12\x1e.mleredux.v1.GetDatasetRequest\x1a\x1f.mleredux.v1.GetDatasetResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,16 +38,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREPARERSERVICELISTCOMPETITIONSRESPONSE']._serialized_end=294
   _globals['_PREPARERSERVICEGETCOMPETITIONREQUEST']._serialized_start=296
   _globals['_PREPARERSERVICEGETCOMPETITIONREQUEST']._serialized_end=358
-  _globals['_PREPARERSERVICEGETCOMPETITIONRESPONSE']._serialized_start=360
-  _globals['_PREPARERSERVICEGETCOMPETITIONRESPONSE']._serialized_end=446
-  _globals['_PREPARERSERVICEPREPARECOMPETITIONREQUEST']._serialized_start=449
-  _globals['_PREPARERSERVICEPREPARECOMPETITIONREQUEST']._serialized_end=594
-  _globals['_PREPARERSERVICEPREPARECOMPETITIONRESPONSE']._serialized_start=597
-  _globals['_PREPARERSERVICEPREPARECOMPETITIONRESPONSE']._serialized_end=836
-  _globals['_GETDATASETREQUEST']._serialized_start=838
-  _globals['_GETDATASETREQUEST']._serialized_end=895
-  _globals['_GETDATASETRESPONSE']._serialized_start=897
-  _globals['_GETDATASETRESPONSE']._serialized_end=956
-  _globals['_PREPARERSERVICE']._serialized_start=959
-  _globals['_PREPARERSERVICE']._serialized_end=1439
+  _globals['_PREPARERSERVICEGETCOMPETITIONRESPONSE']._serialized_start=361
+  _globals['_PREPARERSERVICEGETCOMPETITIONRESPONSE']._serialized_end=494
+  _globals['_PREPARERSERVICEPREPARECOMPETITIONREQUEST']._serialized_start=497
+  _globals['_PREPARERSERVICEPREPARECOMPETITIONREQUEST']._serialized_end=642
+  _globals['_PREPARERSERVICEPREPARECOMPETITIONRESPONSE']._serialized_start=645
+  _globals['_PREPARERSERVICEPREPARECOMPETITIONRESPONSE']._serialized_end=884
+  _globals['_GETDATASETREQUEST']._serialized_start=886
+  _globals['_GETDATASETREQUEST']._serialized_end=943
+  _globals['_GETDATASETRESPONSE']._serialized_start=945
+  _globals['_GETDATASETRESPONSE']._serialized_end=1004
+  _globals['_PREPARERSERVICE']._serialized_start=1007
+  _globals['_PREPARERSERVICE']._serialized_end=1487
 # @@protoc_insertion_point(module_scope)

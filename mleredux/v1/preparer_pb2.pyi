@@ -32,10 +32,12 @@ class PreparerServiceGetCompetitionRequest(_message.Message):
     def __init__(self, competition_id: _Optional[str] = ...) -> None: ...
 
 class PreparerServiceGetCompetitionResponse(_message.Message):
-    __slots__ = ("competition",)
+    __slots__ = ("competition", "preparation")
     COMPETITION_FIELD_NUMBER: _ClassVar[int]
+    PREPARATION_FIELD_NUMBER: _ClassVar[int]
     competition: _competitions_pb2.Competition
-    def __init__(self, competition: _Optional[_Union[_competitions_pb2.Competition, _Mapping]] = ...) -> None: ...
+    preparation: _competitions_pb2.Preparation
+    def __init__(self, competition: _Optional[_Union[_competitions_pb2.Competition, _Mapping]] = ..., preparation: _Optional[_Union[_competitions_pb2.Preparation, _Mapping]] = ...) -> None: ...
 
 class PreparerServicePrepareCompetitionRequest(_message.Message):
     __slots__ = ("competition_id", "raw_path", "keep_raw", "overwrite_checksums", "task")

@@ -22,7 +22,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +106,31 @@ class ResolvedAgent:
     digest: str
     commit: str
     manifest: common_pb2.AgentManifest
+
+
+def agent_run(
+    agent: ResolvedAgent, *, name: str, compute: common_pb2.ComputeProfile, env: Mapping[str, str]
+) -> gateway_pb2.Run:
+    """A run's fields that come from its agent: what CreateRun and an evaluation's runs both record.
+
+    `name` is the agent as the request gave it; the image, resource name, digest, git commit and
+    manifest are the resolved agent's; the compute profile is the manifest's defaults under what the
+    request asks for itself, and the env the manifest's under the request's. The caller sets the rest
+    (id, competition, owner, times)."""
+    effective = common_pb2.ComputeProfile()
+    effective.CopyFrom(agent.manifest.compute)
+    for descriptor, value in compute.ListFields():
+        setattr(effective, descriptor.name, value)
+    return gateway_pb2.Run(
+        agent=name,
+        image=agent.image,
+        compute=effective,
+        env={**agent.manifest.env, **env},
+        agent_resource=agent.resource,
+        agent_digest=agent.digest,
+        agent_commit=agent.commit,
+        agent_manifest=agent.manifest,
+    )
 
 
 def resource_name(owner: str, agent_id: str) -> str:

@@ -36,11 +36,13 @@ from mleredux.images import resolve_agent_image
 from mleredux.store import ArtifactStore
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, competitions_pb2, gateway_pb2, preparer_pb2, preparer_pb2_grpc
+from services.gateway.agents import ResolvedAgent, agent_run
 from services.gateway.auth import Principal
 from services.gateway.evaluation_hints import Hints
 from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError
 from services.gateway.orchestration import EventHub, RunOrchestrator, run_demand
 from services.gateway.state import RunDatabase, is_terminal
+from technique_tasks.base import get_task
 
 RunState = common_pb2.RunState
 FailureReason = common_pb2.FailureReason
@@ -101,6 +103,34 @@ class EvaluationRunningError(MleReduxError):
 
 class TooManyEvaluationsError(MleReduxError):
     grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class CompetitionUnavailableError(MleReduxError):
+    """A competition of the set is neither prepared nor preparable on the preparer's host."""
+
+    grpc_code = "FAILED_PRECONDITION"
+
+
+#: Preparation states a competition of an evaluation may be in (anything else is refused at create time).
+_PREPARABLE = frozenset(
+    {
+        competitions_pb2.PreparationState.PREPARATION_STATE_PREPARED,
+        competitions_pb2.PreparationState.PREPARATION_STATE_OFFLINE,
+        competitions_pb2.PreparationState.PREPARATION_STATE_DOWNLOADED,
+        competitions_pb2.PreparationState.PREPARATION_STATE_DOWNLOADABLE,
+    }
+)
+
+
+def evaluation_agent(evaluation: gateway_pb2.Evaluation) -> ResolvedAgent:
+    """The agent as it was resolved when the evaluation was created: every run of it runs that."""
+    return ResolvedAgent(
+        evaluation.image,
+        evaluation.agent_resource,
+        evaluation.agent_digest,
+        evaluation.agent_commit,
+        evaluation.agent_manifest,
+    )
 
 
 def _outcome_of(cell: gateway_pb2.EvaluationRun) -> Outcome:
@@ -240,17 +270,23 @@ class _Driver:
         self.in_flight[run_id] = key
         if ev.hint_run_ids:
             await asyncio.to_thread(self.service.hints.give, ev.evaluation_id, competition_id, run_id)
-        run = gateway_pb2.Run(
-            run_id=run_id,
-            competition_id=competition_id,
-            agent=ev.agent,
-            image=ev.image,
-            state=RunState.RUN_STATE_QUEUED,
+        # The agent's fields exactly as CreateRun fills them (image, digest, commit, manifest defaults).
+        run = agent_run(
+            evaluation_agent(ev),
+            name=ev.agent,
             compute=ev.compute,
             # HINTS_DIR tells the runner (and the agent) that hints wait in the store for this run.
             env={**ev.env, "SEED": str(seed), **({"HINTS_DIR": HINTS_DIR} if ev.hint_run_ids else {})},
-            create_time=now_timestamp(),
-            owner=ev.owner,
+        )
+        run.MergeFrom(
+            gateway_pb2.Run(
+                run_id=run_id,
+                competition_id=competition_id,
+                task=ev.task,
+                state=RunState.RUN_STATE_QUEUED,
+                create_time=now_timestamp(),
+                owner=ev.owner,
+            )
         )
         await self.service.orchestrator.submit(run)
 
@@ -427,8 +463,10 @@ class EvaluationService:
         self.closing = closing
         self.hub = EventHub()
         self._drivers: dict[str, _Driver] = {}
-        #: The image a caller's agent name stands for; the gateway sets its agent registry's resolver.
-        self.resolve_image: Callable[[Principal, str], str] = lambda _caller, agent: resolve_agent_image(agent)
+        #: The agent a caller's agent name stands for; the gateway sets its agent registry's resolver.
+        self.resolve_agent: Callable[[Principal, str], ResolvedAgent] = lambda _caller, agent: ResolvedAgent(
+            resolve_agent_image(agent), "", "", "", common_pb2.AgentManifest()
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     # -- creating ----------------------------------------------------------------------------------
@@ -466,6 +504,10 @@ class EvaluationService:
                 f"max_attempts must be between 1 and {limits.max_attempts}, or 0 for the default "
                 f"{limits.default_max_attempts} (got {request.max_attempts})"
             )
+        if request.task:
+            get_task(request.task)  # an unknown task fails here, listing the six
+        if request.hint_run_ids and request.hint_evaluation_id:
+            raise InvalidArgumentError("give either hint_run_ids or hint_evaluation_id, not both")
         if len(request.name) > limits.max_name_chars:
             raise InvalidArgumentError(f"name must be at most {limits.max_name_chars} characters")
         compute = request.compute
@@ -512,7 +554,33 @@ class EvaluationService:
                 f"{where} has {len(unsupported)} competition(s) that are listed but not supported yet "
                 f"(no preparation or grader module): {shown}"
             )
+        await self._check_preparable(ids)
         return ids, {cid: _COMPLEXITY.get(registry[cid].complexity, "low") for cid in ids}
+
+    async def _check_preparable(self, ids: list[str]) -> None:
+        """Every competition of the set is prepared or preparable on the preparer's host, or the
+        evaluation is refused now, naming each one that is not and why (instead of failed runs later)."""
+
+        async def state_of(cid: str) -> competitions_pb2.Preparation:
+            try:
+                answer = await self.preparer.GetCompetition(
+                    preparer_pb2.PreparerServiceGetCompetitionRequest(competition_id=cid), timeout=30
+                )
+            except grpc.aio.AioRpcError as exc:
+                raise GatewayClosingError(
+                    f"the preparer could not say whether {cid} can be prepared: {exc.details()}"
+                ) from None
+            return answer.preparation
+
+        found = await asyncio.gather(*(state_of(cid) for cid in ids))
+        refused = [(cid, p) for cid, p in zip(ids, found, strict=True) if p.state not in _PREPARABLE]
+        if refused:
+            shown = "; ".join(p.message or f"{cid} cannot be prepared" for cid, p in refused[:5])
+            more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
+            raise CompetitionUnavailableError(
+                f"{len(refused)} competition(s) of the set are neither prepared nor preparable here "
+                f"({', '.join(cid for cid, _ in refused)}): {shown}{more}"
+            )
 
     async def create(self, caller: Principal, request: gateway_pb2.CreateEvaluationRequest) -> gateway_pb2.Evaluation:
         self._validate_spec(request)
@@ -529,14 +597,22 @@ class EvaluationService:
                 f"you have {limit} evaluations running, the most one user may have; wait for one or cancel one"
             )
         # The agent as CreateRun would resolve it for this caller (their namespace, built-ins, shared).
-        image = self.resolve_image(caller, request.agent)
-        hint_runs = [self._hint_run(caller, run_id, ids) for run_id in request.hint_run_ids]
+        agent = self.resolve_agent(caller, request.agent)
+        if request.hint_evaluation_id:
+            hint_runs = await self._hint_evaluation_runs(caller, request.hint_evaluation_id, ids)
+        else:
+            hint_runs = [self._hint_run(caller, run_id, ids) for run_id in request.hint_run_ids]
         evaluation = gateway_pb2.Evaluation(
             evaluation_id="ev" + uuid.uuid4().hex[:14],
             name=request.name,
             owner=caller.user,
             agent=request.agent,
-            image=image,
+            image=agent.image,
+            agent_resource=agent.resource,
+            agent_digest=agent.digest,
+            agent_commit=agent.commit,
+            agent_manifest=agent.manifest,
+            task=request.task,
             competition_ids=ids,
             split=request.split,
             seeds=request.seeds,
@@ -544,7 +620,8 @@ class EvaluationService:
             compute=request.compute,
             max_attempts=request.max_attempts or self.limits.default_max_attempts,
             env=dict(request.env),
-            hint_run_ids=list(request.hint_run_ids),
+            hint_run_ids=[run.run_id for run in hint_runs],
+            hint_evaluation_id=request.hint_evaluation_id,
             hint_rollouts=request.hint_rollouts,
             state=EvaluationState.EVALUATION_STATE_RUNNING,
             message="started",
@@ -585,6 +662,50 @@ class EvaluationService:
         if not self.hints.has_analysis(run):
             raise InvalidArgumentError(f"hint_run_ids: run {run_id} ({run.task}) has no stored analysis to give")
         return run
+
+    async def _hint_evaluation_runs(
+        self, caller: Principal, hint_evaluation_id: str, competition_ids: list[str]
+    ) -> list[gateway_pb2.Run]:
+        """The runs of an ended technique-task evaluation the caller may see whose analyses are stored,
+        on the competitions of the new set; every competition of the set must have at least one."""
+        where = f"hint_evaluation_id: evaluation {hint_evaluation_id}"
+        try:
+            source = self._owned(caller, hint_evaluation_id)
+        except EvaluationNotFoundError:
+            raise EvaluationNotFoundError(f"hint_evaluation_id: no evaluation {hint_evaluation_id!r}") from None
+        if source.state == EvaluationState.EVALUATION_STATE_RUNNING:
+            raise EvaluationRunningError(f"{where} is still running; hints are taken from an ended evaluation")
+        if not source.task:
+            raise InvalidArgumentError(
+                f"{where} ran plain competition runs; hints are technique-task analyses, so take them from an "
+                "evaluation created with a task (eval create --task TASK)"
+            )
+        theirs = set(source.competition_ids)
+        missing = [cid for cid in competition_ids if cid not in theirs]
+        if missing:
+            first = "hints from an evaluation on other competitions: " if len(missing) == len(competition_ids) else ""
+            raise InvalidArgumentError(
+                f"{first}{where} has no runs on {', '.join(missing)} (its competitions: "
+                f"{', '.join(source.competition_ids)}); every competition of this evaluation needs its hints"
+            )
+        wanted = set(competition_ids)
+        cells = [c for c in self.db.cells(hint_evaluation_id) if c.competition_id in wanted and c.run_id]
+
+        candidates = []
+        for cell in sorted(cells, key=lambda c: (c.competition_id, c.seed)):
+            try:
+                candidates.append(self.runs.get_run(cell.run_id))
+            except RunNotFoundError:
+                continue  # pruned since
+        # The store is asked off the event loop (an S3 store answers over the network).
+        runs = await asyncio.to_thread(lambda: [r for r in candidates if r.task and self.hints.has_analysis(r)])
+        bare = [cid for cid in competition_ids if not any(r.competition_id == cid for r in runs)]
+        if bare:
+            raise InvalidArgumentError(
+                f"{where} has no stored {source.task} analysis on {', '.join(bare)} (none of its runs there wrote "
+                "one); leave those competitions out, or take hints from an evaluation whose runs did"
+            )
+        return runs
 
     def _start(self, evaluation: gateway_pb2.Evaluation) -> _Driver:
         driver = _Driver(self, evaluation)

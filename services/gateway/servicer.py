@@ -33,7 +33,7 @@ from mleredux.v1 import (
     preparer_pb2_grpc,
     runner_pb2_grpc,
 )
-from services.gateway.agents import SMOKE_COMPETITION, AgentRegistry, AgentSettings
+from services.gateway.agents import SMOKE_COMPETITION, AgentRegistry, AgentSettings, agent_run
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.evaluation_state import EvaluationDatabase
 from services.gateway.evaluations import EvaluationLimits, EvaluationService
@@ -163,7 +163,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 quota_bytes=settings.agent_quota_bytes,
             ),
         )
-        self.evaluations.resolve_image = lambda caller, agent: self.agents.resolve(caller, agent).image
+        self.evaluations.resolve_agent = self.agents.resolve
         self.agents.smoke_run = self._smoke_run
         self._loop_probe: asyncio.Task[None] | None = None
 
@@ -237,28 +237,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             if context is None:
                 raise InvalidArgumentError(exc.details() or exc.code().name) from None
             await _forward_error(context, exc)
-        # The manifest's defaults, under what the run asks for itself.
-        effective = common_pb2.ComputeProfile()
-        effective.CopyFrom(agent.manifest.compute)
-        for descriptor, value in compute.ListFields():
-            setattr(effective, descriptor.name, value)
-        run = gateway_pb2.Run(
-            run_id=uuid.uuid4().hex[:16],
-            competition_id=request.competition_id,
-            agent=request.agent,
-            image=agent.image,
-            task=request.task,
-            state=common_pb2.RunState.RUN_STATE_QUEUED,
-            compute=effective,
-            env={**agent.manifest.env, **request.env},
-            # No await between this check and `submit`: concurrent CreateRuns cannot share a remainder.
-            model_access=within_quota(request.model_access, self.settings.model_quota, self.db, caller.user),
-            create_time=now_timestamp(),
-            owner=caller.user,
-            agent_resource=agent.resource,
-            agent_digest=agent.digest,
-            agent_commit=agent.commit,
-            agent_manifest=agent.manifest,
+        # The agent's fields (image, digest, commit, manifest defaults) as an evaluation's runs get them.
+        run = agent_run(agent, name=request.agent, compute=compute, env=request.env)
+        run.MergeFrom(
+            gateway_pb2.Run(
+                run_id=uuid.uuid4().hex[:16],
+                competition_id=request.competition_id,
+                task=request.task,
+                state=common_pb2.RunState.RUN_STATE_QUEUED,
+                # No await between this check and `submit`: concurrent CreateRuns cannot share a remainder.
+                model_access=within_quota(request.model_access, self.settings.model_quota, self.db, caller.user),
+                create_time=now_timestamp(),
+                owner=caller.user,
+            )
         )
         await self.orchestrator.submit(run)
         return self.db.get_run(run.run_id)

@@ -12,6 +12,7 @@ import grpc
 from mleredux.competitions import get_competition, list_competitions
 from mleredux.competitions.base import CompetitionInfo
 from mleredux.errors import InvalidArgumentError
+from mleredux.preparation.checks import preparability
 from mleredux.preparation.prepare import (
     PreparedDataset,
     PrepareProgress,
@@ -36,6 +37,15 @@ _STAGES = {
     "checksum": competitions_pb2.PrepareStage.PREPARE_STAGE_CHECKSUM,
     "publish": competitions_pb2.PrepareStage.PREPARE_STAGE_PUBLISH,
     "done": competitions_pb2.PrepareStage.PREPARE_STAGE_DONE,
+}
+
+_PREPARATION_STATES = {
+    "prepared": competitions_pb2.PreparationState.PREPARATION_STATE_PREPARED,
+    "offline": competitions_pb2.PreparationState.PREPARATION_STATE_OFFLINE,
+    "downloaded": competitions_pb2.PreparationState.PREPARATION_STATE_DOWNLOADED,
+    "downloadable": competitions_pb2.PreparationState.PREPARATION_STATE_DOWNLOADABLE,
+    "unsupported": competitions_pb2.PreparationState.PREPARATION_STATE_UNSUPPORTED,
+    "unavailable": competitions_pb2.PreparationState.PREPARATION_STATE_UNAVAILABLE,
 }
 
 _COMPLEXITY = {
@@ -126,7 +136,10 @@ class PreparerServicer(preparer_pb2_grpc.PreparerServiceServicer):
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
         competition = competition_to_proto(get_competition(request.competition_id).info)
-        return preparer_pb2.PreparerServiceGetCompetitionResponse(competition=competition)
+        # A few stat calls and a credentials lookup: cheap, but off the event loop all the same.
+        found = await asyncio.to_thread(preparability, request.competition_id, self.settings.data_dir)
+        preparation = competitions_pb2.Preparation(state=_PREPARATION_STATES[found.state], message=found.message)
+        return preparer_pb2.PreparerServiceGetCompetitionResponse(competition=competition, preparation=preparation)
 
     @grpc_errors
     async def PrepareCompetition(
