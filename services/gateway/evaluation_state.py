@@ -16,6 +16,7 @@ from pathlib import Path
 from mleredux.errors import InvalidArgumentError, MleReduxError
 from mleredux.v1 import gateway_pb2
 from services.gateway.page_tokens import decode_position, encode_position
+from services.gateway.state import TableWrite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS evaluations (
@@ -103,26 +104,11 @@ class EvaluationDatabase:
         event: gateway_pb2.EvaluationEvent,
         cells: Sequence[gateway_pb2.EvaluationRun] = (),
     ) -> None:
-        """Saves the evaluation (whose last_seq the event advances), the changed cells and the event at once."""
-        if event.seq != evaluation.last_seq + 1:
-            raise ValueError(
-                f"evaluation {evaluation.evaluation_id}: event {event.seq} does not follow {evaluation.last_seq}"
-            )
-        evaluation.last_seq = event.seq
+        """Saves the evaluation (whose last_seq the event advances), the changed cells and the event at
+        once, on this connection (the gateway hands `record_write` to its event writer instead)."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
-                [(c.SerializeToString(), evaluation.evaluation_id, c.seed, c.competition_id) for c in cells],
-            )
-            self._db.execute(
-                "INSERT INTO evaluation_events (evaluation_id, seq, data) VALUES (?, ?, ?)",
-                (evaluation.evaluation_id, event.seq, event.SerializeToString()),
-            )
-            self._db.execute(
-                "UPDATE evaluations SET state = ?, data = ? WHERE evaluation_id = ?",
-                (evaluation.state, evaluation.SerializeToString(), evaluation.evaluation_id),
-            )
+            record_write(evaluation, event, cells).apply(self._db)
 
     def events_from(self, evaluation_id: str, from_seq: int, limit: int = 500) -> list[gateway_pb2.EvaluationEvent]:
         rows = self._db.execute(
@@ -162,3 +148,31 @@ class EvaluationDatabase:
             (gateway_pb2.EvaluationState.EVALUATION_STATE_RUNNING,),
         ).fetchall()
         return [gateway_pb2.Evaluation.FromString(r[0]) for r in rows]
+
+
+def record_write(
+    evaluation: gateway_pb2.Evaluation,
+    event: gateway_pb2.EvaluationEvent,
+    cells: Sequence[gateway_pb2.EvaluationRun] = (),
+) -> TableWrite:
+    """The statements that save the evaluation (whose last_seq the event advances, checked here),
+    the changed cells and the event, with every value serialized now."""
+    if event.seq != evaluation.last_seq + 1:
+        raise ValueError(
+            f"evaluation {evaluation.evaluation_id}: event {event.seq} does not follow {evaluation.last_seq}"
+        )
+    evaluation.last_seq = event.seq
+    evaluation_id = evaluation.evaluation_id
+    cell_rows = [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells]
+    event_row = (evaluation_id, event.seq, event.SerializeToString())
+    evaluation_row = (evaluation.state, evaluation.SerializeToString(), evaluation_id)
+
+    def apply(db: sqlite3.Connection) -> None:
+        db.executemany(
+            "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
+            cell_rows,
+        )
+        db.execute("INSERT INTO evaluation_events (evaluation_id, seq, data) VALUES (?, ?, ?)", event_row)
+        db.execute("UPDATE evaluations SET state = ?, data = ? WHERE evaluation_id = ?", evaluation_row)
+
+    return TableWrite(apply)

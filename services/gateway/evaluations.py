@@ -39,7 +39,7 @@ from mleredux.v1 import common_pb2, competitions_pb2, gateway_pb2, preparer_pb2,
 from services.gateway.agents import ResolvedAgent, agent_run
 from services.gateway.auth import Principal
 from services.gateway.evaluation_hints import Hints
-from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError
+from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError, record_write
 from services.gateway.orchestration import EventHub, RunOrchestrator, run_demand
 from services.gateway.state import RunDatabase, is_terminal
 from technique_tasks.base import get_task
@@ -257,8 +257,11 @@ class _Driver:
             state=ev.state,
             message=message,
         )
-        self.service.db.record(ev, event, ([cell] if cell is not None else []) + (also or []))
-        self.service.hub.notify(ev.evaluation_id)
+        # Written by the gateway's one writer thread, in order with the runs' writes: the event loop
+        # never waits for SQLite's lock. Watchers hear of the event once it is committed.
+        write = record_write(ev, event, ([cell] if cell is not None else []) + (also or []))
+        evaluation_id = ev.evaluation_id
+        self.service.orchestrator.writer.enqueue(write, lambda: self.service.hub.notify(evaluation_id))
 
     # -- runs --------------------------------------------------------------------------------------
 
@@ -726,8 +729,12 @@ class EvaluationService:
             with contextlib.suppress(Exception):
                 driver.record(driver.evaluation.message)
         finally:
-            self._drivers.pop(evaluation_id, None)
-            self._tasks.pop(evaluation_id, None)
+            try:
+                # Read from the database from now on: its last records must be committed first.
+                await asyncio.shield(self.orchestrator.writer.flush())
+            finally:
+                self._drivers.pop(evaluation_id, None)
+                self._tasks.pop(evaluation_id, None)
 
     # -- reading -----------------------------------------------------------------------------------
 
@@ -768,6 +775,7 @@ class EvaluationService:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await driver.cancel()
+        await self.orchestrator.writer.flush()  # read back below: its records must be committed
         return self.get(caller, evaluation_id)
 
     def resume(self, caller: Principal, evaluation_id: str) -> gateway_pb2.Evaluation:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mleredux.v1 import gateway_pb2
-from services.gateway.state import RunDatabase, RunRow, StoredWrite
+from services.gateway.state import RunDatabase, RunRow, StoredBatch, StoredWrite
 
 #: At most this many events per transaction (a round with more is split): keeps each write short,
 #: so the event loop's own occasional writes never wait long for the database's lock.
@@ -39,7 +39,7 @@ class _Write:
 
     @property
     def size(self) -> int:
-        return 1 if isinstance(self.batch, RunRow) else len(self.batch.events)
+        return len(self.batch.events) if isinstance(self.batch, StoredBatch) else 1
 
 
 class EventWriter:
@@ -124,7 +124,7 @@ class EventWriter:
                     db.store_batches([write.batch])
                     outcomes.append(None)
                 except sqlite3.Error as exc:
-                    print(f"run {write.batch.run_id}: could not store events: {exc}", file=sys.stderr, flush=True)
+                    print(f"{_what(write.batch)}: could not store it: {exc}", file=sys.stderr, flush=True)
                     outcomes.append(exc)
         for write, error in zip(round_, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
@@ -157,3 +157,11 @@ async def settled(future: asyncio.Future[None]) -> None:
         if not future.done():
             await asyncio.wait({future})
         raise
+
+
+def _what(write: StoredWrite) -> str:
+    if isinstance(write, StoredBatch):
+        return f"run {write.run_id}: {len(write.events)} events"
+    if isinstance(write, RunRow):
+        return f"run {write.run_id}: its row"
+    return "an evaluation's state"

@@ -282,25 +282,32 @@ class RunOrchestrator:
 
     # -- run lifecycle -----------------------------------------------------------------------------
 
-    async def submit(self, run: gateway_pb2.Run) -> None:
-        """Stores the new run and its QUEUED event (returning once both are committed, so that a read
-        right after sees it) and starts its task. Counted among the owner's unfinished runs at once."""
+    async def submit(self, run: gateway_pb2.Run) -> gateway_pb2.Run:
+        """Stores the new run and its QUEUED event, starts its task, and returns the run as submitted
+        once both writes are committed (a read right after finds it). Counted among the owner's
+        unfinished runs at once."""
         self._owners[run.run_id] = run.owner
         self.writer.enqueue(RunRow.of(run, new=True))
         self._status(run, RunState.RUN_STATE_QUEUED, "queued")
-        try:
-            await self.writer.flush()
-        except BaseException:
-            self._owners.pop(run.run_id, None)
-            raise
-        self._start_task(run.run_id)
+        # The task owns the run from here, whatever happens to this caller (its first step waits
+        # for these writes too).
+        owned = gateway_pb2.Run()
+        owned.CopyFrom(run)
+        self._start_task(run.run_id, run=owned)
+        await asyncio.shield(self.writer.flush())
+        return run  # as submitted (QUEUED); its task has its own copy
 
     def unfinished_of(self, owner: str) -> int:
         """How many of the owner's runs are submitted and not yet concluded (held in memory: no read)."""
         return sum(1 for who in self._owners.values() if who == owner)
 
-    def _start_task(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
-        task = asyncio.create_task(self._drive(run_id, reattach=reattach, regrade=regrade), name=f"run-{run_id}")
+    def _start_task(
+        self, run_id: str, *, reattach: bool = False, regrade: bool = False, run: gateway_pb2.Run | None = None
+    ) -> None:
+        """`run`: the run as just submitted (its writes may not be committed yet); else it is read."""
+        task = asyncio.create_task(
+            self._drive(run_id, reattach=reattach, regrade=regrade, given=run), name=f"run-{run_id}"
+        )
         self._tasks[run_id] = task
         task.add_done_callback(lambda _t: self._tasks.pop(run_id, None))
 
@@ -445,15 +452,17 @@ class RunOrchestrator:
         finally:
             db.close()
 
-    async def _drive(self, run_id: str, *, reattach: bool = False, regrade: bool = False) -> None:
+    async def _drive(
+        self, run_id: str, *, reattach: bool = False, regrade: bool = False, given: gateway_pb2.Run | None = None
+    ) -> None:
         try:
-            await self._drive_to_end(run_id, reattach=reattach, regrade=regrade)
+            await self._drive_to_end(run_id, reattach=reattach, regrade=regrade, given=given)
         finally:
             # Shielded: a shutdown that cancels the task still lets the run's files reach the store.
             await asyncio.shield(self._conclude(run_id))
 
-    async def _drive_to_end(self, run_id: str, *, reattach: bool, regrade: bool) -> None:
-        run = self.db.get_run(run_id)
+    async def _drive_to_end(self, run_id: str, *, reattach: bool, regrade: bool, given: gateway_pb2.Run | None) -> None:
+        run = given if given is not None else self.db.get_run(run_id)
         try:
             if regrade:
                 await self._grade(run, await self._runner_verdict(run))

@@ -251,8 +251,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 owner=caller.user,
             )
         )
-        await self.orchestrator.submit(run)
-        return self.db.get_run(run.run_id)
+        return await self.orchestrator.submit(run)
 
     async def _smoke_run(self, owner: str, agent_id: str) -> tuple[bool, str]:
         """A run of the owner's agent on demo-digits, as the owner: (verified, why)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,8 +106,19 @@ class RunRow:
         )
 
 
-#: What the event writer writes: a run's events (with its row's change), or a run's whole row.
-StoredWrite = StoredBatch | RunRow
+@dataclass(frozen=True)
+class TableWrite:
+    """Statements for another of the gateway's tables (evaluations), run by the event writer inside
+    its transaction, in order with the run writes: `apply` must only execute statements on the
+    connection it is given (no commit, no reads it depends on) and must hold its values already
+    serialized, since it runs later, on another thread."""
+
+    apply: Callable[[sqlite3.Connection], None]
+
+
+#: What the event writer writes: a run's events (with its row's change), a run's whole row, or
+#: another table's statements.
+StoredWrite = StoredBatch | RunRow | TableWrite
 
 
 def prepare_batch(run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True) -> StoredBatch:
@@ -219,6 +231,9 @@ class RunDatabase:
             for batch in batches:
                 if isinstance(batch, RunRow):
                     self._store_row(batch)
+                    continue
+                if isinstance(batch, TableWrite):
+                    batch.apply(self._db)
                     continue
                 self._db.executemany(
                     "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
