@@ -6,7 +6,9 @@ and markup in a rollout payload)."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 from mleredux.embedded import EmbeddedStack
 from tests.test_viewer import _call, _wait, browser  # noqa: F401  (browser is a fixture)
 
+VENDOR = Path(__file__).resolve().parents[1] / "services" / "gateway" / "viewer" / "vendor"
 #: The lines of code/train.py as the dummy agent writes it.
 TRAIN_PY_LINES = 12
 
@@ -92,7 +95,10 @@ def test_the_run_page_shows_a_timeline_images_and_code(stack: EmbeddedStack, bro
         found = browser.find_elements(By.CSS_SELECTOR, f'#artifacts li[data-name="{name}"]')
         return found[0] if found else None
 
-    _wait("the figure listed", lambda: item("logs/plot.png"), 60)
+    # Images load lazily: bring the figure to the screen, as a reader scrolling to it does.
+    browser.execute_script(
+        "arguments[0].scrollIntoView()", _wait("the figure listed", lambda: item("logs/plot.png"), 60)
+    )
     size = _wait(
         "the figure loaded",
         lambda: browser.execute_script(
@@ -135,6 +141,7 @@ def test_the_run_page_shows_a_timeline_images_and_code(stack: EmbeddedStack, bro
 
     # Hostile files stay inert: the SVG is an <img> (its script and onload never run), the HTML page is
     # its source as text.
+    browser.execute_script("arguments[0].scrollIntoView()", item("logs/hostile.svg"))
     svg = _wait(
         "the hostile SVG drawn as an image",
         lambda: browser.execute_script(
@@ -163,3 +170,25 @@ def test_the_run_page_shows_a_timeline_images_and_code(stack: EmbeddedStack, bro
 
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
+
+
+def test_the_gateway_serves_the_vendored_library_as_it_was_recorded(stack: EmbeddedStack) -> None:
+    record = json.loads((VENDOR / "vendor.json").read_text())["chart.umd.min.js"]
+    host, port = stack.http_address.rsplit(":", 1)
+
+    def get(path: str) -> tuple[int, dict[str, str], bytes]:
+        connection = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+        finally:
+            connection.close()
+
+    status, headers, body = get("/viewer/vendor/chart.umd.min.js")
+    assert status == 200 and hashlib.sha256(body).hexdigest() == record["sha256"]
+    assert "javascript" in headers["content-type"]
+    assert headers["content-security-policy"].startswith("default-src 'self'")
+    assert headers["x-content-type-options"] == "nosniff"
+    for path in ("/viewer/vendor/missing.js", "/viewer/vendor/..%2Fviewer.js", "/viewer/vendor/.hidden"):
+        assert get(path)[0] == 404, path

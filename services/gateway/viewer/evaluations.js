@@ -203,8 +203,10 @@ function renderScoreChart(evaluation) {
   for (const [competition, entry] of competitionScores(evaluation)) {
     const datasets = scoreDatasets(entry);
     const lowerIsBetter = entry.report && entry.report.is_lower_better;
+    const heading = `${competition}${entry.report ? "" : " (no graded run yet)"}`;
     const chart = scoreCharts.get(competition);
     if (chart) {
+      chart.canvas.closest(".score-row").querySelector("h3").textContent = heading;
       chart.data.datasets = datasets;
       chart.options.scales.x.title.text = `score${lowerIsBetter ? " (lower is better)" : ""}`;
       chart.update("none");
@@ -219,7 +221,7 @@ function renderScoreChart(evaluation) {
     canvas.setAttribute("aria-label", `${competition}: scores against the medal thresholds`);
     const frame = el("div", null, "chart score");
     frame.append(canvas);
-    row.append(el("h3", competition), frame);
+    row.append(el("h3", heading), frame);
     container.append(row);
     scoreCharts.set(competition, new Chart(canvas, {
       type: "scatter",
