@@ -56,14 +56,21 @@ def test_the_run_page_shows_a_timeline_images_and_code(stack: EmbeddedStack, bro
     browser.get(f"{base}/#/runs/{run_id}")
     _wait("the run page", lambda: browser.find_element(By.ID, "run-id").text == run_id, 30)
 
-    # The timeline, live: one entry per rollout event, in order, each with its kind, time and summary.
-    def kinds() -> list[str]:
+    # The timeline, live: one entry per rollout event, each with its kind, time and summary. The agent's
+    # own events keep its order; the runner's validation event may come before the file's lines are read.
+    def agent_entries() -> list[Any]:
         entries = browser.find_elements(By.CSS_SELECTOR, "#rollout li.entry")
-        return [e.get_attribute("data-kind") for e in entries]
+        return [e for e in entries if e.get_attribute("data-kind") != "validation"]
+
+    def kinds() -> list[str]:
+        return [e.get_attribute("data-kind") for e in agent_entries()]
 
     _wait("the timeline's plan, code, result and metric", lambda: kinds()[:4] == ["plan", "code", "result", "metric"])
     assert _call(stack, "GET", f"/v1/runs/{run_id}", token)["state"] == "RUN_STATE_RUNNING"
-    entries = browser.find_elements(By.CSS_SELECTOR, "#rollout li.entry")
+    _wait("the validation entry", lambda: browser.find_elements(By.CSS_SELECTOR, '#rollout li[data-kind="validation"]'))
+    validation = browser.find_element(By.CSS_SELECTOR, '#rollout li[data-kind="validation"] .summary').text
+    assert validation.startswith("valid: submission is valid")
+    entries = agent_entries()
     badges = [e.find_element(By.CSS_SELECTOR, ".badge").text for e in entries[:4]]
     assert badges == ["plan", "code", "result", "metric"]
     for entry in entries[:4]:
