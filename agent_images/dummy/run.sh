@@ -91,6 +91,40 @@ if ! printf '%s\n' '{"step": 1, "kind": "plan", "payload": {"text": "copy the sa
     echo "dummy-agent stderr: could not write $LOGS_DIR/rollout.jsonl" >&2
 fi
 
+if [ -n "${DUMMY_ARTIFACTS:-}" ]; then
+    # What a real agent leaves for the viewer to show: a figure, code, a long log, a CSV, typed rollout
+    # events, and hostile files (script in an SVG and an HTML page, markup in a payload) it must show inert.
+    echo "artifacts: writing a figure, code, a log and hostile files"
+    echo 'iVBORw0KGgoAAAANSUhEUgAAADAAAAAgCAIAAADbtmxLAAAAWElEQVR42mP8//8/w2ACTAyDDIw6iBBgQeboxHWTqv/KotLRKBt10KiDRh006iD6ldSUg6sbLEjVoh1wYjTKRh006qBRB406aNRBow4aSQ5iHB1sGGoOAgAwCAw9aBTYaAAAAABJRU5ErkJggg==' \
+        | base64 -d >"$LOGS_DIR/plot.png"
+    cat >"$CODE_DIR/train.py" <<'PY'
+"""The dummy agent's pretend training script (it never runs)."""
+
+import pandas as pd
+
+
+def main() -> None:
+    sample = pd.read_csv("/home/data/sample_submission.csv")
+    sample.to_csv("/home/submission/submission.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()
+PY
+    seq 1 3000 | sed 's/^/step /' >"$LOGS_DIR/train.log"
+    printf 'epoch,loss\n1,0.9\n2,0.5\n3,0.25\n' >"$LOGS_DIR/metrics.csv"
+    printf '%s\n' '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20" onload="top.document.title=String.fromCharCode(112,119,110,101,100)">' \
+        '<script>top.document.title = "pwned"; top.pwned = true;</script>' \
+        '<rect width="40" height="20" fill="#b87333"/></svg>' >"$LOGS_DIR/hostile.svg"
+    printf '%s\n' '<!doctype html><title>hostile</title><script>document.title = "pwned";' \
+        'fetch("/v1/caller").then(r => r.text()).then(t => { window.stolen = t; });</script>' >"$LOGS_DIR/hostile.html"
+    {
+        printf '%s\n' '{"step": 2, "kind": "code", "payload": {"language": "python", "file": "train.py", "text": "import pandas as pd\nsample = pd.read_csv(\"/home/data/sample_submission.csv\")\nsample.to_csv(\"/home/submission/submission.csv\", index=False)\n"}}'
+        printf '%s\n' '{"step": 3, "kind": "result", "payload": {"text": "wrote the submission <img src=x onerror=\"top.pwned=true\">", "rows": 3}}'
+        printf '%s\n' '{"step": 4, "kind": "metric", "payload": {"name": "accuracy", "value": 0.5, "lower_is_better": false}}'
+    } >>"$LOGS_DIR/rollout.jsonl"
+fi
+
 if [ -e /home/validate_submission.sh ] && [ -z "${DUMMY_SKIP_SUBMISSION:-}" ]; then
     out=$(sh /home/validate_submission.sh "$SUBMISSION_DIR/submission.csv")
     rc=$?

@@ -45,6 +45,8 @@ KEEPALIVE_SECONDS = 15.0
 UNARY_TIMEOUT_SECONDS = 180.0
 #: The viewer loads only its own files and talks only to this server.
 _VIEWER_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+#: An artifact's download: no script, no plugin, no request of its own, an origin of its own.
+_ARTIFACT_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _HTTP_CODE_NAMES = {401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 405: "UNIMPLEMENTED"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -179,6 +181,7 @@ class GatewayHttp:
         app.router.add_get("/v1/openapi.json", self._openapi_json)
         app.router.add_get("/", self._viewer_index)
         app.router.add_get("/viewer/{file}", self._viewer_file)
+        app.router.add_get("/viewer/vendor/{file}", self._viewer_vendor_file)
         return app
 
     async def start(self, listen: str, grpc_address: str) -> str:
@@ -310,6 +313,9 @@ class GatewayHttp:
                     "Content-Type": content_type,
                     "Content-Disposition": f'attachment; filename="{safe}"',
                     "X-Content-Type-Options": "nosniff",
+                    # What the agent wrote is hostile: opened on its own (an SVG or HTML file typed into
+                    # the address bar) it runs in an opaque origin with no script, never the viewer's.
+                    "Content-Security-Policy": _ARTIFACT_CSP,
                 }
             )
             await response.prepare(request)
@@ -339,8 +345,11 @@ class GatewayHttp:
     async def _viewer_file(self, request: web.Request) -> web.StreamResponse:
         return self._viewer_response(request.match_info["file"])
 
-    def _viewer_response(self, name: str) -> web.StreamResponse:
-        path = VIEWER_DIR / name
+    async def _viewer_vendor_file(self, request: web.Request) -> web.StreamResponse:
+        return self._viewer_response(request.match_info["file"], VIEWER_DIR / "vendor")
+
+    def _viewer_response(self, name: str, directory: Path = VIEWER_DIR) -> web.StreamResponse:
+        path = directory / name
         if "/" in name or name.startswith(".") or not path.is_file():
             raise web.HTTPNotFound()
         response = web.FileResponse(path)

@@ -1,9 +1,9 @@
 // The viewer's evaluation pages: a list, and a live page with the aggregate table, a chart of medal rates
 // by split with error bars, and each competition's scores against its medal thresholds. Uses viewer.js's
-// helpers ($, el, api, show, showError); the charts are SVG drawn here, no library. Text only, never HTML.
+// helpers ($, el, api, show, showError) and Chart.js (vendored: viewer/vendor/, `window.Chart`), with an
+// error-bar plugin of our own. Text only, never HTML.
 "use strict";
 
-const SVG_NS = "http://www.w3.org/2000/svg";
 const EVAL_FIGURES = [
   ["any_medal", "any medal"], ["gold_medal", "gold"], ["silver_medal", "silver"], ["bronze_medal", "bronze"],
   ["above_median", "above median"], ["valid_submission", "valid submission"], ["submission_exists", "submission exists"],
@@ -19,13 +19,6 @@ window.stopEvaluationLive = () => {
   if (evaluationTimer) { clearInterval(evaluationTimer); evaluationTimer = null; }
   if (evaluationReload) { clearTimeout(evaluationReload); evaluationReload = null; }
 };
-
-function svg(tag, attributes, text) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
-  if (text !== undefined) node.textContent = String(text);
-  return node;
-}
 
 function percent(figure) {
   const f = figure || {};
@@ -69,84 +62,190 @@ function renderFigures(evaluation) {
   $("evaluation-figures").replaceChildren(table);
 }
 
-// Grouped bars: for each split, any/gold/silver/bronze medal % with mean ± 1.96 SE error bars.
-function renderMedalChart(evaluation) {
-  const groups = evaluation.figures || [];
-  const width = 760, height = 260, left = 40, bottom = 30, top = 10;
-  const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", id: "medal-svg" });
-  const plotHeight = height - bottom - top;
-  const y = (value) => top + plotHeight * (1 - Math.max(0, Math.min(100, value)) / 100);
-  for (const tick of [0, 25, 50, 75, 100]) {
-    chart.append(svg("line", { x1: left, x2: width - 10, y1: y(tick), y2: y(tick), stroke: "#eee" }));
-    chart.append(svg("text", { x: 4, y: y(tick) + 4 }, `${tick}%`));
-  }
-  const slot = (width - left - 10) / Math.max(groups.length, 1);
-  const bar = Math.min(28, (slot - 20) / MEDAL_FIGURES.length);
-  groups.forEach((g, i) => {
-    const x0 = left + i * slot + (slot - bar * MEDAL_FIGURES.length) / 2;
-    MEDAL_FIGURES.forEach(([key], j) => {
-      const figure = g[key] || {};
-      const mean = figure.mean || 0;
-      const x = x0 + j * bar;
-      const rect = svg("rect", { x, y: y(mean), width: bar - 3, height: y(0) - y(mean), class: `bar bar-${key}` });
-      rect.append(svg("title", {}, `${g.group} ${key}: ${percent(figure)}`));
-      chart.append(rect);
-      const low = figure.ci_lower || 0, high = figure.ci_upper || 0;
-      const cx = x + (bar - 3) / 2;
-      chart.append(svg("line", { x1: cx, x2: cx, y1: y(low), y2: y(high), class: "error-bar" }));
-      for (const end of [low, high]) {
-        chart.append(svg("line", { x1: cx - 4, x2: cx + 4, y1: y(end), y2: y(end), class: "error-bar" }));
-      }
+// -- charts (Chart.js, vendored in viewer/vendor/) ----------------------------------------------------
+
+const MEDAL_COLOURS = { any_medal: "#6a8caf", gold_medal: "#d4af37", silver_medal: "#a7a7ad", bronze_medal: "#b87333" };
+const THRESHOLDS = [
+  ["gold", "gold_threshold", "#d4af37"], ["silver", "silver_threshold", "#8e8e96"],
+  ["bronze", "bronze_threshold", "#b87333"], ["median", "median_threshold", "#555555"],
+];
+let medalChart = null;
+let scoreCharts = new Map(); // competition id -> its Chart
+
+// Our own plugin (Chart.js has no error bars): for a bar dataset with `errors: [se, ...]`, a whisker from
+// mean - se to mean + se over each bar, with caps, clamped to the axis. It counts what it drew on the
+// canvas (`data-error-bars`), so a test can tell a chart drawn from one that is not.
+const errorBarsPlugin = {
+  id: "mleErrorBars",
+  afterDatasetsDraw(chart) {
+    const { ctx } = chart;
+    const scale = chart.scales.y;
+    let drawn = 0;
+    ctx.save();
+    ctx.strokeStyle = "#222";
+    ctx.lineWidth = 1.5;
+    chart.data.datasets.forEach((dataset, d) => {
+      if (!dataset.errors || !chart.isDatasetVisible(d)) return;
+      chart.getDatasetMeta(d).data.forEach((bar, i) => {
+        const mean = Number(dataset.data[i]) || 0, error = Number(dataset.errors[i]) || 0;
+        const clamp = (v) => Math.max(scale.min, Math.min(scale.max, v));
+        const top = scale.getPixelForValue(clamp(mean + error)), bottom = scale.getPixelForValue(clamp(mean - error));
+        const cap = Math.min(6, bar.width / 3);
+        ctx.beginPath();
+        ctx.moveTo(bar.x, top); ctx.lineTo(bar.x, bottom);
+        ctx.moveTo(bar.x - cap, top); ctx.lineTo(bar.x + cap, top);
+        ctx.moveTo(bar.x - cap, bottom); ctx.lineTo(bar.x + cap, bottom);
+        ctx.stroke();
+        drawn += 1;
+      });
     });
-    chart.append(svg("text", { x: left + i * slot + slot / 2 - 20, y: height - 10 }, `${g.group} (${g.competitions})`));
-  });
-  const legend = el("p", "bars: any medal, gold, silver, bronze; whiskers: 95% interval (mean ± 1.96 SE)", "muted");
-  $("medal-chart").replaceChildren(chart, legend);
+    ctx.restore();
+    chart.canvas.dataset.errorBars = String(drawn);
+  },
+};
+
+function chartsAvailable() {
+  if (window.Chart) return true;
+  $("error").textContent = "the chart library (viewer/vendor/chart.umd.min.js) did not load";
+  return false;
 }
 
-// One row per competition: its seeds' scores as dots on a line, with the thresholds as ticks.
-function renderScoreChart(evaluation) {
+function destroyCharts() {
+  if (medalChart) { medalChart.destroy(); medalChart = null; }
+  for (const chart of scoreCharts.values()) chart.destroy();
+  scoreCharts = new Map();
+  $("score-chart").replaceChildren();
+}
+
+// Grouped bars: for each split, any/gold/silver/bronze medal % (mean across seeds) ± one standard error.
+function renderMedalChart(evaluation) {
+  if (!chartsAvailable()) return;
+  const groups = evaluation.figures || [];
+  const labels = groups.map((g) => `${g.group} (${g.competitions} × ${g.seeds})`);
+  const datasets = MEDAL_FIGURES.map(([key, label]) => ({
+    label,
+    key,
+    data: groups.map((g) => (g[key] || {}).mean || 0),
+    errors: groups.map((g) => (g[key] || {}).standard_error || 0),
+    backgroundColor: MEDAL_COLOURS[key],
+  }));
+  if (medalChart) {
+    // Live: the same chart, new numbers.
+    medalChart.data.labels = labels;
+    medalChart.data.datasets.forEach((dataset, i) => Object.assign(dataset, datasets[i]));
+    medalChart.update("none");
+    return;
+  }
+  medalChart = new Chart($("medal-canvas"), {
+    type: "bar",
+    data: { labels, datasets },
+    plugins: [errorBarsPlugin],
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      scales: {
+        y: { min: 0, max: 100, title: { display: true, text: "% of runs" }, ticks: { callback: (v) => `${v}%` } },
+        x: { title: { display: true, text: "complexity split (competitions × seeds)" } },
+      },
+      plugins: {
+        tooltip: {
+          callbacks: {
+            label: (item) => {
+              const dataset = item.dataset;
+              return `${dataset.label}: ${Number(dataset.data[item.dataIndex]).toFixed(1)} ± ` +
+                `${Number(dataset.errors[item.dataIndex]).toFixed(1)}%`;
+            },
+          },
+        },
+      },
+    },
+  });
+}
+
+// Per competition: what its seeds scored, as dots on the score axis, against the thresholds of its
+// leaderboard (every report carries them). One small chart each: competitions' scores share no scale.
+function competitionScores(evaluation) {
   const byCompetition = new Map();
   for (const cell of evaluation.runs || []) {
     if (!byCompetition.has(cell.competition_id)) byCompetition.set(cell.competition_id, { scores: [], report: null });
     const entry = byCompetition.get(cell.competition_id);
     if (cell.report) {
       entry.report = entry.report || cell.report;
-      if (cell.report.score !== undefined && cell.report.valid_submission) entry.scores.push(cell.report.score);
-    }
-  }
-  const rowHeight = 34, left = 190, width = 760;
-  const height = Math.max(1, byCompetition.size) * rowHeight + 10;
-  const chart = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", id: "score-svg" });
-  let i = 0;
-  for (const [competition, entry] of byCompetition) {
-    const report = entry.report || {};
-    const marks = [["gold", report.gold_threshold], ["silver", report.silver_threshold],
-      ["bronze", report.bronze_threshold], ["median", report.median_threshold]].filter(([, v]) => v !== undefined);
-    const values = [...entry.scores, ...marks.map(([, v]) => v)];
-    const yMid = 10 + i * rowHeight + rowHeight / 2;
-    chart.append(svg("text", { x: 4, y: yMid + 4 }, competition));
-    if (values.length) {
-      let low = Math.min(...values), high = Math.max(...values);
-      if (high === low) { low -= 1; high += 1; }
-      const pad = (high - low) * 0.05;
-      const x = (v) => left + (width - left - 20) * (v - low + pad) / (high - low + 2 * pad);
-      chart.append(svg("line", { x1: left, x2: width - 20, y1: yMid, y2: yMid, stroke: "#ccc" }));
-      for (const [name, value] of marks) {
-        const tick = svg("line", { x1: x(value), x2: x(value), y1: yMid - 10, y2: yMid + 10, class: `threshold threshold-${name}`, "stroke-width": 2 });
-        tick.append(svg("title", {}, `${name} threshold ${value}`));
-        chart.append(tick);
-      }
-      for (const score of entry.scores) {
-        const dot = svg("circle", { cx: x(score), cy: yMid, r: 4, class: "score-dot" });
-        dot.append(svg("title", {}, `score ${score}`));
-        chart.append(dot);
+      if (cell.report.score !== undefined && cell.report.valid_submission) {
+        entry.scores.push({ x: cell.report.score, y: 0, seed: cell.seed });
       }
     }
-    i += 1;
   }
-  const legend = el("p", "dots: each seed's score; ticks: gold, silver, bronze thresholds and the median (dashed)", "muted");
-  $("score-chart").replaceChildren(chart, legend);
+  return byCompetition;
+}
+
+function scoreDatasets(entry) {
+  const report = entry.report || {};
+  const datasets = [{
+    label: "seed scores", data: entry.scores, backgroundColor: "#2b5d8a", borderColor: "#2b5d8a",
+    pointRadius: 5, pointHoverRadius: 7,
+  }];
+  for (const [name, field, colour] of THRESHOLDS) {
+    if (report[field] === undefined || report[field] === null) continue;
+    datasets.push({
+      label: name, data: [{ x: report[field], y: 0 }], borderColor: colour, backgroundColor: colour,
+      pointStyle: "line", rotation: 90, pointRadius: 16, pointHoverRadius: 18, borderWidth: 3,
+      pointBorderWidth: 3, borderDash: name === "median" ? [3, 2] : undefined,
+    });
+  }
+  return datasets;
+}
+
+function renderScoreChart(evaluation) {
+  if (!chartsAvailable()) return;
+  const container = $("score-chart");
+  for (const [competition, entry] of competitionScores(evaluation)) {
+    const datasets = scoreDatasets(entry);
+    const lowerIsBetter = entry.report && entry.report.is_lower_better;
+    const heading = `${competition}${entry.report ? "" : " (no graded run yet)"}`;
+    const chart = scoreCharts.get(competition);
+    if (chart) {
+      chart.canvas.closest(".score-row").querySelector("h3").textContent = heading;
+      chart.data.datasets = datasets;
+      chart.options.scales.x.title.text = `score${lowerIsBetter ? " (lower is better)" : ""}`;
+      chart.update("none");
+      continue;
+    }
+    const row = el("div", null, "score-row");
+    row.dataset.competition = competition;
+    const canvas = el("canvas");
+    canvas.id = `score-canvas-${scoreCharts.size}`;
+    canvas.dataset.competition = competition;
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", `${competition}: scores against the medal thresholds`);
+    const frame = el("div", null, "chart score");
+    frame.append(canvas);
+    row.append(el("h3", heading), frame);
+    container.append(row);
+    scoreCharts.set(competition, new Chart(canvas, {
+      type: "scatter",
+      data: { datasets },
+      options: {
+        animation: false,
+        responsive: true,
+        maintainAspectRatio: false,
+        scales: {
+          y: { display: false, min: -1, max: 1 },
+          x: { type: "linear", grace: "5%", title: { display: true, text: `score${lowerIsBetter ? " (lower is better)" : ""}` } },
+        },
+        plugins: {
+          legend: { position: "right", labels: { usePointStyle: true } },
+          tooltip: {
+            callbacks: {
+              label: (item) => (item.datasetIndex === 0
+                ? `seed ${item.raw.seed}: ${item.raw.x}` : `${item.dataset.label} threshold: ${item.raw.x}`),
+            },
+          },
+        },
+      },
+    }));
+  }
 }
 
 function renderEvaluationRuns(evaluation) {
@@ -198,6 +297,7 @@ async function loadEvaluation(evaluationId) {
 
 async function showEvaluation(evaluationId) {
   show("evaluation-view");
+  destroyCharts();
   const e = await loadEvaluation(evaluationId);
   if (!e || e.state !== "EVALUATION_STATE_RUNNING") return;
   // Each progress event schedules one reload (at most one a second): the page follows the runs live.

@@ -164,22 +164,146 @@ function renderReport(report) {
   $("report").replaceChildren(table);
 }
 
-async function loadArtifacts(runId) {
+// -- artifacts: images inline, text and code readable with line numbers ------------------------------
+// What an agent wrote is hostile. Images go into <img> (an SVG there runs no script); text is read with
+// fetch and shown through textContent, never as HTML; the gateway serves every artifact as an attachment
+// with `Content-Security-Policy: sandbox`, so one opened on its own cannot script the viewer's origin.
+
+const IMAGE_FILE = /\.(png|jpe?g|gif|webp|svg)$/i;
+const TEXT_FILE = /\.(py|txt|log|out|err|json|jsonl|ndjson|csv|tsv|md|rst|sh|ya?ml|toml|cfg|ini|r|jl|ipynb|js|ts|c|h|cc|cpp|hpp|java|go|rs|sql|html?|xml)$/i;
+const TABLE_FILE = /\.(csv|tsv)$/i;
+// Code is opened at once; logs, tables and data wait for a click (they are often long).
+const OPEN_FILE = /\.(py|sh|r|jl|js|ts|c|h|cc|cpp|hpp|java|go|rs|sql|md)$/i;
+const PREVIEW_BYTES = 64 * 1024;
+const PREVIEW_LINES = 400;
+const TABLE_LINES = 50;
+
+let artifactViews = new Map(); // `${runId}|${name}|${size}` -> the item already built, kept across reloads
+let artifactsLoading = null; // the listing under way, for artifactsRun
+let artifactsRun = null;
+let artifactsAgain = false;
+
+function artifactUrl(runId, name) {
+  // The name is a relative path: keep its '/' and encode each part.
+  return `/v1/runs/${encodeURIComponent(runId)}/artifacts/` + name.split("/").map(encodeURIComponent).join("/");
+}
+
+// The first `limit` bytes of a download (the rest is never read): {bytes, text, cut}.
+async function readHead(url, limit) {
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` } });
+  if (!response.ok) throw new ApiError(response.status, "", `${response.status} ${response.statusText}`);
+  const reader = response.body.getReader();
+  const chunks = [];
+  let total = 0, cut = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    total += value.length;
+    if (total > limit) { cut = true; await reader.cancel(); break; }
+  }
+  const bytes = new Uint8Array(Math.min(total, limit));
+  let at = 0;
+  for (const chunk of chunks) {
+    const part = chunk.subarray(0, Math.max(0, Math.min(chunk.length, bytes.length - at)));
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return { bytes: bytes.length, text: new TextDecoder("utf-8", { fatal: false }).decode(bytes), cut };
+}
+
+// Lines with their numbers, as a table of text cells; `note` says what was left out.
+function codeView(text, { maxLines = PREVIEW_LINES, cutBytes = false, totalBytes = null } = {}) {
+  let lines = text.split("\n");
+  if (lines.length && lines[lines.length - 1] === "") lines.pop();
+  if (cutBytes && lines.length > 1) lines.pop(); // the last line read is only part of one
+  const shown = lines.slice(0, maxLines);
+  const view = el("div", null, "code-view");
+  const table = el("table");
+  shown.forEach((line, i) => {
+    const row = el("tr");
+    row.append(el("td", i + 1, "line-number"), el("td", line, "line-text"));
+    table.append(row);
+  });
+  view.append(table);
+  if (cutBytes || lines.length > shown.length) {
+    const of = totalBytes != null ? ` of ${totalBytes} bytes` : "";
+    const note = el("p", `cut: showing the first ${shown.length} lines${of}; download the file for the rest`, "muted cut");
+    view.dataset.cut = "true";
+    view.append(note);
+  }
+  view.dataset.lines = String(shown.length);
+  return view;
+}
+
+async function fillTextPreview(body, url, artifact) {
+  const table = TABLE_FILE.test(artifact.name);
   try {
-    const answer = await api(`/v1/runs/${encodeURIComponent(runId)}/artifacts`);
-    const list = $("artifacts");
-    list.replaceChildren();
-    for (const artifact of answer.artifacts) {
-      const item = el("li");
-      const link = el("a", artifact.name);
-      // The name is a relative path: keep its '/' and encode each part.
-      link.href = `/v1/runs/${encodeURIComponent(runId)}/artifacts/` +
-        artifact.name.split("/").map(encodeURIComponent).join("/");
-      link.setAttribute("download", artifact.name.split("/").pop());
-      item.append(link, el("span", ` ${artifact.size_bytes} bytes`, "muted"));
-      list.append(item);
-    }
-  } catch (error) { showError(error); }
+    const head = await readHead(url, PREVIEW_BYTES);
+    body.replaceChildren(codeView(head.text, {
+      maxLines: table ? TABLE_LINES : PREVIEW_LINES, cutBytes: head.cut, totalBytes: artifact.size_bytes,
+    }));
+  } catch (error) {
+    body.replaceChildren(el("p", `cannot show it: ${error.message}`, "error"));
+  }
+}
+
+function artifactItem(runId, artifact) {
+  const url = artifactUrl(runId, artifact.name);
+  const item = el("li");
+  item.dataset.name = artifact.name;
+  const link = el("a", artifact.name);
+  link.href = url;
+  link.setAttribute("download", artifact.name.split("/").pop());
+  item.append(link, el("span", ` ${artifact.size_bytes} bytes`, "muted"));
+  if (IMAGE_FILE.test(artifact.name)) {
+    // The cookie carries the token, as for the download link.
+    const image = el("img", null, "artifact-image");
+    image.alt = artifact.name;
+    image.loading = "lazy";
+    image.src = url;
+    const figure = el("div", null, "artifact-preview");
+    figure.append(image);
+    item.append(figure);
+  } else if (TEXT_FILE.test(artifact.name) && artifact.size_bytes > 0) {
+    const details = el("details", null, "artifact-preview");
+    const body = el("div", "loading…", "muted");
+    details.append(el("summary", TABLE_FILE.test(artifact.name) ? "show the head" : "show"), body);
+    let filled = false;
+    const fill = () => { if (!filled && details.open) { filled = true; fillTextPreview(body, url, artifact); } };
+    details.addEventListener("toggle", fill);
+    details.open = OPEN_FILE.test(artifact.name) && artifact.size_bytes <= PREVIEW_BYTES * 4;
+    fill();
+    item.append(details);
+  }
+  return item;
+}
+
+async function loadArtifacts(runId) {
+  // Stored-artifact events come in bursts: one listing at a time, and one more if any came meanwhile.
+  if (artifactsLoading && artifactsRun === runId) { artifactsAgain = true; return artifactsLoading; }
+  artifactsRun = runId;
+  const loading = (async () => {
+    try {
+      do {
+        artifactsAgain = false;
+        const answer = await api(`/v1/runs/${encodeURIComponent(runId)}/artifacts`);
+        if (artifactsRun !== runId) return; // the page has moved on to another run
+        const kept = new Map();
+        const items = [];
+        for (const artifact of answer.artifacts) {
+          const key = `${runId}|${artifact.name}|${artifact.size_bytes}`;
+          const item = artifactViews.get(key) || artifactItem(runId, artifact);
+          kept.set(key, item);
+          items.push(item);
+        }
+        artifactViews = kept;
+        $("artifacts").replaceChildren(...items);
+      } while (artifactsAgain);
+    } catch (error) { showError(error); } finally { if (artifactsLoading === loading) artifactsLoading = null; }
+  })();
+  artifactsLoading = loading;
+  return loading;
 }
 
 function appendLog(event) {
@@ -192,13 +316,70 @@ function appendLog(event) {
   $("log-count").textContent = `${log.childElementCount} lines`;
 }
 
+// -- the rollout as a timeline ----------------------------------------------------------------------
+
+// Kinds the agents and the runner write (docs/http_api.md); any other is shown as written, in grey.
+const KIND_LABELS = {
+  plan: "plan", code: "code", execution: "execution", result: "result", metric: "metric", validation: "validation",
+  model_call: "model call", error: "error", warning: "warning",
+};
+
+function clip(text, length = 160) {
+  const value = String(text);
+  return value.length <= length ? value : `${value.slice(0, length - 1)}…`;
+}
+
+// One line saying what the event is; the whole payload is in its detail.
+function rolloutSummary(kind, payload) {
+  const p = payload || {};
+  switch (kind) {
+    case "code": {
+      const lines = typeof p.text === "string" ? p.text.split("\n").filter((l) => l.trim()).length : 0;
+      return `${p.language || "code"}${p.file ? ` ${p.file}` : ""}${lines ? `, ${lines} lines` : ""}`;
+    }
+    case "metric":
+      return `${p.name || p.metric || "metric"} = ${p.value !== undefined ? p.value : JSON.stringify(p)}` +
+        (p.lower_is_better !== undefined ? (p.lower_is_better ? " (lower is better)" : " (higher is better)") : "");
+    case "validation":
+      return `${p.valid ? "valid" : "invalid"}${p.message ? `: ${p.message}` : ""}`;
+    case "model_call": {
+      const tokens = p.input_tokens !== undefined ? `, ${p.input_tokens}+${p.output_tokens || 0} tokens` : "";
+      const latency = p.latency_ms !== undefined ? `, ${p.latency_ms} ms` : "";
+      return `${p.model || p.endpoint || "model"} ${p.status !== undefined ? p.status : ""}${tokens}${latency}` +
+        (p.replayed ? " (replayed)" : "") + (p.error ? `: ${p.error}` : "");
+    }
+    default: {
+      const text = p.text || p.message || p.error;
+      return text !== undefined ? String(text) : JSON.stringify(p);
+    }
+  }
+}
+
+function clockTime(time) {
+  const match = String(time || "").match(/T(\d\d:\d\d:\d\d)/);
+  return match ? match[1] : String(time || "");
+}
+
 function appendRollout(event) {
   const rollout = event.rollout;
-  const row = el("tr");
-  const payload = el("td");
-  payload.append(el("code", JSON.stringify(rollout.payload)));
-  row.append(el("td", event.seq), el("td", rollout.step), el("td", rollout.kind), payload);
-  $("rollout").querySelector("tbody").append(row);
+  const kind = String(rollout.kind || "event");
+  const entry = el("li", null, "entry");
+  entry.dataset.kind = kind;
+  entry.dataset.seq = event.seq;
+  const known = Object.prototype.hasOwnProperty.call(KIND_LABELS, kind);
+  const badge = el("span", known ? KIND_LABELS[kind] : clip(kind, 24), `badge kind-${known ? kind : "other"}`);
+  const head = el("div", null, "entry-head");
+  const time = el("time", clockTime(event.time));
+  time.dateTime = String(event.time || "");
+  head.append(badge, time, el("span", rollout.step ? `step ${rollout.step}` : "", "muted step"),
+    el("span", clip(rolloutSummary(kind, rollout.payload)), "summary"));
+  const details = el("details");
+  details.append(el("summary", "detail"));
+  const payload = rollout.payload || {};
+  if (kind === "code" && typeof payload.text === "string") details.append(codeView(payload.text));
+  details.append(el("pre", JSON.stringify(payload, null, 2), "payload"));
+  entry.append(head, details);
+  $("rollout").append(entry);
 }
 
 function appendStatus(event, runId) {
@@ -216,9 +397,10 @@ async function showRun(runId) {
   show("run-view");
   $("log").replaceChildren();
   $("log-count").textContent = "";
-  $("rollout").querySelector("tbody").replaceChildren();
+  $("rollout").replaceChildren();
   $("statuses").replaceChildren();
   $("artifacts").replaceChildren();
+  artifactViews = new Map();
   $("report").replaceChildren(el("p", "Not graded yet.", "muted"));
   try {
     renderRun(await api(`/v1/runs/${encodeURIComponent(runId)}`));
