@@ -202,6 +202,8 @@ class RunOrchestrator:
         #: Runs whose terminal event is stored but whose files and state are not yet (see `_conclude`).
         self._ending: dict[str, tuple[gateway_pb2.Run, int, int, str]] = {}
         self._concluding: set[asyncio.Task[None]] = set()
+        #: Cancelled runs being released on their runner (cancelled at shutdown: best effort).
+        self._releasing: set[asyncio.Task[None]] = set()
         #: Owner of every run submitted (or recovered) and not yet concluded.
         self._owners: dict[str, str] = {}
         self._shutting_down = False
@@ -394,6 +396,10 @@ class RunOrchestrator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*list(self._concluding), return_exceptions=True)
+        releasing = list(self._releasing)
+        for task in releasing:
+            task.cancel()
+        await asyncio.gather(*releasing, return_exceptions=True)
         await self.writer.close()
 
     def _finish(self, run: gateway_pb2.Run, state: int, reason: int, message: str, *, emit: bool = True) -> None:
@@ -497,6 +503,10 @@ class RunOrchestrator:
                         timeout=10,
                     )
                 self._executing.discard(run_id)
+                if reason is not None:
+                    # Nobody follows it now: once the runner has it stopped, it may forget the run
+                    # (rather than keep its work dir for the retention time).
+                    self._release_later(run)
             self._finish(
                 run, RunState.RUN_STATE_CANCELLED, FailureReason.FAILURE_REASON_CANCELLED, reason or "cancelled"
             )
@@ -656,6 +666,23 @@ class RunOrchestrator:
             )
             raise _Finished
         return last_status
+
+    def _release_later(self, run: gateway_pb2.Run) -> None:
+        task = asyncio.create_task(self._release_when_stopped(run), name=f"release-{run.run_id}")
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_when_stopped(self, run: gateway_pb2.Run) -> None:
+        """Asks the runner to forget a cancelled run until it can (its container stopped and its files
+        stored take a moment), for up to a minute; after that its retention time does it."""
+        for _ in range(60):
+            try:
+                answer = await self._runner(run).ReleaseRun(runner_pb2.ReleaseRunRequest(run_id=run.run_id), timeout=10)
+            except grpc.aio.AioRpcError:
+                return
+            if answer.released:
+                return
+            await asyncio.sleep(1.0)
 
     async def _release_on_runner(self, run: gateway_pb2.Run) -> None:
         """Best effort: a runner that misses it forgets the run after its retention time anyway."""
