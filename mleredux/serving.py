@@ -78,6 +78,11 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
                 # `--models FILE`, else MLEREDUX_MODELS_FILE (how `mleredux up` and tests hand it down).
                 models_file=_models_file(args),
                 allow_file_git=args.allow_file_git,
+                **(
+                    {"container_starts_per_second": args.container_starts_per_second}
+                    if args.container_starts_per_second is not None
+                    else {}
+                ),
                 **({"agent_build_timeout_seconds": args.agent_build_timeout} if args.agent_build_timeout else {}),
                 **budget,
             )

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--grader", help="gateway and runner: grader address")
     serve.add_argument("--max-concurrent", type=int, default=4, help="runner/gateway: concurrent runs")
     serve.add_argument(
+        "--container-starts-per-second",
+        type=float,
+        default=None,
+        help="runner: container starts per second across all runs (default 2 per CPU; 0: unpaced)",
+    )
+    serve.add_argument(
         "--http-listen", help="gateway: HOST:PORT of the HTTP/JSON API and run viewer (default: gRPC only)"
     )
     serve.add_argument("--models", type=Path, help="runner: model endpoints file (TOML, docs/models.md)")

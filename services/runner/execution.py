@@ -48,6 +48,7 @@ from services.runner.rollout import RolloutTailer, warning_event
 from services.runner.run_disk import DiskSetupError, DiskUsage, RunDisk, release_work_dir
 from services.runner.run_request import RunRequest
 from services.runner.sequencer import EventSequencer
+from services.runner.start_pacing import StartPacer
 from services.runner.uploads import ArtifactUploader, read_pending
 from services.runner.validation_socket import ValidationAnswer, ValidationSocket, Validator
 from services.runner.verdict import FailureReason, RunState, Verdict, exit_verdict
@@ -78,6 +79,8 @@ class RunHost:
     #: The runner's model endpoints (None: runs cannot be granted model access).
     models: ModelAccess | None = None
     limits: RunLimits = field(default_factory=RunLimits)
+    #: Spaces container starts out (the engine's work per start is not in any run's budget).
+    start_pacer: StartPacer = field(default_factory=lambda: StartPacer(0.0))
 
     def work_dir(self, run_id: str) -> Path:
         return self.work_root / "runs" / run_id
@@ -298,6 +301,7 @@ class RunExecution:
             await self._open_models(recovering=False)
             self._phase = "container"
             spec = container_spec(self.request, self.work_dir, public_dir, self.host.runner_id, self.host.limits)
+            await self.host.start_pacer.turn()
             self.container_id = await self.backend.start(self._models.apply(spec) if self._models else spec)
             self._started_at = time.time()
             self._status(Verdict(RunState.RUN_STATE_RUNNING, 0, f"container {self.container_id[:12]} started"))

@@ -46,6 +46,16 @@ def host_memory_bytes() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
+def default_container_starts_per_second() -> float:
+    """MLEREDUX_RUNNER_CONTAINER_STARTS_PER_SECOND, else 2 per CPU: on the 2-core development machine,
+    4/s kept a printed line's p99 latency at 31 ms while 300 tiny runs drained, against 78 ms unpaced
+    and 53 ms at 6/s (benchmarks/gateway.py, docs/limits.md)."""
+    configured = os.environ.get("MLEREDUX_RUNNER_CONTAINER_STARTS_PER_SECOND")
+    if configured:
+        return float(configured)
+    return 2.0 * (os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class RunnerSettings:
     """The runner's configuration, its budget, and the defaults for limits a run leaves unset."""
@@ -85,6 +95,11 @@ class RunnerSettings:
     #: Allow file:// git URLs for agent builds (one machine: `mleredux up`, tests).
     allow_file_git: bool = False
 
+    #: Container starts per second across all runs (0: unpaced), and how many may go back to back:
+    #: the engine's CPU per start is outside every run's budget (services/runner/start_pacing.py).
+    container_starts_per_second: float = field(default_factory=default_container_starts_per_second)
+    container_start_burst: int = 2
+
     #: The operator's model endpoints file (TOML, see docs/models.md); None: no model access.
     models_file: Path | None = None
     model_proxy: ProxySettings = field(default_factory=ProxySettings)
@@ -121,6 +136,8 @@ class RunnerSettings:
             detach_grace_seconds=self.detach_grace_seconds,
             limits=self.limits,
             finished_retention_seconds=self.finished_retention_seconds,
+            container_starts_per_second=self.container_starts_per_second,
+            container_start_burst=self.container_start_burst,
         )
 
 

@@ -36,6 +36,7 @@ from services.runner.execution import JOURNAL_FILE, RUN_FILE, RunExecution, RunH
 from services.runner.limits import RunLimits
 from services.runner.run_disk import release_disk, release_work_dir, stale_mounts
 from services.runner.run_request import RunRequest
+from services.runner.start_pacing import StartPacer
 from services.runner.uploads import PENDING_FILE, ArtifactUploader, read_pending
 from services.runner.validation_socket import Validator
 
@@ -75,6 +76,9 @@ class SupervisorSettings:
     reap_interval_seconds: float = 60.0
     #: What one run may make the runner spend (output, rollout, files, disk).
     limits: RunLimits = field(default_factory=RunLimits)
+    #: Container starts per second (0: unpaced) and how many may go back to back; see start_pacing.py.
+    container_starts_per_second: float = 0.0
+    container_start_burst: int = 2
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,7 @@ class RunSupervisor:
             work_root=settings.work_root,
             store_wait_seconds=settings.store_wait_seconds,
             limits=settings.limits,
+            start_pacer=StartPacer(settings.container_starts_per_second, settings.container_start_burst),
         )
         self._validator_for = validator_for
         self._timers: dict[str, asyncio.Task[None]] = {}

@@ -1,0 +1,73 @@
+"""Container starts are paced (services/runner/start_pacing.py): a flood of tiny runs cannot spend the
+whole host on the Docker engine's per-start work. The pacer's arithmetic on the event loop's clock,
+then a real runner at 2 starts/s given six runs at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mleredux.client import GatewayClient
+from mleredux.config import Home
+from mleredux.embedded import EmbeddedStack
+from mleredux.v1 import common_pb2
+from services.runner.start_pacing import StartPacer
+
+RunState = common_pb2.RunState
+
+
+async def test_the_pacer_lets_a_burst_through_then_spaces_starts_out() -> None:
+    pacer = StartPacer(per_second=50.0, burst=3)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for _ in range(8):
+        await pacer.turn()
+    # Three back to back, then five more, each 20 ms after the one before: 100 ms of waiting in all.
+    assert pacer.waited == 5
+    assert pacer.waited_seconds == pytest.approx(5 * 0.02, rel=0.2)
+    assert loop.time() - began >= 0.1 * 0.95
+
+
+async def test_an_unpaced_runner_never_waits() -> None:
+    pacer = StartPacer(per_second=0.0)
+    for _ in range(100):
+        await pacer.turn()
+    assert pacer.waited == 0
+
+
+@pytest.fixture(scope="module")
+async def paced_stack(tmp_path_factory: pytest.TempPathFactory, dummy_image: str) -> AsyncIterator[EmbeddedStack]:
+    flags = ["--max-concurrent", "6"]
+    stack = EmbeddedStack(
+        Home(tmp_path_factory.mktemp("paced-home")),
+        gateway_http_listen=None,
+        extra_args={"gateway": flags, "runner": [*flags, "--container-starts-per-second", "2"]},
+    )
+    await asyncio.to_thread(stack.start)
+    try:
+        yield stack
+    finally:
+        await asyncio.to_thread(stack.stop)
+
+
+async def test_six_runs_at_once_start_at_the_paced_rate(paced_stack: EmbeddedStack) -> None:
+    tiny = common_pb2.ComputeProfile(cpus=0.05, memory_bytes=64 << 20, time_limit_seconds=300)
+    async with GatewayClient(paced_stack.gateway_address, paced_stack.admin_token) as client:
+        runs = [await client.create_run("demo-digits", "dummy", compute=tiny) for _ in range(6)]
+
+        async def running_time(run_id: str) -> float:
+            started = 0.0
+            async for event in client.watch(run_id):
+                change = event.status_change if event.HasField("status_change") else None
+                if change is not None and change.state == RunState.RUN_STATE_RUNNING and not started:
+                    started = event.time.ToNanoseconds() / 1e9
+            return started
+
+        started = sorted(await asyncio.gather(*(running_time(r.run_id) for r in runs)))
+        for run in runs:
+            assert (await client.get_run(run.run_id)).state == RunState.RUN_STATE_SUCCEEDED
+    # Two back to back, then one every 0.5 s: the sixth starts at least 2 s after the first.
+    assert all(started)
+    assert started[-1] - started[0] >= 2.0 * 0.9, started
