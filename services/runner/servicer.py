@@ -35,6 +35,7 @@ from services.runner.validation_socket import (
     ValidationUnavailableError,
     Validator,
 )
+from services.runner.wire import add_runner_service, encode_batch
 from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 
@@ -232,7 +233,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
         await self._recovered.wait()
         execution = self.supervisor.execute(run)
         async for batch in self.supervisor.follow(execution, run.first_seq - 1):
-            yield runner_pb2.ExecuteRunResponse(events=batch.events)
+            yield encode_batch(batch)  # type: ignore[misc]  # an ExecuteRunResponse's encoding (wire.py)
 
     @grpc_errors
     async def BuildAgent(
@@ -258,7 +259,7 @@ class RunnerServicer(runner_pb2_grpc.RunnerServiceServicer):
             yield runner_pb2.AttachRunResponse(events=lost.events)
             return
         async for batch in self.supervisor.follow(execution, request.after_seq):
-            yield runner_pb2.AttachRunResponse(events=batch.events)
+            yield encode_batch(batch)  # type: ignore[misc]  # an AttachRunResponse's encoding (wire.py)
 
     @grpc_errors
     async def CancelRun(
@@ -393,7 +394,7 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         return None
 
     return Hosted(
-        register=lambda server: runner_pb2_grpc.add_RunnerServiceServicer_to_server(servicer, server),
+        register=lambda server: add_runner_service(servicer, server),
         service_names=[runner_pb2.DESCRIPTOR.services_by_name["RunnerService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,
