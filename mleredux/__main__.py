@@ -2,4 +2,5 @@
 
 from mleredux.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a spawned worker process imports this as its parent's main module
+    raise SystemExit(main())

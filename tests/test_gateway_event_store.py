@@ -14,8 +14,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mleredux.proto_json import to_json
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, gateway_pb2
+from services.gateway.chores import event_json_line
 from services.gateway.event_writer import EventWriter
-from services.gateway.orchestration import EventHub, event_json_line
+from services.gateway.orchestration import EventHub
 from services.gateway.state import RunDatabase, prepare_batch
 
 BIG_ENV = {f"VAR_{i}": "x" * 1000 for i in range(200)}  # ~200 KiB, near the 256 KiB bound

@@ -12,17 +12,14 @@ import asyncio
 import contextlib
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import grpc
 
 from mleredux.errors import InvalidArgumentError
 from mleredux.grading.report import report_json
-from mleredux.proto_json import to_json
 from mleredux.store import ArtifactStore
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import (
@@ -36,6 +33,7 @@ from mleredux.v1 import (
     runner_pb2,
     runner_pb2_grpc,
 )
+from services.gateway.chores import ChoreProcess, store_run_files, write_run_files
 from services.gateway.event_writer import EventWriter, settled
 from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
@@ -68,29 +66,6 @@ def _with_agent(report: common_pb2.GradeReport, run: gateway_pb2.Run) -> common_
     stamped.agent_digest = run.agent_digest
     stamped.agent_commit = run.agent_commit
     return stamped
-
-
-#: LogStream values by number, for `event_json_line`.
-_STREAM_NAMES = {number: name for name, number in common_pb2.LogStream.items()}
-
-
-def event_json_line(event: common_pb2.RunEvent) -> str:
-    """One line of `events.jsonl`: exactly `to_json(event)` (the HTTP API's shape), built directly for
-    log lines, nearly all of a long run's events: `to_json` costs ~33 us an event, which for a
-    300,000-line run held the GIL against the event loop for ~10 s. tests/test_gateway_event_store.py
-    checks the two agree."""
-    if event.WhichOneof("payload") == "log_line":
-        line = event.log_line
-        stream = _STREAM_NAMES.get(line.stream)
-        if stream is not None:
-            data = {
-                "run_id": event.run_id,
-                "seq": event.seq,
-                "time": event.time.ToJsonString() if event.HasField("time") else None,
-                "log_line": {"stream": stream, "text": line.text, "partial": line.partial},
-            }
-            return json.dumps(data, separators=(",", ":"))
-    return json.dumps(to_json(event), separators=(",", ":"))
 
 
 class EventHub:
@@ -167,6 +142,8 @@ class RunOrchestrator:
         runner_reattach_seconds: float = RUNNER_REATTACH_SECONDS,
         grader_retry_seconds: float = GRADER_RETRY_SECONDS,
         writer: EventWriter | None = None,
+        chores: ChoreProcess | None = None,
+        store_url: str = "",
     ) -> None:
         if not runners:
             raise ValueError("the gateway needs at least one runner")
@@ -176,6 +153,9 @@ class RunOrchestrator:
         self.writer = writer or EventWriter(db.path)
         self.hub = hub
         self.store = store
+        #: Where a finished run's files are written from (with `store_url`, the same store by URL).
+        self.chores = chores
+        self.store_url = store_url
         self.preparer = preparer
         self.runners = runners
         self.grader = grader
@@ -415,7 +395,7 @@ class RunOrchestrator:
             return
         run, state, reason, message = ending
         await self.writer.flush()  # the terminal event is committed before the log is read back
-        await asyncio.to_thread(self._store_run_files, run)
+        await self._store_run_files(run)
         run.state = state  # type: ignore[assignment]
         run.failure_reason = reason  # type: ignore[assignment]
         run.message = message
@@ -437,24 +417,22 @@ class RunOrchestrator:
         self._concluding.add(task)
         task.add_done_callback(self._concluding.discard)
 
-    def _store_run_files(self, run: gateway_pb2.Run) -> None:
-        """In a worker thread, with a database connection of its own: the run's events stream into
-        `events.jsonl` page by page (never whole in memory), then it and `report.json` go to the store."""
-        db = RunDatabase(self.db.path)
+    async def _store_run_files(self, run: gateway_pb2.Run) -> None:
+        """The run's `events.jsonl` and `report.json` into the store: in the chore process when there
+        is one (services/gateway/chores.py), else in a worker thread with a connection of its own."""
+        report = json.dumps(report_json(run.report), indent=2).encode() if run.HasField("report") else None
         try:
-            with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as out:
-                seq = 1
-                while events := db.events_from(run.run_id, seq):
-                    # One JSON shape with the HTTP API's event stream (mleredux/proto_json.py).
-                    out.writelines(event_json_line(e) + "\n" for e in events)
-                    seq = events[-1].seq + 1
-                out.flush()
-                self.store.put_file(f"runs/{run.run_id}/events.jsonl", Path(out.name))
-            if run.HasField("report"):
-                report = report_json(run.report)
-                self.store.put_bytes(f"runs/{run.run_id}/report.json", json.dumps(report, indent=2).encode())
+            if self.chores is not None and self.store_url:
+                await self.chores.run(store_run_files, str(self.db.path), self.store_url, run.run_id, report)
+            else:
+                await asyncio.to_thread(self._write_run_files, run.run_id, report)
         except Exception as exc:  # the events stay in SQLite; say so rather than lose the run
             print(f"run {run.run_id}: could not store events/report: {exc}", file=sys.stderr, flush=True)
+
+    def _write_run_files(self, run_id: str, report: bytes | None) -> None:
+        db = RunDatabase(self.db.path)
+        try:
+            write_run_files(db, self.store, run_id, report)
         finally:
             db.close()
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from mleredux.errors import MleReduxError
 from mleredux.store import ArtifactStore
+from services.gateway.chores import ChoreProcess, compact_run
 from services.gateway.state import RunDatabase
 
 
@@ -110,9 +111,17 @@ class StorageKeeper:
     process left uncompacted), and enforces the retention policy every `interval_seconds`."""
 
     def __init__(
-        self, db: RunDatabase, store: ArtifactStore, policy: RetentionPolicy, *, interval_seconds: float = 300.0
+        self,
+        db: RunDatabase,
+        store: ArtifactStore,
+        policy: RetentionPolicy,
+        *,
+        interval_seconds: float = 300.0,
+        chores: ChoreProcess | None = None,
     ) -> None:
         self.db = db
+        #: Compaction runs there when given (decoding a long run's events holds the GIL for seconds).
+        self.chores = chores
         self.store = store
         self.policy = policy
         self.interval_seconds = interval_seconds
@@ -138,6 +147,8 @@ class StorageKeeper:
     async def _compact(self, run_id: str) -> int:
         async with self._lock:
             try:
+                if self.chores is not None:
+                    return await self.chores.run(compact_run, str(self.db.path), run_id)
                 return await asyncio.to_thread(self.db.compact, run_id)
             except sqlite3.Error as exc:  # the rows stay; the next start-up tries again
                 print(f"run {run_id}: could not compact its events: {exc}", file=sys.stderr, flush=True)

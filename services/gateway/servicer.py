@@ -35,6 +35,7 @@ from mleredux.v1 import (
 )
 from services.gateway.agents import SMOKE_COMPETITION, AgentRegistry, AgentSettings, agent_run
 from services.gateway.auth import Principal, TokenStore, bearer_token
+from services.gateway.chores import ChoreProcess
 from services.gateway.evaluation_state import EvaluationDatabase
 from services.gateway.evaluations import EvaluationLimits, EvaluationService
 from services.gateway.metrics import probe_event_loop, register_gateway_metrics
@@ -122,10 +123,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             for address in (settings.preparer_address, settings.grader_address, *runner_addresses)
         ]
         self.preparer = preparer_pb2_grpc.PreparerServiceStub(self._channels[0])
+        #: The process where finished runs' files are written and their events compacted.
+        self.chores = ChoreProcess()
         self.orchestrator = RunOrchestrator(
             self.db,
             self.hub,
             store,
+            chores=self.chores,
+            store_url=settings.store_url,
             preparer=self.preparer,
             runners={
                 address: runner_pb2_grpc.RunnerServiceStub(channel)
@@ -141,6 +146,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             store,
             settings.retention,
             interval_seconds=settings.retention_interval_seconds,
+            chores=self.chores,
         )
         self.orchestrator.on_finished = self.keeper.run_finished
         self.evaluations = EvaluationService(
@@ -603,6 +609,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         await self.agents.close()
         await self.orchestrator.shutdown()
         await self.keeper.close()
+        await self.chores.close()
         for channel in self._channels:
             await channel.close(None)
         self.reads.close()
@@ -610,10 +617,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.tokens.close()
 
 
-#: The GIL hand-over interval in the gateway's process. Its threads (event writer, reads, run files,
-#: compaction) hold the GIL in turns; the event loop releases it around every SQLite and socket call
-#: and, at Python's default of 5 ms, may wait that long to get it back each time: a GetRun of a few
-#: such calls took 30-60 ms under load. At 1 ms the loop gets it back five times sooner.
+#: The GIL hand-over interval in the gateway's process. Its threads (event writer, reads; finished runs'
+#: files and compaction are in the chore process) hold the GIL in turns; the event loop releases it
+#: around every SQLite and socket call and, at Python's default of 5 ms, may wait that long to get it
+#: back each time: a GetRun of a few such calls took 30-60 ms under load. At 1 ms the loop gets it back
+#: five times sooner.
 GIL_SWITCH_INTERVAL_SECONDS = 0.001
 
 
