@@ -230,10 +230,12 @@ class GatewayClient:
         hint_rollouts: bool = False,
         task: str = "",
         hint_evaluation_id: str = "",
+        model_access: common_pb2.ModelAccess | None = None,
     ) -> gateway_pb2.Evaluation:
         """Starts `agent` on the competitions (or a named split) with `seeds` runs each (each run doing
         technique task `task`, if given); `hint_run_ids` (technique-task runs) or `hint_evaluation_id`
-        (an ended technique-task evaluation) give each run their analyses read-only at /home/hints/."""
+        (an ended technique-task evaluation) give each run their analyses read-only at /home/hints/;
+        `model_access` is every run's (endpoints, budgets per run)."""
         request = gateway_pb2.CreateEvaluationRequest(
             agent=agent,
             competition_ids=list(competition_ids),
@@ -248,6 +250,7 @@ class GatewayClient:
             hint_rollouts=hint_rollouts,
             task=task,
             hint_evaluation_id=hint_evaluation_id,
+            model_access=model_access,
         )
         answer = await self._call(self._stub.CreateEvaluation(request, timeout=120, metadata=self._metadata))
         return answer.evaluation

@@ -227,3 +227,26 @@ async def test_bad_model_access_fails_the_run_with_a_specific_message(
 ) -> None:
     run, _, _ = await finished_run(model_stack, access)
     assert run.state == RunState.RUN_STATE_FAILED and words in run.message, run.message
+
+
+async def test_an_evaluation_gives_every_run_model_access_and_sums_its_usage(model_stack: EmbeddedStack) -> None:
+    """Issue 16's model access per run: the evaluation's budgets reach each run; usage is totalled."""
+    from mleredux.evaluation.tables import progress_line
+
+    access = common_pb2.ModelAccess(endpoints=["local"], max_requests=20)
+    async with GatewayClient(model_stack.gateway_address, model_stack.admin_token) as gateway:
+        evaluation = await gateway.create_evaluation(
+            "llm-search", competition_ids=["demo-digits"], seeds=2, env=ENV, compute=COMPUTE, model_access=access
+        )
+        assert evaluation.model_access == access
+        async for _ in gateway.watch_evaluation(evaluation.evaluation_id):
+            pass
+        evaluation = await gateway.get_evaluation(evaluation.evaluation_id)
+        runs = [await gateway.get_run(cell.run_id) for cell in evaluation.runs]
+    assert evaluation.progress.succeeded == 2, evaluation.message
+    assert all(run.model_access == access for run in runs)
+    usage = evaluation.progress.model_usage
+    assert usage.calls == sum(run.model_usage.calls for run in runs) == 8
+    assert usage.input_tokens == sum(run.model_usage.input_tokens for run in runs) > 0
+    assert usage.cost_usd == pytest.approx(sum(run.model_usage.cost_usd for run in runs)) and usage.cost_usd > 0
+    assert "model 8 calls" in progress_line(evaluation.progress)

@@ -32,6 +32,7 @@ from mleredux.evaluation.tables import (
     state_name,
     summary,
 )
+from mleredux.models.access import model_access
 from mleredux.v1 import common_pb2, gateway_pb2
 
 #: Exit code of `eval create`/`eval watch` when the evaluation was cancelled.
@@ -76,6 +77,12 @@ def add_parser(
         help="an ended technique-task evaluation whose runs' analyses become the hints",
     )
     create.add_argument("--hint-rollouts", action="store_true", help="also give the hint runs' rollouts")
+    create.add_argument(
+        "--model-endpoint", action="append", default=[], metavar="NAME", help="grant every run a model endpoint"
+    )
+    create.add_argument("--max-model-requests", type=int, default=0, help="model calls per run (0: no cap)")
+    create.add_argument("--max-model-tokens", type=int, default=0, help="model tokens per run (0: no cap)")
+    create.add_argument("--max-model-cost", type=float, default=0.0, metavar="USD", help="model spend per run")
     create.add_argument("--detach", action="store_true", help="print the id and return")
 
     commands.add_parser("list", help="list evaluations").add_argument("--limit", type=int, default=50)
@@ -157,6 +164,11 @@ class EvaluationOptions:
     hint_runs: tuple[str, ...] = ()
     hint_evaluation: str = ""
     hint_rollouts: bool = False
+    #: Model endpoints every run may call, and each run's budgets (0: no cap).
+    model_endpoints: tuple[str, ...] = ()
+    max_model_requests: int = 0
+    max_model_tokens: int = 0
+    max_model_cost_usd: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> EvaluationOptions:
@@ -177,6 +189,10 @@ class EvaluationOptions:
             hint_runs=tuple(args.hint_runs or ()),
             hint_evaluation=args.hint_evaluation,
             hint_rollouts=args.hint_rollouts,
+            model_endpoints=tuple(args.model_endpoint or ()),
+            max_model_requests=args.max_model_requests,
+            max_model_tokens=args.max_model_tokens,
+            max_model_cost_usd=args.max_model_cost,
         )
 
 
@@ -221,8 +237,15 @@ async def start_evaluation(
         gpus=options.gpus,
         time_limit_seconds=options.time_limit_seconds,
     )
+    access = model_access(
+        list(options.model_endpoints),
+        max_requests=options.max_model_requests,
+        max_tokens=options.max_model_tokens,
+        max_cost_usd=options.max_model_cost_usd,
+    )
     evaluation = await client.create_evaluation(
         options.agent,
+        model_access=access,
         competition_ids=list(options.competitions),
         split=options.split,
         seeds=options.seeds,

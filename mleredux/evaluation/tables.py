@@ -37,6 +37,10 @@ def progress_line(progress: gateway_pb2.EvaluationProgress, width: int = 20) -> 
         line += f"; {progress.cancelled} cancelled"
     if progress.run_seconds:
         line += f"; {progress.run_seconds / 60:.1f} run-minutes"
+    used = progress.model_usage
+    if used.calls or used.refused:
+        tokens = used.input_tokens + used.output_tokens
+        line += f"; model {used.calls} calls, {tokens} tokens, ${used.cost_usd:.4f}"
     return line
 
 

@@ -464,7 +464,7 @@ class EvaluationCompetitionFigures(_message.Message):
     def __init__(self, competition_id: _Optional[str] = ..., complexity: _Optional[str] = ..., scored: _Optional[int] = ..., score_mean: _Optional[float] = ..., score_std: _Optional[float] = ..., score_min: _Optional[float] = ..., score_max: _Optional[float] = ...) -> None: ...
 
 class EvaluationProgress(_message.Message):
-    __slots__ = ("total", "done", "running", "queued", "succeeded", "agent_failures", "system_failures", "retries", "medals", "cancelled", "run_seconds", "cpu_core_seconds")
+    __slots__ = ("total", "done", "running", "queued", "succeeded", "agent_failures", "system_failures", "retries", "medals", "cancelled", "run_seconds", "cpu_core_seconds", "model_usage")
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
@@ -477,6 +477,7 @@ class EvaluationProgress(_message.Message):
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     RUN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CPU_CORE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MODEL_USAGE_FIELD_NUMBER: _ClassVar[int]
     total: int
     done: int
     running: int
@@ -489,10 +490,11 @@ class EvaluationProgress(_message.Message):
     cancelled: int
     run_seconds: float
     cpu_core_seconds: float
-    def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ..., run_seconds: _Optional[float] = ..., cpu_core_seconds: _Optional[float] = ...) -> None: ...
+    model_usage: _common_pb2.ModelUsage
+    def __init__(self, total: _Optional[int] = ..., done: _Optional[int] = ..., running: _Optional[int] = ..., queued: _Optional[int] = ..., succeeded: _Optional[int] = ..., agent_failures: _Optional[int] = ..., system_failures: _Optional[int] = ..., retries: _Optional[int] = ..., medals: _Optional[int] = ..., cancelled: _Optional[int] = ..., run_seconds: _Optional[float] = ..., cpu_core_seconds: _Optional[float] = ..., model_usage: _Optional[_Union[_common_pb2.ModelUsage, _Mapping]] = ...) -> None: ...
 
 class Evaluation(_message.Message):
-    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq", "hint_run_ids", "hint_rollouts", "task", "hint_evaluation_id", "agent_resource", "agent_digest", "agent_commit", "agent_manifest")
+    __slots__ = ("evaluation_id", "name", "owner", "agent", "image", "competition_ids", "split", "seeds", "concurrency", "compute", "max_attempts", "env", "state", "message", "create_time", "end_time", "progress", "figures", "competitions", "runs", "last_seq", "hint_run_ids", "hint_rollouts", "task", "hint_evaluation_id", "agent_resource", "agent_digest", "agent_commit", "agent_manifest", "model_access")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -529,6 +531,7 @@ class Evaluation(_message.Message):
     AGENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
     AGENT_COMMIT_FIELD_NUMBER: _ClassVar[int]
     AGENT_MANIFEST_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
     evaluation_id: str
     name: str
     owner: str
@@ -558,10 +561,11 @@ class Evaluation(_message.Message):
     agent_digest: str
     agent_commit: str
     agent_manifest: _common_pb2.AgentManifest
-    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ..., task: _Optional[str] = ..., hint_evaluation_id: _Optional[str] = ..., agent_resource: _Optional[str] = ..., agent_digest: _Optional[str] = ..., agent_commit: _Optional[str] = ..., agent_manifest: _Optional[_Union[_common_pb2.AgentManifest, _Mapping]] = ...) -> None: ...
+    model_access: _common_pb2.ModelAccess
+    def __init__(self, evaluation_id: _Optional[str] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., agent: _Optional[str] = ..., image: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., max_attempts: _Optional[int] = ..., env: _Optional[_Mapping[str, str]] = ..., state: _Optional[_Union[EvaluationState, str]] = ..., message: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[EvaluationProgress, _Mapping]] = ..., figures: _Optional[_Iterable[_Union[EvaluationGroupFigures, _Mapping]]] = ..., competitions: _Optional[_Iterable[_Union[EvaluationCompetitionFigures, _Mapping]]] = ..., runs: _Optional[_Iterable[_Union[EvaluationRun, _Mapping]]] = ..., last_seq: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ..., task: _Optional[str] = ..., hint_evaluation_id: _Optional[str] = ..., agent_resource: _Optional[str] = ..., agent_digest: _Optional[str] = ..., agent_commit: _Optional[str] = ..., agent_manifest: _Optional[_Union[_common_pb2.AgentManifest, _Mapping]] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ...) -> None: ...
 
 class CreateEvaluationRequest(_message.Message):
-    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts", "hint_run_ids", "hint_rollouts", "task", "hint_evaluation_id")
+    __slots__ = ("agent", "competition_ids", "split", "seeds", "concurrency", "compute", "name", "env", "max_attempts", "hint_run_ids", "hint_rollouts", "task", "hint_evaluation_id", "model_access")
     class EnvEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -582,6 +586,7 @@ class CreateEvaluationRequest(_message.Message):
     HINT_ROLLOUTS_FIELD_NUMBER: _ClassVar[int]
     TASK_FIELD_NUMBER: _ClassVar[int]
     HINT_EVALUATION_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_ACCESS_FIELD_NUMBER: _ClassVar[int]
     agent: str
     competition_ids: _containers.RepeatedScalarFieldContainer[str]
     split: str
@@ -595,7 +600,8 @@ class CreateEvaluationRequest(_message.Message):
     hint_rollouts: bool
     task: str
     hint_evaluation_id: str
-    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ..., task: _Optional[str] = ..., hint_evaluation_id: _Optional[str] = ...) -> None: ...
+    model_access: _common_pb2.ModelAccess
+    def __init__(self, agent: _Optional[str] = ..., competition_ids: _Optional[_Iterable[str]] = ..., split: _Optional[str] = ..., seeds: _Optional[int] = ..., concurrency: _Optional[int] = ..., compute: _Optional[_Union[_common_pb2.ComputeProfile, _Mapping]] = ..., name: _Optional[str] = ..., env: _Optional[_Mapping[str, str]] = ..., max_attempts: _Optional[int] = ..., hint_run_ids: _Optional[_Iterable[str]] = ..., hint_rollouts: _Optional[bool] = ..., task: _Optional[str] = ..., hint_evaluation_id: _Optional[str] = ..., model_access: _Optional[_Union[_common_pb2.ModelAccess, _Mapping]] = ...) -> None: ...
 
 class GetEvaluationRequest(_message.Message):
     __slots__ = ("evaluation_id",)

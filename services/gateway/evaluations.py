@@ -40,6 +40,7 @@ from services.gateway.agents import ResolvedAgent, agent_run
 from services.gateway.auth import Principal
 from services.gateway.evaluation_hints import Hints
 from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError, record_write
+from services.gateway.model_quota import ModelQuota, ModelQuotaExhaustedError, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator, run_demand
 from services.gateway.state import RunDatabase, is_terminal
 from technique_tasks.base import get_task
@@ -201,6 +202,8 @@ class _Driver:
         # Carried over from the stored counts: the attempts behind them are not all in the cells any more.
         self.run_seconds = evaluation.progress.run_seconds
         self.cpu_core_seconds = evaluation.progress.cpu_core_seconds
+        self.model_usage = common_pb2.ModelUsage()
+        self.model_usage.CopyFrom(evaluation.progress.model_usage)
         for cell in self.cells.values():
             self.counts[_category(cell)] += 1
             self.retries += len(cell.retried_run_ids)
@@ -230,6 +233,7 @@ class _Driver:
             medals=self.medals,
             run_seconds=self.run_seconds,
             cpu_core_seconds=self.cpu_core_seconds,
+            model_usage=self.model_usage,
             **self.counts,
         )
 
@@ -291,6 +295,25 @@ class _Driver:
                 owner=ev.owner,
             )
         )
+        if ev.model_access.endpoints:
+            try:
+                # As CreateRun does: the budgets lowered to what the owner has left today. No await
+                # between this and `submit`, so two runs cannot share one remainder.
+                access = within_quota(ev.model_access, self.service.model_quota, self.service.runs, ev.owner)
+            except ModelQuotaExhaustedError as exc:
+                # No run is made; the cell fails for a reason that is neither the agent's nor
+                # retried away (the quota refills over 24 hours): reported as a system failure.
+                del self.in_flight[run_id]
+                failed = gateway_pb2.Run(
+                    run_id=run_id,
+                    state=RunState.RUN_STATE_FAILED,
+                    failure_reason=FailureReason.FAILURE_REASON_INTERNAL,
+                    message=f"no run created: {exc}",
+                )
+                self.cells[key].attempts = max(self.cells[key].attempts, ev.max_attempts)
+                await self._ended(key, failed)
+                return
+            run.model_access.CopyFrom(access)
         await self.service.orchestrator.submit(run)
 
     async def _start(self, key: tuple[int, str], message: str) -> None:
@@ -315,6 +338,13 @@ class _Driver:
             cell.wall_seconds = (run.end_time.ToNanoseconds() - run.create_time.ToNanoseconds()) / 1e9
             self.run_seconds += cell.wall_seconds
             self.cpu_core_seconds += cell.wall_seconds * run_demand(run).cpus
+        if run.HasField("model_usage"):
+            used = run.model_usage
+            self.model_usage.calls += used.calls
+            self.model_usage.input_tokens += used.input_tokens
+            self.model_usage.output_tokens += used.output_tokens
+            self.model_usage.cost_usd += used.cost_usd
+            self.model_usage.refused += used.refused
         if run.HasField("report"):
             cell.report.CopyFrom(run.report)
         system = (
@@ -455,8 +485,11 @@ class EvaluationService:
         store: ArtifactStore,
         limits: EvaluationLimits | None = None,
         closing: Callable[[], bool] = lambda: False,
+        model_quota: ModelQuota | None = None,
     ) -> None:
         self.hints = Hints(store)
+        #: The per-user daily model quota every run's model budgets are lowered to (as CreateRun's).
+        self.model_quota = model_quota or ModelQuota()
         self.db = db
         self.runs = runs
         self.orchestrator = orchestrator
@@ -601,6 +634,9 @@ class EvaluationService:
             )
         # The agent as CreateRun would resolve it for this caller (their namespace, built-ins, shared).
         agent = self.resolve_agent(caller, request.agent)
+        if request.model_access.endpoints:
+            # A quota already used up fails here, not run by run.
+            within_quota(request.model_access, self.model_quota, self.runs, caller.user)
         if request.hint_evaluation_id:
             hint_runs = await self._hint_evaluation_runs(caller, request.hint_evaluation_id, ids)
         else:
@@ -626,6 +662,7 @@ class EvaluationService:
             hint_run_ids=[run.run_id for run in hint_runs],
             hint_evaluation_id=request.hint_evaluation_id,
             hint_rollouts=request.hint_rollouts,
+            model_access=request.model_access,
             state=EvaluationState.EVALUATION_STATE_RUNNING,
             message="started",
             create_time=now_timestamp(),

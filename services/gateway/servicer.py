@@ -158,6 +158,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             store,
             settings.evaluation_limits,
             closing=lambda: self._closing,
+            model_quota=settings.model_quota,
         )
         self.agents = AgentRegistry(
             settings.db_path,
