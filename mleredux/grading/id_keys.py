@@ -31,7 +31,7 @@ _MIX_2 = np.uint64(0x94D049BB133111EB)
 
 @dataclass(frozen=True)
 class IdKeys:
-    """Every id as its length and `len(words)` words of its bytes."""
+    """Every id as its length (bytes, uint8) and `len(words)` words of its bytes."""
 
     lengths: np.ndarray
     words: tuple[np.ndarray, ...]
@@ -59,25 +59,28 @@ def id_keys(text: pa.ChunkedArray, width: int | None = None) -> IdKeys | None:
     if text.null_count:
         return None
     chunks = [chunk for chunk in text.chunks if len(chunk)]
-    offsets = [_offsets(chunk) for chunk in chunks]
-    lengths = np.concatenate([np.diff(o) for o in offsets]) if chunks else np.empty(0, np.int64)
+    # The offsets of every id into one buffer holding the chunks' bytes one after the other.
+    offsets = np.empty(sum(len(chunk) for chunk in chunks) + 1, dtype=np.int64)
+    offsets[0] = row = at = 0
+    pieces = []
+    for chunk in chunks:
+        chunk_offsets = _offsets(chunk)
+        first, size = int(chunk_offsets[0]), int(chunk_offsets[-1] - chunk_offsets[0])
+        np.add(chunk_offsets[1:], at - first, out=offsets[row + 1 : row + len(chunk) + 1])
+        pieces.append(np.frombuffer(chunk.buffers()[2], dtype=np.uint8, count=first + size)[first:])
+        row, at = row + len(chunk), at + size
+    lengths = np.diff(offsets)
     longest = int(lengths.max()) if len(lengths) else 0
     if longest > (MAX_ID_BYTES if width is None else 8 * width):
         return None
     width = width if width is not None else max(-(-longest // 8), 1)
-    # The bytes of every id, chunk after chunk, with room for a whole word read past the last one.
-    used = [int(o[-1] - o[0]) for o in offsets]
-    padded = np.zeros(sum(used) + 8 * width + 8, dtype=np.uint8)
-    starts = np.empty(len(lengths), dtype=np.int64)
-    row = at = 0
-    for chunk, chunk_offsets, size in zip(chunks, offsets, used, strict=True):
-        first = int(chunk_offsets[0])
-        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8, count=first + size)
-        padded[at : at + size] = data[first:]
-        starts[row : row + len(chunk)] = chunk_offsets[:-1] + (at - first)
-        row, at = row + len(chunk), at + size
+    # With room for a whole word read past the last id.
+    padded = np.zeros(at + 8 * width + 8, dtype=np.uint8)
+    if pieces:
+        np.concatenate(pieces, out=padded[:at])
     # Every 8-byte window of the bytes, one starting at each byte (an unaligned strided view).
     windows = np.ndarray(shape=(len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    starts = offsets[:-1]
     short = lengths.astype(np.uint8)  # every length is at most 8 * width <= MAX_ID_BYTES here
     shortest = int(lengths.min()) if len(lengths) else 0
     words = []
@@ -86,7 +89,7 @@ def id_keys(text: pa.ChunkedArray, width: int | None = None) -> IdKeys | None:
         if k * 8 + 8 > shortest:  # some id ends within (or before) this word
             word &= _MASKS[np.minimum(short - np.minimum(short, np.uint8(8 * k)), np.uint8(8))]
         words.append(word)
-    return IdKeys(lengths, tuple(words))
+    return IdKeys(short, tuple(words))
 
 
 @dataclass(frozen=True)
