@@ -44,10 +44,11 @@ def test_keys_are_equal_exactly_when_the_ids_are() -> None:
     assert keys is not None
     rows = {(int(length), *(int(w[i]) for w in keys.words)) for i, length in enumerate(keys.lengths)}
     assert len(rows) == len(AWKWARD)
-    assert len(set(keys.hashes().tolist())) == len(AWKWARD)
     again = id_keys(_text(list(reversed(AWKWARD)), chunk=4), width=len(keys.words))
     assert again is not None
     assert keys.hashes().tolist() == list(reversed(again.hashes().tolist()))
+    top = (keys.hashes() >> np.uint64(40)).tolist()
+    assert len(set(top)) == len(AWKWARD)  # well spread high bits: no structural collision
 
 
 @pytest.mark.parametrize("chunk", [1, 4, 100])
@@ -84,6 +85,21 @@ def test_anything_but_the_expected_ids_once_each_is_declined(submitted: list[str
     index = id_index(_text(["a", "b", "c"]))
     assert index is not None
     assert index.positions(_text(submitted)) is None
+
+
+def test_ids_sharing_a_home_slot_are_told_apart_by_their_bytes() -> None:
+    ids = [f"id{i}" for i in range(500)]
+    # 512 slots for 500 ids: most ids sit past their home slot, behind others.
+    index = id_index(_text(ids, chunk=50), bits=9)
+    assert index is not None
+    assert int((index.table != np.uint64(2**64 - 1)).sum()) == len(ids)
+    shuffled = [ids[i] for i in np.random.default_rng(3).permutation(len(ids))]
+    order = index.positions(_text(shuffled))
+    assert order is not None
+    assert [shuffled[i] for i in order] == ids
+    assert index.positions(_text([*ids[:-1], "id500"])) is None
+    with pytest.raises(ValueError, match="cannot hold"):
+        id_index(_text(ids), bits=8)
 
 
 def test_nulls_and_long_ids_are_not_keyed() -> None:
@@ -128,3 +144,12 @@ def test_with_the_index_the_messages_are_the_general_paths() -> None:
                 wanted_text=text,
                 wanted_index=index,
             )
+
+
+def test_empty_ids_and_other_string_types() -> None:
+    index = id_index(_text(["", "a"], chunk=1))
+    assert index is not None
+    order = index.positions(pa.chunked_array([pa.array(["a"], pa.large_string()), pa.array([""], pa.large_string())]))
+    assert order is not None
+    assert order.tolist() == [1, 0]
+    assert id_keys(pa.chunked_array([pa.array(["a"], pa.string())])) is None  # 32-bit offsets: not read as 64

@@ -2,8 +2,8 @@
 
 An id of at most `MAX_ID_BYTES` bytes of UTF-8 is its length plus its bytes packed into a few
 64-bit words (zero past its end). Two ids are equal exactly when their lengths and all their words
-are equal, so a match found through a hash of the words is confirmed exactly by comparing the words
-themselves: a hash collision can only send a submission to the slow path, never pair the wrong rows.
+are equal. A hash of the words only says where in a hash table to start looking; every match is
+the words themselves compared, so a collision costs a probe, never pairs the wrong rows.
 
 The words are read straight from Arrow's string buffers (one gather of 8 bytes per word per id, no
 Python object per row), and the answers' keys and hash table are built once per answers file. This
@@ -16,14 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 #: Ids longer than this (in UTF-8 bytes) are matched by the general path only.
 MAX_ID_BYTES = 64
 #: `_MASKS[n]` keeps the low n bytes of a little-endian word.
 _MASKS = np.array([(1 << (8 * n)) - 1 for n in range(9)], dtype=np.uint64)
-#: Odd 64-bit constants of the hash (splitmix64's); any mixing will do, equality is checked exactly.
+#: Odd 64-bit constants of the hash (splitmix64's); any spread will do, equality is checked exactly.
 _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -37,14 +36,23 @@ class IdKeys:
     words: tuple[np.ndarray, ...]
 
     def hashes(self) -> np.ndarray:
-        """A 64-bit hash of each id (equal ids, equal hashes)."""
+        """A 64-bit multiplicative hash of each id's words and length (equal ids, equal hashes; its
+        high bits are well spread, its low ones are not used)."""
         with np.errstate(over="ignore"):
-            mixed = self.lengths.astype(np.uint64) * _MIX_2
-            for word in self.words:
-                mixed ^= word * _MULTIPLIER
-                mixed = (mixed ^ (mixed >> np.uint64(29))) * _MIX_1
-            result: np.ndarray = mixed ^ (mixed >> np.uint64(32))
-        return result
+            mixed = self.words[0] * _MULTIPLIER
+            for word in self.words[1:]:
+                mixed ^= word
+                mixed *= _MIX_1
+            mixed ^= self.lengths
+            mixed *= _MIX_2
+        return mixed
+
+    def same(self, rows: np.ndarray | slice, other: IdKeys, at: np.ndarray) -> np.ndarray:
+        """Whether `other`'s ids at `rows` equal these ids at `at`, exactly (length and every byte)."""
+        equal: np.ndarray = self.lengths[at] == other.lengths[rows]
+        for mine, theirs in zip(self.words, other.words, strict=True):
+            equal &= mine[at] == theirs[rows]
+        return equal
 
 
 def _offsets(chunk: pa.Array) -> np.ndarray:
@@ -56,7 +64,7 @@ def _offsets(chunk: pa.Array) -> np.ndarray:
 def id_keys(text: pa.ChunkedArray, width: int | None = None) -> IdKeys | None:
     """The keys of large_string ids, `width` words each (by default, enough for the longest); None
     when one is null or longer than the words hold (or than MAX_ID_BYTES)."""
-    if text.null_count:
+    if text.type != pa.large_string() or text.null_count:
         return None
     chunks = [chunk for chunk in text.chunks if len(chunk)]
     # The offsets of every id into one buffer holding the chunks' bytes one after the other.
@@ -67,7 +75,8 @@ def id_keys(text: pa.ChunkedArray, width: int | None = None) -> IdKeys | None:
         chunk_offsets = _offsets(chunk)
         first, size = int(chunk_offsets[0]), int(chunk_offsets[-1] - chunk_offsets[0])
         np.add(chunk_offsets[1:], at - first, out=offsets[row + 1 : row + len(chunk) + 1])
-        pieces.append(np.frombuffer(chunk.buffers()[2], dtype=np.uint8, count=first + size)[first:])
+        if size:
+            pieces.append(np.frombuffer(chunk.buffers()[2], dtype=np.uint8, count=first + size)[first:])
         row, at = row + len(chunk), at + size
     lengths = np.diff(offsets)
     longest = int(lengths.max()) if len(lengths) else 0
@@ -85,45 +94,58 @@ def id_keys(text: pa.ChunkedArray, width: int | None = None) -> IdKeys | None:
     shortest = int(lengths.min()) if len(lengths) else 0
     words = []
     for k in range(width):
-        word = windows[starts + 8 * k] if k else windows[starts]
+        word = windows[8 * k :][starts]
         if k * 8 + 8 > shortest:  # some id ends within (or before) this word
             word &= _MASKS[np.minimum(short - np.minimum(short, np.uint8(8 * k)), np.uint8(8))]
         words.append(word)
     return IdKeys(short, tuple(words))
 
 
+#: An empty slot of the table (no entry has it: an entry's low half is a position below 2**31).
+_EMPTY = np.uint64(2**64 - 1)
+_LOW = np.uint64(2**32 - 1)
+_HALF = np.uint64(32)
+
+
 @dataclass(frozen=True)
 class IdIndex:
     """The expected ids (all distinct) as keys, and an open-addressing hash table of their positions.
 
-    `table` has a power-of-two number of slots, at least four per id; an id's home slot is the top
-    bits of its hash, and it sits in the first free slot from there on (linear probing). A lookup
-    walks the same slots until it finds the id's hash or an empty slot (-1), for all ids at once,
-    round by round over the ones not yet settled (a round or two at this load).
+    `table` has 2**bits slots, at least four per id. An id's hash gives its home slot (the top
+    `bits` bits) and a 32-bit tag (the next 32); the id sits in the first free slot from its home
+    on (linear probing), as `tag << 32 | position`. A lookup walks the same slots, for all submitted
+    ids at once, round by round over those not yet settled (adjacent slots: cheap), until the tag
+    matches or the slot is empty (not an expected id). The ids found are then compared exactly
+    with the expected ones (length and bytes): a tag shared by chance (about once in 4 billion
+    probes) fails that check and the caller's general path decides.
     """
 
     keys: IdKeys
-    hashes: np.ndarray
     table: np.ndarray
-    shift: np.uint64
+    bits: int
 
-    def _slots(self, hashes: np.ndarray) -> np.ndarray:
-        home: np.ndarray = (hashes >> self.shift).astype(np.int64)
-        return home
+    def _home_and_tag(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        home: np.ndarray = (hashes >> np.uint64(64 - self.bits)).view(np.int64)
+        tag: np.ndarray = (hashes >> np.uint64(32 - self.bits)) & _LOW
+        return home, tag
 
-    def lookup(self, hashes: np.ndarray) -> np.ndarray | None:
-        """The position of each hash among the expected ids' hashes; None if one is not there."""
+    def lookup(self, submitted: IdKeys) -> np.ndarray | None:
+        """For each submitted id, the position of the equal expected id; None if one has none."""
         mask = len(self.table) - 1
-        slot = self._slots(hashes)
-        found = self.table[slot].astype(np.int64)
-        pending = np.flatnonzero((found < 0) | (self.hashes[np.maximum(found, 0)] != hashes))
+        slot, tag = self._home_and_tag(submitted.hashes())
+        entry = self.table[slot]
+        pending = np.flatnonzero(((entry >> _HALF) != tag) | (entry == _EMPTY))
         while len(pending):
-            if int(found[pending].min()) < 0:
-                return None  # an empty slot before the hash: not an expected id
+            probed = entry[pending]
+            if (probed == _EMPTY).any():
+                return None  # an empty slot reached: not an expected id
             slot[pending] = (slot[pending] + 1) & mask
-            probed = self.table[slot[pending]].astype(np.int64)
-            found[pending] = probed
-            pending = pending[(probed < 0) | (self.hashes[np.maximum(probed, 0)] != hashes[pending])]
+            probed = self.table[slot[pending]]
+            entry[pending] = probed
+            pending = pending[((probed >> _HALF) != tag[pending]) | (probed == _EMPTY)]
+        found: np.ndarray = (entry & _LOW).view(np.int64)
+        if not self.keys.same(slice(None), submitted, found).all():
+            return None  # a tag shared by chance, or an id that is not expected
         return found
 
     def positions(self, text: pa.ChunkedArray) -> np.ndarray | None:
@@ -136,15 +158,9 @@ class IdIndex:
         submitted = id_keys(text, width=len(self.keys.words))
         if submitted is None:
             return None
-        wanted_at = self.lookup(submitted.hashes())
+        wanted_at = self.lookup(submitted)
         if wanted_at is None:
             return None
-        # Exact: the same length and bytes as the expected id the hash pointed to.
-        if not np.array_equal(self.keys.lengths[wanted_at], submitted.lengths):
-            return None
-        for word, theirs in zip(self.keys.words, submitted.words, strict=True):
-            if not np.array_equal(word[wanted_at], theirs):
-                return None
         # Each expected id once: with as many rows as ids and none unknown, a repeat leaves a hole.
         order = np.full(count, -1, dtype=np.int64)
         order[wanted_at] = np.arange(count, dtype=np.int64)
@@ -153,28 +169,34 @@ class IdIndex:
         return order
 
 
-def id_index(text: pa.ChunkedArray) -> IdIndex | None:
-    """The index of distinct expected ids; None when they cannot be keyed (a null or a long id)."""
+def id_index(text: pa.ChunkedArray, bits: int | None = None) -> IdIndex | None:
+    """The index of distinct expected ids; None when they cannot be keyed (a null or a long id, or
+    2**31 ids or more).
+
+    The table has 2**bits slots (by default at least four per id; fewer, down to one more than the
+    ids, only make lookups probe further)."""
     keys = id_keys(text)
     if keys is None:
         return None
-    hashes = keys.hashes()
-    count = len(hashes)
-    bits = max(int(count).bit_length() + 2, 4)
-    table = np.full(1 << bits, -1, dtype=np.int32 if count < 2**31 else np.int64)
-    index = IdIndex(keys, hashes, table, np.uint64(64 - bits))
+    count = len(keys.lengths)
+    if count >= 2**31:
+        return None
+    bits = bits if bits is not None else max(int(count).bit_length() + 2, 4)
+    if 1 << bits <= count or bits > 32:
+        raise ValueError(f"a table of 2**{bits} slots cannot hold {count} ids")
+    table = np.full(1 << bits, _EMPTY, dtype=np.uint64)
+    index = IdIndex(keys, table, bits)
     mask = len(table) - 1
-    slot = index._slots(hashes)
+    slot, tag = index._home_and_tag(keys.hashes())
+    entries = (tag << _HALF) | np.arange(count, dtype=np.uint64)
     pending = np.arange(count, dtype=np.int64)
     while len(pending):
-        free = table[slot[pending]] < 0
+        free = table[slot[pending]] == _EMPTY
         claim = pending[free]
         # Of several ids claiming one free slot, the last write wins; the others probe on.
-        table[slot[claim]] = claim
+        table[slot[claim]] = entries[claim]
         placed = np.zeros(count, dtype=bool)
-        placed[claim[table[slot[claim]] == claim]] = True
+        placed[claim[table[slot[claim]] == entries[claim]]] = True
         pending = pending[~placed[pending]]
         slot[pending] = (slot[pending] + 1) & mask
-    # Two ids sharing a hash (about n^2 / 2^65 likely) are both in the table, but a lookup stops at
-    # the first: the other's submissions fail the exact check and take the general path.
     return index

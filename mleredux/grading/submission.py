@@ -328,6 +328,33 @@ def check_format(submission: pd.DataFrame, expected: SubmissionFormat) -> np.nda
     return order
 
 
+def _aligned(submission: pd.DataFrame, columns: Sequence[str], order: np.ndarray) -> pd.DataFrame:
+    """The submission's `columns`, rows in `order`, index 0..n-1.
+
+    Text columns held by Arrow are taken by Arrow on their chunks combined (pandas' take of them
+    checks the positions again and takes chunk by chunk: about 1.5x slower on a million strings),
+    each back in its own dtype; the other columns by pandas, in one take that keeps their blocks.
+    """
+    by_arrow = [c for c in columns if _arrow_text_dtype(submission[c].dtype)]
+    rest = [c for c in columns if c not in by_arrow]
+    aligned = (
+        submission[rest].take(order).reset_index(drop=True) if rest else pd.DataFrame(index=pd.RangeIndex(len(order)))
+    )
+    for column in by_arrow:
+        values = submission[column]
+        arrow = pa.array(values.array)
+        if isinstance(arrow, pa.ChunkedArray):
+            arrow = arrow.combine_chunks()
+        taken = arrow.take(pa.array(order))
+        aligned[column] = pd.Series(values.dtype.__from_arrow__(taken), name=column)
+    return aligned if not by_arrow or not rest else aligned[list(columns)]
+
+
+def _arrow_text_dtype(dtype: Any) -> bool:
+    """A pandas string dtype stored in Arrow (pandas 3's default `str`)."""
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+
+
 def _numeric(submission: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     # Numbers written as text ("3" in a column pandas read as object) are numbers once checked.
     # The frame is the grader's own copy of the file, so columns are converted in place.
@@ -427,7 +454,7 @@ def grade_submission(
         return report
     # Rows in the answers' order; only the columns a metric may read are copied. The ids are the
     # answers' own (equal by construction), so they are not taken from the submission.
-    aligned = submission[list(expected.columns)].take(order).reset_index(drop=True)
+    aligned = _aligned(submission, expected.columns, order)
     aligned.insert(0, competition.id_column, expected.ids)
     del submission
     try:
