@@ -54,13 +54,14 @@ def _wrap(exc: grpc.aio.AioRpcError, address: str) -> GatewayError:
 class GatewayClient:
     """Async client of the gateway's gRPC API.
 
-    `token` defaults to MLEREDUX_TOKEN, then what `mleredux login` saved for this address, then the
-    admin token of a gateway started from this machine's home (see `mleredux.config.gateway_token`).
+    `token` None defaults to MLEREDUX_TOKEN, then what `mleredux login` saved for this address, then
+    the admin token of a gateway started from this machine's home (see `mleredux.config.gateway_token`);
+    "" sends none (a caller that looked in another home already and found nothing).
     """
 
     def __init__(self, address: str, token: str | None = None) -> None:
         self.address = address
-        self.token = token or gateway_token(address=address)
+        self.token = token if token is not None else gateway_token(address=address)
         self._channel = grpc.aio.insecure_channel(
             address,
             options=[

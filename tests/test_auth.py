@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 import subprocess
 import sys
@@ -106,10 +107,16 @@ def test_login_saves_the_token_and_the_cli_uses_it(stack: EmbeddedStack, tmp_pat
         check=True,
     ).stdout.split()[-1]
     home = tmp_path / "erin-home"
+    # The default home holds another gateway's admin token: `--home` must keep the CLI from using it.
+    elsewhere = tmp_path / "default-home"
+    (elsewhere / ".mleredux").mkdir(parents=True)
+    (elsewhere / ".mleredux" / "admin.token").write_text("mlx_0123456789abcdef_" + "0" * 32 + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLEREDUX_HOME", "MLEREDUX_TOKEN")}
+    env["HOME"] = str(elsewhere)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "mleredux", "--home", str(home), *args, "--gateway", stack.gateway_address]
-        return subprocess.run(command, capture_output=True, text=True)
+        return subprocess.run(command, capture_output=True, text=True, env=env)
 
     denied = cli("runs", "list")
     assert denied.returncode != 0 and "no API token" in denied.stderr and "Traceback" not in denied.stderr

@@ -91,7 +91,7 @@ async def _other(address: str, token: str | None, args: argparse.Namespace) -> i
 
 def cmd_agents(args: argparse.Namespace, home: Home) -> int:
     address = gateway_address(args.gateway, home)
-    token = gateway_token(args.token, address, home)
+    token = gateway_token(args.token, address, home) or ""  # "": none in this home (see GatewayClient)
     if args.agents_command == "add":
         return asyncio.run(_add(address, token, args))
     return asyncio.run(_other(address, token, args))

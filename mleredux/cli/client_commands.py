@@ -16,10 +16,11 @@ if TYPE_CHECKING:
     from mleredux.client import SyncGatewayClient
 
 
-def _endpoint(args: argparse.Namespace, home: Home) -> tuple[str, str | None]:
-    """The gateway address and the API token to use."""
+def _endpoint(args: argparse.Namespace, home: Home) -> tuple[str, str]:
+    """The gateway address and the API token to use, looked up in `home` ("" when it has none: the
+    client must not then look in the default home instead)."""
     address = gateway_address(args.gateway, home)
-    return address, gateway_token(getattr(args, "token", None), address, home)
+    return address, gateway_token(getattr(args, "token", None), address, home) or ""
 
 
 def _sync_client(args: argparse.Namespace, home: Home) -> SyncGatewayClient:
