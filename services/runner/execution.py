@@ -401,8 +401,16 @@ class RunExecution:
 
     async def _mount_disk(self) -> None:
         """The run's bounded disk (created once; found mounted again after a runner restart)."""
+        # A cancel must not leave the mount half made: releasing the disk while `ensure` still runs
+        # in its thread would find nothing mounted, delete the image, and leave the mount behind.
+        setup = asyncio.ensure_future(asyncio.to_thread(self.disk.ensure))
         try:
-            mode = await asyncio.to_thread(self.disk.ensure)
+            mode = await asyncio.shield(setup)
+        except asyncio.CancelledError:
+            await asyncio.wait({setup})
+            if not setup.cancelled():
+                setup.exception()  # seen: the run is being cancelled anyway
+            raise
         except (DiskSetupError, OSError) as exc:
             raise MleReduxError(f"the run's disk could not be set up: {exc}") from exc
         if mode == "none" and not self.sequencer.cursor.get("disk_unbounded"):
