@@ -103,6 +103,29 @@ async def _read_until_closed(sock: socket.socket, seconds: float) -> bytes:
     return data
 
 
+async def test_a_burst_waiting_in_the_backlog_is_held_to_the_cap(tmp_path: Path) -> None:
+    """Forty connections queued before the server runs once: it accepts them in one go (`sock_accept`
+    does not yield while connections wait), and must still hold no more than the cap open."""
+    _recorded, on_call = _record()
+    limits = SocketLimits(max_connections=8, idle_timeout_seconds=5.0, listen_backlog=64, refusals_per_window=10**6)
+    path = tmp_path / "sock" / "grader.sock"
+    path.parent.mkdir()
+    server = ValidationSocket(path, _echo, on_call, limits=limits)
+    await server.start()
+    burst = [_connect(path) for _ in range(40)]  # no await in between: all wait in the backlog
+    try:
+        replies = await asyncio.gather(*(_read_until_closed(sock, 1.0) for sock in burst), return_exceptions=True)
+        refused = [r for r in replies if isinstance(r, bytes) and b" 429 " in r]
+        assert server.peak_connections == 8, server.peak_connections
+        assert len(refused) == 32
+        assert server.open_connections == 8
+    finally:
+        for sock in burst:
+            sock.close()
+        await server.stop()
+    assert server.open_connections == 0
+
+
 async def test_connections_beyond_the_cap_are_refused_at_once_and_idle_ones_closed(tmp_path: Path) -> None:
     recorded, on_call = _record()
     limits = SocketLimits(

@@ -12,12 +12,14 @@ import importlib
 import pkgutil
 import threading
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mleredux.competitions.base import Competition, CompetitionInfo
 from mleredux.competitions.raw import RawData
 from mleredux.errors import CompetitionNotSupportedError, UnknownCompetitionError
+
+if TYPE_CHECKING:  # annotations only (see base.py)
+    import pandas as pd
 
 _REGISTRY: dict[str, Competition] = {}
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mleredux.errors import InvalidArgumentError
 from mleredux.evaluation.aggregate import FIGURES, Aggregate
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_RESAMPLES = 2000
 DEFAULT_RNG_SEED = 20240601
@@ -50,6 +52,8 @@ class Comparison:
 
 def _flags(aggregate: Aggregate, competition_ids: Sequence[str]) -> np.ndarray:
     """figure x competition x seed, 1.0 where the outcome has the flag (missing runs are zero reports)."""
+    import numpy as np  # here, not at import: the CLI (and every service started through it) imports this
+
     out = np.zeros((len(FIGURES), len(competition_ids), aggregate.seeds))
     for c, cid in enumerate(competition_ids):
         for s in range(aggregate.seeds):
@@ -78,6 +82,8 @@ def compare(
     # because every seed covers the same competitions.
     observed_a = flags_a.mean(axis=(1, 2)) * 100
     observed_b = flags_b.mean(axis=(1, 2)) * 100
+    import numpy as np
+
     rng = np.random.default_rng(rng_seed)
     n = len(ids)
     samples = np.empty((resamples, len(FIGURES)))

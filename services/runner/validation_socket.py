@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -174,17 +175,21 @@ class ValidationSocket:
                 refused_in_window += 1
                 self._refuse_connection(conn)
                 continue
+            # Counted here, not when its task first runs: `sock_accept` returns at once while connections
+            # wait, so a flood would otherwise be accepted whole before any task had counted itself
+            # (1,040 held open at once in one run, against the cap of 8).
+            self.open_connections += 1
+            self.peak_connections = max(self.peak_connections, self.open_connections)
             task = asyncio.create_task(self._connection(conn))
             self._handlers.add(task)
-            task.add_done_callback(self._handlers.discard)
+            task.add_done_callback(functools.partial(self._connection_ended, conn))
 
     @property
     def _run_name(self) -> str:
         return self.socket_path.parent.parent.name
 
     async def _connection(self, conn: socket.socket) -> None:
-        self.open_connections += 1
-        self.peak_connections = max(self.peak_connections, self.open_connections)
+        """Serves one accepted connection (already counted in `open_connections`, uncounted here)."""
         writer: asyncio.StreamWriter | None = None
         try:
             reader, writer = await asyncio.open_unix_connection(sock=conn, limit=self.limits.max_head_bytes)
@@ -199,11 +204,18 @@ class ValidationSocket:
         except Exception:  # never a crash of the runner for one connection
             log.exception("validation socket of %s: unexpected error", self._run_name)
         finally:
-            self.open_connections -= 1
             if writer is not None:
                 writer.transport.abort()
             else:
                 conn.close()
+
+    def _connection_ended(self, conn: socket.socket, task: asyncio.Task[None]) -> None:
+        """Uncounts a connection however its task ended, even cancelled before it ever ran (then its
+        socket is closed here: no `finally` of the task did it)."""
+        self._handlers.discard(task)
+        self.open_connections -= 1
+        if task.cancelled():
+            conn.close()
 
     def _refuse_connection(self, conn: socket.socket) -> None:
         """Over the connection cap: a short 429, then closed; recorded once per report interval."""
