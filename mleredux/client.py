@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import tarfile
 import tempfile
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, TypeVar
@@ -127,11 +127,20 @@ class GatewayClient:
 
     async def watch(self, run_id: str, *, from_seq: int = 1, follow: bool = True) -> AsyncIterator[common_pb2.RunEvent]:
         """Every event from `from_seq` (inclusive), then live ones until the run ends (with `follow`)."""
+        async for batch in self.watch_batches(run_id, from_seq=from_seq, follow=follow):
+            for event in batch:
+                yield event
+
+    async def watch_batches(
+        self, run_id: str, *, from_seq: int = 1, follow: bool = True
+    ) -> AsyncIterator[Sequence[common_pb2.RunEvent]]:
+        """`watch`, a message at a time: consecutive events as the gateway sent them together (up to a
+        runner's batch, hundreds of lines). For a client following a fast run, one step per batch
+        instead of one per event is most of its Python cost."""
         request = gateway_pb2.WatchRunRequest(run_id=run_id, from_seq=from_seq, no_follow=not follow)
         try:
             async for batch in self._stub.WatchRun(request, metadata=self._metadata):
-                for event in batch.events:
-                    yield event
+                yield batch.events
         except grpc.aio.AioRpcError as exc:
             raise _wrap(exc, self.address) from None
 

@@ -8,6 +8,7 @@ runs the service's own shutdown (drain or cancel in-flight work, remove containe
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -143,6 +144,11 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
     )
     if metrics_listen is not None:
         print(f"metrics listening on {start_metrics(metrics_listen)}", flush=True)
+    # What is built by now (modules, descriptors, the service's own state) lives as long as the
+    # process. Frozen out of the collector's sight, a full collection walks only what requests made:
+    # a gen-2 pass over the whole start-up heap held a service's loop 15-75 ms, mid-stream.
+    gc.collect()
+    gc.freeze()
     print(f"listening on {host}:{port}", flush=True)
 
     stop = asyncio.Event()

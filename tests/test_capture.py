@@ -200,3 +200,55 @@ async def test_rollout_tailer_resumes_at_its_offset_and_refuses_symlinks(tmp_pat
     events = [e.rollout for e in _events(await _drain(sequencer))]
     assert [e.kind for e in events] == ["b", "warning"]
     assert "symlink" in struct_to_python(events[1].payload)["message"]
+
+
+def _lines_and_cursor(chunks: list[OutputChunk], **caps: int) -> tuple[list[tuple[int, str, bool]], dict[str, object]]:
+    sequencer = EventSequencer("r", first_seq=1)
+    capture = OutputCapture(sequencer, **caps)
+    capture.feed_all(chunks)
+    capture.finish()
+    sequencer.close()
+    events = sequencer.events()
+    lines = [(e.log_line.stream, e.log_line.text, e.log_line.partial) for e in events if e.HasField("log_line")]
+    warnings = [struct_to_python(e.rollout.payload) for e in events if e.HasField("rollout")]
+    return lines, {**sequencer.cursor, "warnings": warnings, "frames": capture.frames}
+
+
+def test_merged_whole_line_frames_give_what_the_same_frames_one_by_one_give() -> None:
+    frames = [OutputChunk("stdout", f"{i}\n".encode()) for i in range(1, 1201)]
+    frames[7] = OutputChunk("stdout", b"caf\xc3\xa9 \xff\r\n")  # UTF-8, an invalid byte, a CR
+    merged = [
+        OutputChunk("stdout", b"".join(f.data for f in frames[:600]), 600),
+        OutputChunk("stderr", b"err\n"),
+        OutputChunk("stdout", b"".join(f.data for f in frames[600:]), 600),
+    ]
+    one_by_one = [*frames[:600], OutputChunk("stderr", b"err\n"), *frames[600:]]
+    # Within the caps, and with each cap falling inside a merged chunk.
+    for caps in ({}, {"max_lines": 650}, {"max_bytes": 3000}):
+        assert _lines_and_cursor(merged, **caps) == _lines_and_cursor(one_by_one, **caps)
+    lines, cursor = _lines_and_cursor(merged)
+    assert len(lines) == 1201 and lines[7] == (STDOUT, "caf\u00e9 \ufffd", False)
+    assert cursor["log"] == (1201, 1) and cursor["frames"] == 1202  # finish() counts one more
+    # A batch boundary (500 events) inside a merged chunk numbers on gap-free.
+    sequencer = EventSequencer("r", first_seq=1)
+    OutputCapture(sequencer).feed_all(merged)
+    assert [e.seq for e in sequencer.events()] == [] and sequencer.next_seq == 1202
+    sequencer.close()
+    assert [e.seq for e in sequencer.events()] == list(range(1, 1202))
+
+
+async def test_a_resumed_capture_skips_into_the_middle_of_a_merged_chunk() -> None:
+    from services.runner.execution import _without_first_frames
+
+    frames = [OutputChunk("stdout", f"{i}\n".encode()) for i in range(1, 11)]
+    merged = [OutputChunk("stdout", b"".join(f.data for f in frames[:6]), 6), *frames[6:]]
+    assert [c.data for c in _without_first_frames(merged, 4)] == [b"5\n", b"6\n", b"7\n", b"8\n", b"9\n", b"10\n"]
+    assert _without_first_frames(merged, 6) == frames[6:]
+    assert _without_first_frames(merged, 0) == merged
+    # A restarted capture resuming after line 4 emits lines 5.. only, from merged input.
+    sequencer = EventSequencer("r", first_seq=1)
+    capture = OutputCapture(sequencer, resume_after=(4, 1))
+    capture.feed_all(merged)
+    sequencer.close()
+    assert [e.log_line.text for e in sequencer.events()] == [str(i) for i in range(5, 11)]
+

@@ -71,3 +71,37 @@ async def test_the_engine_log_is_followed_with_streams_apart_and_a_missing_conta
     streams = [(f.stream, f.data) for f in frames]
     assert b"".join(d for s, d in streams if s == "stdout") == b"a\nbd\n"
     assert [d for s, d in streams if s == "stderr"] == [b"c\n"]
+
+
+def test_whole_line_frames_of_one_stream_are_merged_and_anything_else_stays_a_frame() -> None:
+    frames = [
+        _frame(1, b"1\n"),
+        _frame(1, b"2\r\n"),
+        _frame(1, b"3\n"),
+        _frame(2, b"e1\n"),
+        _frame(2, b"e2\n"),
+        _frame(1, b"4\n"),  # alone: a frame of its own
+        _frame(1, b"five "),  # no newline: breaks the run of lines
+        _frame(1, b"and more\n"),
+        _frame(1, b"a\nb\n"),  # two lines in one frame: that run stays frame by frame
+        _frame(1, b"6\n"),
+    ]
+    parser = LogStreamParser(chunked=False)
+    chunks = parser.feed(b"".join(frames))
+    assert chunks == [
+        OutputChunk("stdout", b"1\n2\r\n3\n", 3),
+        OutputChunk("stderr", b"e1\ne2\n", 2),
+        OutputChunk("stdout", b"4\n"),
+        OutputChunk("stdout", b"five "),
+        OutputChunk("stdout", b"and more\n"),
+        OutputChunk("stdout", b"a\nb\n"),
+        OutputChunk("stdout", b"6\n"),
+    ]
+    assert sum(c.frames for c in chunks) == len(frames)
+    assert [c.data for c in chunks[0].split()] == [b"1\n", b"2\r\n", b"3\n"]
+    # However the bytes are cut, the same frames come out (merged differently).
+    for step in (1, 5, 13):
+        parser = LogStreamParser(chunked=True)
+        wire = _chunked(frames)
+        cut = [c for start in range(0, len(wire), step) for c in parser.feed(wire[start : start + step])]
+        assert [p.data for c in cut for p in c.split()] == [p.data for c in chunks for p in c.split()]

@@ -13,7 +13,9 @@ import contextlib
 import json
 import sys
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -37,6 +39,7 @@ from services.gateway.chores import ChoreProcess, store_run_files, write_run_fil
 from services.gateway.event_writer import EventWriter, settled
 from services.gateway.metrics import EVENT_LAG_SECONDS, GRADING_SECONDS, QUEUE_WAIT_SECONDS, RUNS_FINISHED
 from services.gateway.outcome import graded_outcome, grading_failed
+from services.gateway.runner_stub import RunnerBatch
 from services.gateway.scheduler import Demand, FairScheduler, RunnerBudget
 from services.gateway.state import RunDatabase, RunRow, is_terminal, prepare_batch
 
@@ -68,38 +71,79 @@ def _with_agent(report: common_pb2.GradeReport, run: gateway_pb2.Run) -> common_
     return stamped
 
 
+@dataclass(frozen=True)
+class HeldBatch:
+    """Consecutive durable events of a run held in memory, with their `RunEventBatch` encoding when
+    it is at hand (a runner's batch as received: sent on to a caught-up watcher as it is)."""
+
+    events: Sequence[common_pb2.RunEvent]
+    encoded: bytes | None
+
+    @property
+    def first_seq(self) -> int:
+        return self.events[0].seq
+
+    @property
+    def last_seq(self) -> int:
+        return self.events[-1].seq
+
+    @property
+    def size(self) -> int:
+        return len(self.encoded) if self.encoded is not None else 64 * len(self.events)
+
+
 class EventHub:
     """Wakes the watchers of a run when its log grows or its state changes, and holds each run's
-    latest durable batch, so that a watcher that is caught up takes it from memory instead of
-    reading it back from SQLite (one batch per run in flight: the memory is bounded by the runners'
-    batch size; a watcher further behind reads the database as before)."""
+    latest durable batches, so that a watcher that is caught up, or a few batches behind, takes them
+    from memory instead of reading them back from SQLite. Per run at most `HELD_BATCHES` batches and
+    about `HELD_BYTES` are held (always the newest one); a watcher further behind reads the database."""
+
+    #: Batches held per run: a watcher that falls behind by a few under load still reads memory.
+    HELD_BATCHES = 8
+    #: Bytes held per run, though the newest batch is always held (a hostile agent's 64 KiB lines
+    #: stay bounded: a batch itself is bounded by the runner's batch size).
+    HELD_BYTES = 1 << 20
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
-        self._latest: dict[str, list[common_pb2.RunEvent]] = {}
+        self._held: dict[str, deque[HeldBatch]] = {}
 
-    def notify(self, run_id: str, durable: list[common_pb2.RunEvent] | None = None) -> None:
+    def notify(
+        self, run_id: str, durable: Sequence[common_pb2.RunEvent] | None = None, encoded: bytes | None = None
+    ) -> None:
         """`durable`: events that will never change: committed here, or a runner's batch (journaled
-        on the runner before it was sent, and sent again, identical, to a restarted gateway). A batch
-        older than the one held (a status event whose commit came after a newer runner batch) is not
-        kept: the held one is what a caught-up watcher needs."""
+        on the runner before it was sent, and sent again, identical, to a restarted gateway), with
+        its `RunEventBatch` encoding when at hand. A batch older than the newest held (a status event
+        whose commit came after a newer runner batch) is not kept; one that leaves a gap after it
+        starts the held run of batches anew."""
         if durable:
-            held = self._latest.get(run_id)
-            if not held or held[-1].seq < durable[-1].seq:
-                self._latest[run_id] = durable
+            batch = HeldBatch(durable, encoded)
+            held = self._held.get(run_id)
+            if held is None or batch.first_seq > held[-1].last_seq + 1:
+                self._held[run_id] = deque([batch])
+            elif batch.first_seq == held[-1].last_seq + 1:
+                held.append(batch)
+                total = sum(b.size for b in held)
+                while len(held) > self.HELD_BATCHES or (len(held) > 1 and total > self.HELD_BYTES):
+                    total -= held.popleft().size
         event = self._events.pop(run_id, None)
         if event is not None:
             event.set()
 
-    def latest(self, run_id: str, from_seq: int) -> list[common_pb2.RunEvent] | None:
-        """The run's events from `from_seq` on if its latest batch holds all of them; else None."""
-        batch = self._latest.get(run_id)
-        if not batch or not batch[0].seq <= from_seq <= batch[-1].seq:
-            return None
-        return batch[from_seq - batch[0].seq :]
+    def held(self, run_id: str, from_seq: int) -> HeldBatch | None:
+        """The held batch with the event `from_seq`, if any."""
+        for batch in reversed(self._held.get(run_id, ())):
+            if batch.first_seq <= from_seq <= batch.last_seq:
+                return batch
+        return None
+
+    def latest(self, run_id: str, from_seq: int) -> Sequence[common_pb2.RunEvent] | None:
+        """The run's held events from `from_seq` to the end of their batch; None if not held."""
+        batch = self.held(run_id, from_seq)
+        return None if batch is None else batch.events[from_seq - batch.first_seq :]
 
     def forget(self, run_id: str) -> None:
-        self._latest.pop(run_id, None)
+        self._held.pop(run_id, None)
 
     async def wait(self, run_id: str, seconds: float) -> None:
         """Returns on the next notify, or after `seconds` at the latest."""
@@ -241,17 +285,23 @@ class RunOrchestrator:
             prepare_batch(run, events, run_changed=changed), lambda: self.hub.notify(run.run_id, events)
         )
 
-    async def _persist_runner_batch(self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent]) -> None:
+    async def _persist_runner_batch(
+        self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent], encoded: bytes | None = None
+    ) -> None:
         """A batch from the runner: its watchers have it at once, and this returns once it is committed
         (a runner's stream is read no faster than its events can be stored, so at most one batch per
         run is ahead of the database: the one the hub holds). Telling watchers before the commit is
         safe because the runner journaled the batch before sending it: a gateway that dies before
-        committing reattaches after its last committed seq and gets the same events again."""
+        committing reattaches after its last committed seq and gets the same events again.
+        `encoded`: the batch as received, stored and watched as it is unless applying it changed an
+        event (a report takes the run's model usage)."""
         if not events:
             return
         changed = self._apply_events(run, events)
-        committed = self.writer.enqueue(prepare_batch(run, events, run_changed=changed))
-        self.hub.notify(run.run_id, events)
+        if changed:
+            encoded = None  # a status or report batch (rare): encoded again, with what was applied
+        committed = self.writer.enqueue(prepare_batch(run, events, run_changed=changed, encoded=encoded))
+        self.hub.notify(run.run_id, events, encoded)
         await settled(committed)
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
@@ -592,7 +642,9 @@ class RunOrchestrator:
                     async for batch in call:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
-                        await self._persist_runner_batch(run, events)
+                        await self._persist_runner_batch(
+                            run, events, batch.encoded if isinstance(batch, RunnerBatch) else None
+                        )
                         if events:
                             EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:

@@ -31,8 +31,8 @@ from mleredux.v1 import (
     grader_pb2_grpc,
     preparer_pb2,
     preparer_pb2_grpc,
-    runner_pb2_grpc,
 )
+from services.encoded_responses import add_with_encoded_responses
 from services.gateway.agents import SMOKE_COMPETITION, AgentRegistry, AgentSettings, agent_run
 from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.chores import ChoreProcess
@@ -44,6 +44,7 @@ from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.quotas import UserQuota, UserQuotas
 from services.gateway.reads import OffLoopReads
 from services.gateway.retention import RetentionPolicy, StorageKeeper
+from services.gateway.runner_stub import runner_stub
 from services.gateway.state import RunDatabase, is_terminal
 from services.operations import grpc_health_check, store_check
 from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
@@ -133,7 +134,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             store_url=settings.store_url,
             preparer=self.preparer,
             runners={
-                address: runner_pb2_grpc.RunnerServiceStub(channel)
+                address: runner_stub(channel)
                 for address, channel in zip(runner_addresses, self._channels[2:], strict=True)
             },
             grader=grader_pb2_grpc.GraderServiceStub(self._channels[1]),
@@ -379,10 +380,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                     await context.abort(
                         grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
                     )
-                # A watcher that is caught up takes the batch just committed (already durable); one that
-                # falls behind catches up from SQLite and never holds a buffer of its own, so it cannot
-                # slow the run or other watchers.
-                events = self.hub.latest(run.run_id, next_seq) or await self.reads.events_from(run.run_id, next_seq)
+                # A watcher that is caught up takes the batch just committed (already durable), as the
+                # runner encoded it when it can (encoded_responses.py); one that falls behind catches
+                # up from SQLite and never holds a buffer of its own, so it cannot slow the run or
+                # other watchers.
+                held = self.hub.held(run.run_id, next_seq)
+                if held is not None and held.encoded is not None and held.first_seq == next_seq:
+                    next_seq = held.last_seq + 1
+                    yield held.encoded  # type: ignore[misc]  # a WatchRunResponse's encoding
+                    continue
+                if held is not None:
+                    events = held.events[next_seq - held.first_seq :]
+                else:
+                    events = await self.reads.events_from(run.run_id, next_seq)
                 if events:
                     next_seq = events[-1].seq + 1
                     yield gateway_pb2.WatchRunResponse(events=events)
@@ -634,7 +644,9 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
     register_gateway_metrics(settings.db_path, lambda: len(servicer.orchestrator.scheduler.queued()))
     channels = servicer.dependency_channels()
     hosted = Hosted(
-        register=lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server),
+        register=lambda server: add_with_encoded_responses(
+            gateway_pb2_grpc.add_GatewayServiceServicer_to_server, servicer, server, ["WatchRun"]
+        ),
         service_names=[gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name],
         on_start=servicer.start,
         on_shutdown=servicer.shutdown,

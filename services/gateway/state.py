@@ -1,10 +1,14 @@
 """Durable run state: runs and their event logs in SQLite (WAL).
 
-A run is stored as its `Run` protobuf plus the columns lists filter and order by; each event is a row
-keyed by (run_id, seq), written in the same transaction that advances the run's `last_seq`, so a
-crash can never leave a gap or a duplicate in a run's log. A batch of log lines advances only the
-`last_seq` column (which overrides the protobuf's own field when a run is read): the protobuf, with
-its environment of up to 256 KiB, is rewritten only when something in it changed.
+A run is stored as its `Run` protobuf plus the columns lists filter and order by; its events as one
+row per batch (`event_batches`: a runner's batch is stored as the encoding it arrived in, hundreds of
+lines in one row, with no work per event), written in the same transaction that advances the run's
+`last_seq`, so a crash can never leave a gap or a duplicate in a run's log. A finished run's batches
+are compacted into compressed chunks (`event_chunks`). Databases from before batches were stored
+whole keep one row per event in `events`; those are read and compacted the same way. A batch of log
+lines advances only the `last_seq` column (which overrides the protobuf's own field when a run is
+read): the protobuf, with its environment of up to 256 KiB, is rewritten only when something in it
+changed.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_batches (
+    run_id TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    last_seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (run_id, first_seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS event_chunks (
     run_id TEXT NOT NULL,
     first_seq INTEGER NOT NULL,
@@ -76,6 +87,9 @@ class StoredBatch:
     #: The run's protobuf when the batch changed more than its log position; None otherwise (the
     #: protobuf, with its environment of up to 256 KiB, is then not rewritten).
     data: bytes | None
+    #: The events' `RunEventBatch` encoding when it is at hand (a runner's batch as received): stored
+    #: as it is. None: the writer encodes them.
+    encoded: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -121,15 +135,24 @@ class TableWrite:
 StoredWrite = StoredBatch | RunRow | TableWrite
 
 
-def prepare_batch(run: gateway_pb2.Run, events: list[common_pb2.RunEvent], *, run_changed: bool = True) -> StoredBatch:
-    """Checks that `events` continue the run's log gap-free and advances `run.last_seq` over them."""
+def prepare_batch(
+    run: gateway_pb2.Run,
+    events: list[common_pb2.RunEvent],
+    *,
+    run_changed: bool = True,
+    encoded: bytes | None = None,
+) -> StoredBatch:
+    """Checks that `events` continue the run's log gap-free and advances `run.last_seq` over them.
+    `encoded`: the events' `RunEventBatch` encoding, when the caller has it."""
     expected = run.last_seq + 1
     for event in events:
         if event.seq != expected:
             raise ValueError(f"run {run.run_id}: event seq {event.seq} does not follow {expected - 1}")
         expected += 1
     run.last_seq = expected - 1
-    return StoredBatch(run.run_id, events, run.last_seq, run.state, run.SerializeToString() if run_changed else None)
+    return StoredBatch(
+        run.run_id, events, run.last_seq, run.state, run.SerializeToString() if run_changed else None, encoded
+    )
 
 
 def _decode(data: bytes, last_seq: int) -> gateway_pb2.Run:
@@ -235,10 +258,14 @@ class RunDatabase:
                 if isinstance(batch, TableWrite):
                     batch.apply(self._db)
                     continue
-                self._db.executemany(
-                    "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
-                    [(batch.run_id, e.seq, e.SerializeToString()) for e in batch.events],
-                )
+                if batch.events:
+                    encoded = batch.encoded
+                    if encoded is None:
+                        encoded = common_pb2.RunEventBatch(events=batch.events).SerializeToString()
+                    self._db.execute(
+                        "INSERT INTO event_batches (run_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
+                        (batch.run_id, batch.events[0].seq, batch.last_seq, encoded),
+                    )
                 if batch.data is not None:
                     self._db.execute(
                         "UPDATE runs SET state = ?, data = ?, last_seq = ? WHERE run_id = ?",
@@ -261,15 +288,15 @@ class RunDatabase:
             )
 
     def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
-        """Up to `limit` events from `from_seq` on, from compacted chunks or live rows alike."""
+        """Up to `limit` events from `from_seq` on, from compacted chunks or live batches alike."""
         with self._db:
             self._db.execute("BEGIN")  # one snapshot: a compaction in between cannot hide events
             return self._events_from(run_id, from_seq, limit)
 
     def _events_from(self, run_id: str, from_seq: int, limit: int) -> list[common_pb2.RunEvent]:
         chunks = self._db.execute(
-            "SELECT first_seq, data FROM event_chunks WHERE run_id = ? AND last_seq >= ? ORDER BY first_seq LIMIT ?",
-            (run_id, from_seq, limit // CHUNK_EVENTS + 2),
+            "SELECT first_seq, data FROM event_chunks WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq LIMIT ?",
+            (run_id, self._start_of("event_chunks", run_id, from_seq), limit // CHUNK_EVENTS + 2),
         ).fetchall()
         events: list[common_pb2.RunEvent] = []
         for first_seq, data in chunks:
@@ -280,18 +307,81 @@ class RunDatabase:
                 return events
         if events:
             from_seq = events[-1].seq + 1
+        want = limit - len(events)
+        # A database from before batches were stored whole: a run in flight across the upgrade has
+        # its older events as rows (lower seqs than any of its batches), finished ones only rows.
         rows = self._db.execute(
-            "SELECT data FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
-            (run_id, from_seq, limit - len(events)),
+            "SELECT data FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?", (run_id, from_seq, want)
         ).fetchall()
-        return events + [common_pb2.RunEvent.FromString(r[0]) for r in rows]
+        events += [common_pb2.RunEvent.FromString(r[0]) for r in rows]
+        if len(events) >= limit:
+            return events
+        if rows:
+            from_seq = events[-1].seq + 1
+        want = limit - len(events)
+        batches = self._db.execute(
+            "SELECT first_seq, data FROM event_batches WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq",
+            (run_id, self._start_of("event_batches", run_id, from_seq)),
+        )
+        for first_seq, data in batches:
+            skip = max(from_seq - first_seq, 0)
+            taken = common_pb2.RunEventBatch.FromString(data).events[skip : skip + want]
+            events += taken
+            want -= len(taken)
+            if want <= 0:
+                break
+        batches.close()
+        return events
+
+    def _start_of(self, table: str, run_id: str, seq: int) -> int:
+        """The first seq of the chunk or batch in `table` that may hold `seq` (found on the primary
+        key: a condition on last_seq would scan, blobs and all, every one of the run's rows)."""
+        row = self._db.execute(
+            f"SELECT MAX(first_seq) FROM {table} WHERE run_id = ? AND first_seq <= ?", (run_id, seq)
+        ).fetchone()
+        return int(row[0]) if row[0] is not None else 0
 
     # -- the storage policy ------------------------------------------------------------------------
 
     def compact(self, run_id: str) -> int:
-        """Packs a finished run's event rows into compressed chunks (a log line costs a row, an index
-        entry and its protobuf framing; a chunk of 2,000 compresses several-fold). Replays read the
-        chunks as they read rows. Returns the bytes the chunks take. Safe to repeat."""
+        """Packs a finished run's event batches into compressed chunks of about `CHUNK_EVENTS` events
+        (a batch of lines compresses several-fold in company). Replays read the chunks as they read
+        batches. Returns the bytes the chunks take. Safe to repeat."""
+        total = self._compact_rows(run_id)
+        while True:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                # Whole batches, in order, until the chunk holds CHUNK_EVENTS events: batch encodings
+                # concatenated are one batch's encoding (a repeated field is appended), so nothing is
+                # decoded here.
+                first_seq = last_seq = -1
+                parts: list[bytes] = []
+                batches = self._db.execute(
+                    "SELECT first_seq, last_seq, data FROM event_batches WHERE run_id = ? ORDER BY first_seq",
+                    (run_id,),
+                )
+                for first, last, data in batches:
+                    first_seq = first if first_seq < 0 else first_seq
+                    last_seq = last
+                    parts.append(data)
+                    if last_seq - first_seq + 1 >= CHUNK_EVENTS:
+                        break
+                batches.close()
+                if not parts:
+                    return total
+                data = zlib.compress(b"".join(parts), 6)
+                total += len(data)
+                self._db.execute(
+                    "INSERT OR REPLACE INTO event_chunks (run_id, first_seq, last_seq, data) VALUES (?, ?, ?, ?)",
+                    (run_id, first_seq, last_seq, data),
+                )
+                self._db.execute(
+                    "DELETE FROM event_batches WHERE run_id = ? AND first_seq BETWEEN ? AND ?",
+                    (run_id, first_seq, last_seq),
+                )
+
+    def _compact_rows(self, run_id: str) -> int:
+        """`compact` for a run's events stored one row each (databases from before batches)."""
         total = 0
         while True:
             # One short write transaction per chunk: the gateway's other connection keeps writing
@@ -315,11 +405,12 @@ class RunDatabase:
                 )
 
     def uncompacted_finished_runs(self) -> list[str]:
-        """Finished runs whose events are still rows (the gateway stopped before compacting them)."""
+        """Finished runs with events not yet compacted (the gateway stopped before compacting them)."""
         placeholders = ",".join("?" * len(TERMINAL_STATES))
         rows = self._db.execute(
-            f"SELECT run_id FROM runs WHERE state IN ({placeholders}) AND EXISTS "
-            "(SELECT 1 FROM events WHERE events.run_id = runs.run_id)",
+            f"SELECT run_id FROM runs WHERE state IN ({placeholders}) AND (EXISTS "
+            "(SELECT 1 FROM event_batches b WHERE b.run_id = runs.run_id) OR EXISTS "
+            "(SELECT 1 FROM events e WHERE e.run_id = runs.run_id))",
             tuple(TERMINAL_STATES),
         ).fetchall()
         return [r[0] for r in rows]
@@ -330,6 +421,7 @@ class RunDatabase:
         rows = self._db.execute(
             f"SELECT run_id, created_ns, length(data) + COALESCE("
             "(SELECT SUM(length(c.data)) FROM event_chunks c WHERE c.run_id = runs.run_id), 0) + COALESCE("
+            "(SELECT SUM(length(b.data)) FROM event_batches b WHERE b.run_id = runs.run_id), 0) + COALESCE("
             "(SELECT SUM(length(e.data)) FROM events e WHERE e.run_id = runs.run_id), 0) "
             f"FROM runs WHERE state IN ({placeholders}) ORDER BY created_ns, run_id",
             tuple(TERMINAL_STATES),
@@ -341,6 +433,7 @@ class RunDatabase:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("DELETE FROM events WHERE run_id = ?", (run_id,))
+            self._db.execute("DELETE FROM event_batches WHERE run_id = ?", (run_id,))
             self._db.execute("DELETE FROM event_chunks WHERE run_id = ?", (run_id,))
             self._db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
 

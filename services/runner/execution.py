@@ -29,7 +29,7 @@ from mleredux.preparation.published import fetch_published_dataset
 from mleredux.store import ArtifactStore
 from mleredux.v1 import common_pb2
 from services.runner.artifacts import RunArtifacts
-from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError
+from services.runner.backends.base import ContainerBackend, ContainerExit, ContainerGoneError, OutputChunk
 from services.runner.capacity import Admission, Lease
 from services.runner.container_contract import (
     HINTS_DIR,
@@ -481,11 +481,12 @@ class RunExecution:
         while True:
             seen = 0
             try:
-                async for frames in self.backend.output(container_id):
+                async for chunks in self.backend.output(container_id):
                     skip = capture.frames - seen  # fed before the stream broke and was read again
-                    seen += len(frames)
-                    if skip < len(frames):
-                        capture.feed_all(frames[skip:] if skip > 0 else frames)
+                    count = sum(c.frames for c in chunks)
+                    seen += count
+                    if skip < count:
+                        capture.feed_all(_without_first_frames(chunks, skip) if skip > 0 else chunks)
                 return
             except ContainerGoneError:
                 raise
@@ -568,3 +569,17 @@ class RunExecution:
         held, self._held = self._held, None
         for event in held or ():
             self.sequencer.emit(rollout=event)
+
+
+def _without_first_frames(chunks: list[OutputChunk], count: int) -> list[OutputChunk]:
+    """`chunks` less their first `count` frames (a merged chunk is split where the cut falls)."""
+    kept: list[OutputChunk] = []
+    for chunk in chunks:
+        if count >= chunk.frames:
+            count -= chunk.frames
+        elif count > 0:
+            kept += chunk.split()[count:]
+            count = 0
+        else:
+            kept.append(chunk)
+    return kept

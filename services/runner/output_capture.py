@@ -94,29 +94,57 @@ class OutputCapture:
         emit_line = sequencer.emit_line
         splitters = self._splitters
         frame = self.frames
-        for chunk in chunks:
-            frame += 1
-            data = chunk.data
-            splitter = splitters[chunk.stream]
-            if self._skip is None and not splitter.pending and data[-1:] == b"\n" and data.count(b"\n") == 1:
-                # The common case, one whole line per frame, without the splitter's bookkeeping.
-                if self.capped:
-                    continue
-                self._lines_left -= 1
-                self._bytes_left -= len(data) - 1
-                if self._lines_left < 0 or self._bytes_left < 0:
-                    self._cap()
-                    continue
-                emit_line(splitter.stream, data[:-1].decode("utf-8", errors="replace").rstrip("\r"), False)
-                self._last = (frame, 1)
+        for whole in chunks:
+            splitter = splitters[whole.stream]
+            if whole.frames > 1:
+                count = whole.frames
+                if self._skip is None and not splitter.pending and not self.capped:
+                    lines_left, bytes_left = self._lines_left - count, self._bytes_left - (len(whole.data) - count)
+                    if lines_left >= 0 and bytes_left >= 0:
+                        # Merged whole-line frames (docker_logs.py): decoded and split in one pass.
+                        # A newline never falls inside a UTF-8 sequence, so decoding the lines
+                        # together gives what decoding each would.
+                        text = whole.data.decode("utf-8", errors="replace")
+                        lines = text.split("\n")
+                        lines.pop()
+                        if "\r" in text:
+                            lines = [line.rstrip("\r") for line in lines]
+                        self._lines_left, self._bytes_left = lines_left, bytes_left
+                        sequencer.emit_lines(splitter.stream, lines)
+                        frame += count
+                        self._last = (frame, 1)
+                        continue
+                parts = whole.split()  # near a cap, resuming, or after a partial line: frame by frame
             else:
-                self.frames = frame
-                self._line = 0
-                splitter.feed(data)
+                parts = [whole]
+            for chunk in parts:
+                frame += 1
+                self._feed_frame(chunk, splitter, frame, emit_line)
         self.frames = frame
         if self._last is not None:
             sequencer.cursor["log"] = self._last
         sequencer.cursor["output"] = self._used()
+
+    def _feed_frame(
+        self, chunk: OutputChunk, splitter: LineSplitter, frame: int, emit_line: Callable[[int, str, bool], None]
+    ) -> None:
+        """One frame, numbered `frame`."""
+        data = chunk.data
+        if self._skip is None and not splitter.pending and data[-1:] == b"\n" and data.count(b"\n") == 1:
+            # The common case, one whole line per frame, without the splitter's bookkeeping.
+            if self.capped:
+                return
+            self._lines_left -= 1
+            self._bytes_left -= len(data) - 1
+            if self._lines_left < 0 or self._bytes_left < 0:
+                self._cap()
+                return
+            emit_line(splitter.stream, data[:-1].decode("utf-8", errors="replace").rstrip("\r"), False)
+            self._last = (frame, 1)
+        else:
+            self.frames = frame
+            self._line = 0
+            splitter.feed(data)
 
     def _used(self) -> tuple[int, int, bool]:
         return (self.max_lines - self._lines_left, self.max_bytes - self._bytes_left, self.capped)

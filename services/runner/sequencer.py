@@ -131,6 +131,27 @@ class EventSequencer:
         if partial:
             line.partial = True
 
+    def emit_lines(self, stream: int, texts: list[str]) -> None:
+        """`emit_line` for whole lines of one stream, all at the time of the last `touch`."""
+        run_id, now = self.run_id, self._now
+        start, total = 0, len(texts)
+        while start < total:
+            first = self._add().log_line  # checks, opens a batch if need be, schedules the flush
+            first.stream = stream  # type: ignore[assignment]
+            first.text = texts[start]
+            start += 1
+            # The rest of the open batch without a call per line (`_add` opened it if it had to).
+            room = min(self.max_batch - self._count, total - start)
+            add, seq = self._add_event, self.next_seq
+            for text in texts[start : start + room]:
+                line = add(run_id=run_id, seq=seq, time=now).log_line
+                line.stream = stream  # type: ignore[assignment]
+                line.text = text
+                seq += 1
+            self.next_seq = seq
+            self._count += room
+            start += room
+
     def mark(self, **values: Any) -> None:
         """Updates the cursor and commits it to the journal at once (a timeout or cancel about to
         happen must be on disk before the container is killed)."""

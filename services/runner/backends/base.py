@@ -66,10 +66,19 @@ class ContainerExit:
 
 @dataclass(slots=True)
 class OutputChunk:
-    """One frame of the container's output: bytes it wrote to one of its streams."""
+    """Bytes the container wrote to one of its streams: one frame of its output, or (`frames` > 1)
+    consecutive frames of one stream that each held exactly one whole line, merged by the log reader
+    so that their lines are split in one pass (line k of `data` is then frame k)."""
 
     stream: Literal["stdout", "stderr"]
     data: bytes
+    frames: int = 1
+
+    def split(self) -> list[OutputChunk]:
+        """The chunk as its frames, one each (a merged chunk's frames are its lines)."""
+        if self.frames == 1:
+            return [self]
+        return [OutputChunk(self.stream, line + b"\n") for line in self.data.split(b"\n")[:-1]]
 
 
 @dataclass(frozen=True)

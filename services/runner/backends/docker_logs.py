@@ -15,6 +15,7 @@ import json
 import struct
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import Literal
 from urllib.parse import quote
 
 from mleredux.errors import MleReduxError
@@ -25,6 +26,22 @@ READ_BYTES = 1 << 18
 #: A read smaller than this pauses reading for COALESCE_SECONDS (adds at most that to a line's latency).
 COALESCE_BELOW = 32 << 10
 COALESCE_SECONDS = 0.001
+
+
+_STREAMS: tuple[Literal["stdout"], Literal["stderr"]] = ("stdout", "stderr")
+
+
+def _merge(lines: list[bytearray], stream_id: int, frames: list[OutputChunk]) -> None:
+    """Appends `lines` (frames that each end with a newline) as one chunk if each holds one line."""
+    stream = _STREAMS[stream_id == 2]
+    if len(lines) == 1:
+        frames.append(OutputChunk(stream, bytes(lines[0])))
+        return
+    data = b"".join(lines)
+    if data.count(b"\n") == len(lines):
+        frames.append(OutputChunk(stream, data, len(lines)))
+    else:  # a frame with several lines: its frames stay apart (a line's position is its frame's)
+        frames += [OutputChunk(stream, bytes(line)) for line in lines]
 
 
 class LogStreamError(MleReduxError):
@@ -51,12 +68,16 @@ class LogStreamParser:
         raw = self._raw
         raw += data
         payload = self._payload
+        find = raw.find
         position, size = 0, len(raw)
         while position < size:
-            line_end = raw.find(b"\r\n", position)
+            line_end = find(b"\r\n", position)
             if line_end < 0:
                 break
-            length = int(raw[position:line_end].split(b";", 1)[0], 16)
+            try:
+                length = int(raw[position:line_end], 16)
+            except ValueError:  # a chunk extension (Docker sends none)
+                length = int(raw[position:line_end].split(b";", 1)[0], 16)
             start = line_end + 2
             if length == 0:
                 self.ended = True
@@ -70,17 +91,35 @@ class LogStreamParser:
         return self._frames()
 
     def _frames(self) -> list[OutputChunk]:
+        """The whole frames received so far. Consecutive frames of one stream that each end with a
+        newline are merged into one chunk when each holds just that one line (Docker writes a line
+        a frame; per line, only this loop's few steps are left in Python)."""
         payload = self._payload
         frames: list[OutputChunk] = []
+        unpack = _FRAME.unpack_from
         position, size = 0, len(payload)
+        lines: list[bytearray] = []  # whole-line frames of `lines_stream` not yet made a chunk
+        lines_stream = 0
         while size - position >= 8:
-            stream_id, length = _FRAME.unpack_from(payload, position)
-            end = position + 8 + length
+            stream_id, length = unpack(payload, position)
+            start = position + 8
+            end = start + length
             if end > size:
                 break
-            data = bytes(payload[position + 8 : end])
-            frames.append(OutputChunk("stderr", data) if stream_id == 2 else OutputChunk("stdout", data))
+            if length and payload[end - 1] == 10:  # ends with a newline
+                if stream_id != lines_stream and lines:
+                    _merge(lines, lines_stream, frames)
+                    lines = []
+                lines_stream = stream_id
+                lines.append(payload[start:end])
+            else:
+                if lines:
+                    _merge(lines, lines_stream, frames)
+                    lines = []
+                frames.append(OutputChunk(_STREAMS[stream_id == 2], bytes(payload[start:end])))
             position = end
+        if lines:
+            _merge(lines, lines_stream, frames)
         del payload[:position]
         return frames
 
