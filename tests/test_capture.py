@@ -251,4 +251,3 @@ async def test_a_resumed_capture_skips_into_the_middle_of_a_merged_chunk() -> No
     capture.feed_all(merged)
     sequencer.close()
     assert [e.log_line.text for e in sequencer.events()] == [str(i) for i in range(5, 11)]
-
