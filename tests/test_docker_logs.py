@@ -10,7 +10,7 @@ import pytest
 
 from services.runner.backends.base import ContainerGoneError, OutputChunk
 from services.runner.backends.docker import DockerBackend
-from services.runner.backends.docker_logs import LogStreamParser
+from services.runner.backends.docker_logs import LogStreamError, LogStreamParser
 
 
 def _frame(stream: int, data: bytes) -> bytes:
@@ -105,3 +105,25 @@ def test_whole_line_frames_of_one_stream_are_merged_and_anything_else_stays_a_fr
         wire = _chunked(frames)
         cut = [c for start in range(0, len(wire), step) for c in parser.feed(wire[start : start + step])]
         assert [p.data for c in cut for p in c.split()] == [p.data for c in chunks for p in c.split()]
+
+
+async def test_a_log_stream_that_ends_while_its_container_runs_is_taken_as_broken(
+    dummy_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Over HTTP/1.0 the end of a followed log is the engine closing the connection; only a stop of
+    # the container makes that end the real one.
+    monkeypatch.setattr("services.runner.backends.docker.LOG_END_SETTLE_SECONDS", 0.3)
+    command = ["docker", "run", "-d", "--pull=never", "--network", "none", "--label", "mleredux.test=docker-logs"]
+    out = await asyncio.to_thread(
+        subprocess.run, [*command, dummy_image, "sh", "-c", "sleep 30"], capture_output=True, text=True, check=True
+    )
+    container = out.stdout.strip()
+    backend = DockerBackend()
+    try:
+        with pytest.raises(LogStreamError, match="ended while the container is still running"):
+            await backend._log_ended(container)
+        await asyncio.to_thread(subprocess.run, ["docker", "kill", container], capture_output=True, check=True)
+        await backend._log_ended(container)  # stopped: the end is the real one
+    finally:
+        await backend.remove(container)
+        await backend.close()

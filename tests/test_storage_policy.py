@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -86,6 +87,29 @@ def test_compaction_keeps_every_event_readable_from_any_seq_and_shrinks_the_data
         seq = page[-1].seq + 1
     assert paged == events
     assert db.compact("big") == 0  # nothing left to compact
+    db.close()
+
+
+def test_a_run_from_before_batches_keeps_its_event_rows_readable_and_compacts_them(tmp_path: Path) -> None:
+    # A database written before batches were stored whole: one row per event in `events`. A run in
+    # flight across the upgrade has its first events as rows and the rest as batches.
+    db = RunDatabase(tmp_path / "gateway.sqlite3")
+    events = _run_with_events(db, "old", CHUNK_EVENTS + 700)
+    legacy = [e for e in events if e.seq <= 1400]  # its first two batches (of 700), as rows
+    with sqlite3.connect(tmp_path / "gateway.sqlite3") as raw:
+        raw.execute("DELETE FROM event_batches WHERE run_id = 'old' AND first_seq <= 1400")
+        raw.executemany(
+            "INSERT INTO events (run_id, seq, data) VALUES (?, ?, ?)",
+            [("old", e.seq, e.SerializeToString()) for e in legacy],
+        )
+    for seq, limit in [(1, 10**6), (1399, 5), (1400, 3), (1401, 2), (2500, 1000)]:
+        assert db.events_from("old", seq, limit) == events[seq - 1 : seq - 1 + limit]
+    assert db.uncompacted_finished_runs() == ["old"]
+    assert db.compact("old") > 0
+    assert db.uncompacted_finished_runs() == []
+    assert db.events_from("old", 1, 10**6) == events
+    db.delete_run("old")
+    assert db.events_from("old", 1) == []
     db.close()
 
 

@@ -28,12 +28,15 @@ from services.runner.backends.base import (
     ContainerState,
     OutputChunk,
 )
-from services.runner.backends.docker_logs import follow_logs
+from services.runner.backends.docker_logs import LogStreamError, follow_logs
 
 _HEADER = struct.Struct(">BxxxL")
 _T = TypeVar("_T")
 #: How long a create that was cut off is watched for the container it may still make.
 CREATE_SETTLE_SECONDS = 5.0
+#: How long a container whose log stream ended may still show as running before the stream is
+#: taken as broken (the engine ends the stream a moment before it records the stop).
+LOG_END_SETTLE_SECONDS = 2.0
 
 #: How long one Engine API call may take (an inspect, create, start, kill, remove, list) before the
 #: run is told the engine does not answer. Waiting for a container and following its log are not
@@ -172,6 +175,23 @@ class DockerBackend:
                 return
             await asyncio.sleep(0.25)
 
+    async def _log_ended(self, container_id: str) -> None:
+        """A followed log ends with its container: one that ended while the container runs broke
+        (over HTTP/1.0 the stream has no end marker of its own), and `LogStreamError` has it read
+        again. The engine closes the stream just before it records the stop, so that is waited for
+        a moment first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOG_END_SETTLE_SECONDS
+        while True:
+            state = await self.inspect(container_id)
+            if state is None or state.status not in ("running", "paused"):
+                return
+            if loop.time() >= deadline:
+                raise LogStreamError(
+                    f"the log stream of container {container_id[:12]} ended while the container is still {state.status}"
+                )
+            await asyncio.sleep(0.05)
+
     async def _remove_quietly(self, name_or_id: str) -> None:
         with contextlib.suppress(MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
             await self.remove(name_or_id)
@@ -183,6 +203,7 @@ class DockerBackend:
             # The fast path: the socket read in large blocks (see docker_logs.py).
             async for batch in follow_logs(connector.path, container_id):
                 yield batch
+            await self._log_ended(container_id)
             return
         params = {"stdout": "1", "stderr": "1", "follow": "1"}
         timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
