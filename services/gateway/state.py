@@ -52,14 +52,10 @@ CREATE TABLE IF NOT EXISTS events (
     data BLOB NOT NULL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS event_batches (
-    run_id TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (run_id, first_seq)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS event_chunks (
+""" + "".join(
+    # A run's batches as they arrived (`data` a RunEventBatch's encoding), and, once it has finished,
+    # the same events packed into zlib-compressed chunks: the two tables have one shape.
+    f"""CREATE TABLE IF NOT EXISTS {table} (
     run_id TEXT NOT NULL,
     first_seq INTEGER NOT NULL,
     last_seq INTEGER NOT NULL,
@@ -67,6 +63,8 @@ CREATE TABLE IF NOT EXISTS event_chunks (
     PRIMARY KEY (run_id, first_seq)
 ) WITHOUT ROWID;
 """
+    for table in ("event_batches", "event_chunks")
+)
 
 #: Events per compacted chunk: a replay reads one chunk per this many events.
 CHUNK_EVENTS = 2000
