@@ -75,6 +75,18 @@ async def _docker(*args: str) -> str:
     return out.stdout.strip()
 
 
+async def _started_at(container: str) -> float | None:
+    """The container's StartedAt, looked up until it has started (None if it is gone first: a fast
+    run's container may be removed before `docker logs -f` has delivered its last line)."""
+    while True:
+        text = await _docker("inspect", "-f", "{{.State.StartedAt}}", container)
+        if not text:
+            return None
+        if not text.startswith("0001-"):  # the zero time: created, not yet started
+            return _docker_time(text)
+        await asyncio.sleep(0.02)
+
+
 async def _container_of(run_id: str) -> str:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -246,8 +258,8 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
 
     watching = asyncio.create_task(_stream_until(client.watch_batches(run.run_id), at_last_line))
     container = await _container_of(run.run_id)
+    started_at = asyncio.create_task(_started_at(container))
     docker_last = await _docker_logs_until(container, f"\n{last}\n".encode())
-    started_text = await _docker("inspect", "-f", "{{.State.StartedAt}}", container)
     await watching
     # Sampled until the run is concluded too (its log stored, its state final), not just its last event.
     while (await client.get_run(run.run_id)).state not in TERMINAL:  # noqa: ASYNC110 (polling the API is the point)
@@ -257,7 +269,9 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
     await sampler.stop()
     if not final or final[0].state != RunState.RUN_STATE_SUCCEEDED or not got_last:
         raise SystemExit(f"the {lines}-line run did not succeed: {final}")
-    started = _docker_time(started_text) if started_text else min(got_last[0], docker_last)
+    started = await started_at
+    if started is None:
+        raise SystemExit(f"container {container} was gone before its start time could be read")
     through, bare = lines / (got_last[0] - started), lines / (docker_last - started)
     when, took = sampler.slowest()
     slowest = took * 1000
