@@ -14,6 +14,7 @@ changed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 import zlib
 from collections.abc import Callable
@@ -292,44 +293,42 @@ class RunDatabase:
             return self._events_from(run_id, from_seq, limit)
 
     def _events_from(self, run_id: str, from_seq: int, limit: int) -> list[common_pb2.RunEvent]:
-        chunks = self._db.execute(
-            "SELECT first_seq, data FROM event_chunks WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq LIMIT ?",
-            (run_id, self._start_of("event_chunks", run_id, from_seq), limit // CHUNK_EVENTS + 2),
-        ).fetchall()
-        events: list[common_pb2.RunEvent] = []
-        for first_seq, data in chunks:
-            batch = common_pb2.RunEventBatch.FromString(zlib.decompress(data))
-            skip = max(from_seq - first_seq, 0)
-            events += batch.events[skip : skip + limit - len(events)]
+        # Oldest first: compacted chunks; then rows from a database written before batches were
+        # stored whole (a run in flight across the upgrade has its older events as rows, with lower
+        # seqs than any of its batches); then the batches.
+        events = self._packed("event_chunks", run_id, from_seq, limit, compressed=True)
+        for read in (self._rows, functools.partial(self._packed, "event_batches")):
             if len(events) >= limit:
-                return events
-        if events:
-            from_seq = events[-1].seq + 1
-        want = limit - len(events)
-        # A database from before batches were stored whole: a run in flight across the upgrade has
-        # its older events as rows (lower seqs than any of its batches), finished ones only rows.
+                break
+            if events:
+                from_seq = events[-1].seq + 1
+            events += read(run_id, from_seq, limit - len(events))
+        return events
+
+    def _packed(
+        self, table: str, run_id: str, from_seq: int, want: int, *, compressed: bool = False
+    ) -> list[common_pb2.RunEvent]:
+        """Up to `want` events from `from_seq` on out of `table`'s batches (or zlib-compressed chunks)."""
+        events: list[common_pb2.RunEvent] = []
+        packs = self._db.execute(
+            f"SELECT first_seq, data FROM {table} WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq",
+            (run_id, self._start_of(table, run_id, from_seq)),
+        )
+        for first_seq, data in packs:
+            skip = max(from_seq - first_seq, 0)
+            batch = common_pb2.RunEventBatch.FromString(zlib.decompress(data) if compressed else data)
+            events += batch.events[skip : skip + want - len(events)]
+            if len(events) >= want:
+                break
+        packs.close()
+        return events
+
+    def _rows(self, run_id: str, from_seq: int, want: int) -> list[common_pb2.RunEvent]:
+        """Up to `want` events from `from_seq` on stored one row each (`events`, the old layout)."""
         rows = self._db.execute(
             "SELECT data FROM events WHERE run_id = ? AND seq >= ? ORDER BY seq LIMIT ?", (run_id, from_seq, want)
         ).fetchall()
-        events += [common_pb2.RunEvent.FromString(r[0]) for r in rows]
-        if len(events) >= limit:
-            return events
-        if rows:
-            from_seq = events[-1].seq + 1
-        want = limit - len(events)
-        batches = self._db.execute(
-            "SELECT first_seq, data FROM event_batches WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq",
-            (run_id, self._start_of("event_batches", run_id, from_seq)),
-        )
-        for first_seq, data in batches:
-            skip = max(from_seq - first_seq, 0)
-            taken = common_pb2.RunEventBatch.FromString(data).events[skip : skip + want]
-            events += taken
-            want -= len(taken)
-            if want <= 0:
-                break
-        batches.close()
-        return events
+        return [common_pb2.RunEvent.FromString(r[0]) for r in rows]
 
     def _start_of(self, table: str, run_id: str, seq: int) -> int:
         """The first seq of the chunk or batch in `table` that may hold `seq` (found on the primary
