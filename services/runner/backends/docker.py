@@ -178,19 +178,22 @@ class DockerBackend:
     async def _log_ended(self, container_id: str) -> None:
         """A followed log ends with its container: one that ended while the container runs broke
         (over HTTP/1.0 the stream has no end marker of its own), and `LogStreamError` has it read
-        again. The engine closes the stream just before it records the stop, so that is waited for
-        a moment first."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + LOG_END_SETTLE_SECONDS
-        while True:
-            state = await self.inspect(container_id)
-            if state is None or state.status not in ("running", "paused"):
-                return
-            if loop.time() >= deadline:
-                raise LogStreamError(
-                    f"the log stream of container {container_id[:12]} ended while the container is still {state.status}"
-                )
-            await asyncio.sleep(0.05)
+        again. The engine closes the stream just before it records the stop, so the stop is waited
+        for (the engine's own wait, which answers the moment it happens) for a moment first."""
+        state = await self.inspect(container_id)
+        if state is None or state.status not in ("running", "paused"):
+            return
+        try:
+            await asyncio.wait_for(self.docker.containers.container(container_id).wait(), LOG_END_SETTLE_SECONDS)
+        except TimeoutError:
+            raise LogStreamError(
+                f"the log stream of container {container_id[:12]} ended while the container is still {state.status}"
+            ) from None
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:  # gone: its log has ended for good
+                raise DockerUnavailableError(f"cannot wait for container {container_id[:12]}: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DockerUnavailableError(f"Docker engine does not answer: {exc}") from exc
 
     async def _remove_quietly(self, name_or_id: str) -> None:
         with contextlib.suppress(MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
