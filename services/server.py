@@ -146,7 +146,7 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
         print(f"metrics listening on {start_metrics(metrics_listen)}", flush=True)
     # What is built by now (modules, descriptors, the service's own state) lives as long as the
     # process. Frozen out of the collector's sight, a full collection walks only what requests made:
-    # a gen-2 pass over the whole start-up heap held a service's loop 15-75 ms, mid-stream.
+    # a gen-2 pass over the whole start-up heap took 15-75 ms here, holding the loop all along.
     gc.collect()
     gc.freeze()
     print(f"listening on {host}:{port}", flush=True)
