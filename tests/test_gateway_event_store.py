@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -138,29 +139,35 @@ async def test_a_cancelled_append_still_lands_before_it_returns(tmp_path: Path) 
     db.close()
 
 
+def _latest(hub: EventHub, from_seq: int) -> Sequence[common_pb2.RunEvent] | None:
+    """What a watcher at `from_seq` of run r1 takes from memory (None: it reads the database)."""
+    held = hub.held("r1", from_seq)
+    return None if held is None else held.events_from(from_seq)
+
+
 def test_the_hub_hands_out_only_committed_batches_that_cover_the_request() -> None:
     hub = EventHub()
     run = _run("r1")
     batch = _lines(run, 10)
-    assert hub.latest("r1", 1) is None
+    assert _latest(hub, 1) is None
     hub.notify("r1", batch)
-    assert [e.seq for e in hub.latest("r1", 1) or []] == list(range(1, 11))
-    assert [e.seq for e in hub.latest("r1", 8) or []] == [8, 9, 10]
-    assert hub.latest("r1", 11) is None  # nothing newer in memory: the watcher waits
+    assert [e.seq for e in _latest(hub, 1) or []] == list(range(1, 11))
+    assert [e.seq for e in _latest(hub, 8) or []] == [8, 9, 10]
+    assert _latest(hub, 11) is None  # nothing newer in memory: the watcher waits
     hub.notify("r1", _lines(run, 5, first=11), encoded=b"as received")
     # A watcher a batch behind still reads memory, one batch at a time.
-    assert [e.seq for e in hub.latest("r1", 3) or []] == list(range(3, 11))
+    assert [e.seq for e in _latest(hub, 3) or []] == list(range(3, 11))
     held = hub.held("r1", 11)
     assert held is not None and held.encoded == b"as received" and (held.first_seq, held.last_seq) == (11, 15)
     hub.notify("r1", _lines(run, 3, first=2))  # older than what is held (a late status commit): not kept
-    assert [e.seq for e in hub.latest("r1", 2) or []] == list(range(2, 11))
+    assert [e.seq for e in _latest(hub, 2) or []] == list(range(2, 11))
     hub.notify("r1", _lines(run, 2, first=20))  # a gap after the held ones: held anew from there
-    assert hub.latest("r1", 12) is None and [e.seq for e in hub.latest("r1", 20) or []] == [20, 21]
+    assert _latest(hub, 12) is None and [e.seq for e in _latest(hub, 20) or []] == [20, 21]
     for first in range(22, 22 + 2 * EventHub.HELD_BATCHES, 2):
         hub.notify("r1", _lines(run, 2, first=first))
-    assert hub.latest("r1", 20) is None  # only the newest HELD_BATCHES are kept: storage answers
+    assert _latest(hub, 20) is None  # only the newest HELD_BATCHES are kept: storage answers
     hub.forget("r1")
-    assert hub.latest("r1", 40) is None
+    assert _latest(hub, 40) is None
 
 
 def test_the_hub_holds_about_its_byte_bound_per_run_and_always_the_newest_batch() -> None:

@@ -91,6 +91,10 @@ class HeldBatch:
     def size(self) -> int:
         return len(self.encoded) if self.encoded is not None else 64 * len(self.events)
 
+    def events_from(self, seq: int) -> Sequence[common_pb2.RunEvent]:
+        """The held events from `seq` (which the batch holds) to its end."""
+        return self.events[seq - self.first_seq :]
+
 
 class EventHub:
     """Wakes the watchers of a run when its log grows or its state changes, and holds each run's
@@ -136,11 +140,6 @@ class EventHub:
             if batch.first_seq <= from_seq <= batch.last_seq:
                 return batch
         return None
-
-    def latest(self, run_id: str, from_seq: int) -> Sequence[common_pb2.RunEvent] | None:
-        """The run's held events from `from_seq` to the end of their batch; None if not held."""
-        batch = self.held(run_id, from_seq)
-        return None if batch is None else batch.events[from_seq - batch.first_seq :]
 
     def forget(self, run_id: str) -> None:
         self._held.pop(run_id, None)

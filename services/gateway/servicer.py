@@ -390,7 +390,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                     yield held.encoded  # type: ignore[misc]  # a WatchRunResponse's encoding
                     continue
                 if held is not None:
-                    events = held.events[next_seq - held.first_seq :]
+                    events = held.events_from(next_seq)
                 else:
                     events = await self.reads.events_from(run.run_id, next_seq)
                 if events:
