@@ -230,7 +230,20 @@ def build(directory: Path, *, label: str, timeout: float, on_output: Callable[[s
     existing = _inspect(tag)
     if existing is not None:
         return BuiltImage(tag, existing[0], existing[1], built=False)
-    command = ["docker", "build", "--network", "none", "--label", f"{AGENT_LABEL}={label}", "-t", tag, "."]
+    # --force-rm: the engine's classic builder keeps the container of a failed step otherwise, one
+    # left on the host per failed build (29 had piled up here from one test's failing build).
+    command = [
+        "docker",
+        "build",
+        "--force-rm",
+        "--network",
+        "none",
+        "--label",
+        f"{AGENT_LABEL}={label}",
+        "-t",
+        tag,
+        ".",
+    ]
     tail: collections.deque[str] = collections.deque(maxlen=_ERROR_TAIL)
     proc = subprocess.Popen(
         command,

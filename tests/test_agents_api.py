@@ -5,6 +5,7 @@ other's; a build that tries the network fails with a clear reason; bad input is 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
@@ -220,6 +221,15 @@ async def test_a_build_that_tries_the_network_fails_with_a_clear_reason(
         assert final.build_state == FAILED, final
         assert "tried to reach the network" in final.build_message and "agent builds have none" in final.build_message
         assert any("build failed" in line for line in lines)
+        # The failed step's container is not left on the host.
+        listed = await asyncio.to_thread(
+            subprocess.run,
+            ["docker", "ps", "-a", "--no-trunc", "--format", "{{.Command}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "192.0.2.1" not in listed.stdout
         with pytest.raises(GatewayError) as unusable:
             await ann.create_run("demo-digits", "netty")
         assert unusable.value.code == grpc.StatusCode.FAILED_PRECONDITION and "not ready" in str(unusable.value)
