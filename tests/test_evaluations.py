@@ -314,3 +314,22 @@ async def test_an_evaluations_runs_record_the_agent_as_create_run_does(client: G
         assert report["agent_digest"] == agent.digest == by_create_run.report.agent_digest
         lines = [e.log_line.text async for e in client.watch(run.run_id, follow=False) if e.HasField("log_line")]
         assert f"evalprobe: from the manifest, seed {cell.seed}" in lines
+
+
+async def test_a_watch_from_a_resume_follows_the_resumed_evaluation(client: GatewayClient) -> None:
+    created = await client.create_evaluation(
+        "dummy", competition_ids=["demo-digits"], seeds=1, env={"DUMMY_SLEEP": "60"}
+    )
+    await client.cancel_evaluation(created.evaluation_id)
+    # Each round: the watch opened at once from the resume's answer must see the resumed evaluation
+    # running (it once ended at once: the resume's RUNNING was not yet committed) and then its cancel.
+    for _ in range(3):
+        resumed = await client.resume_evaluation(created.evaluation_id)
+        assert resumed.state == EvaluationState.EVALUATION_STATE_RUNNING, (_, resumed.runs, resumed.message)
+        seen: list[gateway_pb2.EvaluationEvent] = []
+        async for event in client.watch_evaluation(created.evaluation_id, from_seq=resumed.last_seq):
+            seen.append(event)
+            if len(seen) == 1:
+                assert event.state == EvaluationState.EVALUATION_STATE_RUNNING, event
+                await client.cancel_evaluation(created.evaluation_id)
+        assert seen[-1].state == EvaluationState.EVALUATION_STATE_CANCELLED

@@ -63,20 +63,7 @@ class EvaluationDatabase:
     def create(self, evaluation: gateway_pb2.Evaluation, cells: list[gateway_pb2.EvaluationRun]) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
-                "INSERT INTO evaluations (evaluation_id, owner, state, created_ns, data) VALUES (?, ?, ?, ?, ?)",
-                (
-                    evaluation.evaluation_id,
-                    evaluation.owner,
-                    evaluation.state,
-                    evaluation.create_time.ToNanoseconds(),
-                    evaluation.SerializeToString(),
-                ),
-            )
-            self._db.executemany(
-                "INSERT INTO evaluation_cells (evaluation_id, seed, competition_id, data) VALUES (?, ?, ?, ?)",
-                [(evaluation.evaluation_id, c.seed, c.competition_id, c.SerializeToString()) for c in cells],
-            )
+            create_write(evaluation, cells).apply(self._db)
 
     def get(self, evaluation_id: str) -> gateway_pb2.Evaluation:
         row = self._db.execute("SELECT data FROM evaluations WHERE evaluation_id = ?", (evaluation_id,)).fetchone()
@@ -93,10 +80,7 @@ class EvaluationDatabase:
     def save_cells(self, evaluation_id: str, cells: Sequence[gateway_pb2.EvaluationRun]) -> None:
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
-            self._db.executemany(
-                "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
-                [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells],
-            )
+            cells_write(evaluation_id, cells).apply(self._db)
 
     def record(
         self,
@@ -163,16 +147,49 @@ def record_write(
         )
     evaluation.last_seq = event.seq
     evaluation_id = evaluation.evaluation_id
-    cell_rows = [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells]
+    changed = cells_write(evaluation_id, cells)
     event_row = (evaluation_id, event.seq, event.SerializeToString())
     evaluation_row = (evaluation.state, evaluation.SerializeToString(), evaluation_id)
+
+    def apply(db: sqlite3.Connection) -> None:
+        changed.apply(db)
+        db.execute("INSERT INTO evaluation_events (evaluation_id, seq, data) VALUES (?, ?, ?)", event_row)
+        db.execute("UPDATE evaluations SET state = ?, data = ? WHERE evaluation_id = ?", evaluation_row)
+
+    return TableWrite(apply)
+
+
+def create_write(evaluation: gateway_pb2.Evaluation, cells: Sequence[gateway_pb2.EvaluationRun]) -> TableWrite:
+    """The statements that insert a new evaluation and its cells, with every value serialized now."""
+    evaluation_row = (
+        evaluation.evaluation_id,
+        evaluation.owner,
+        evaluation.state,
+        evaluation.create_time.ToNanoseconds(),
+        evaluation.SerializeToString(),
+    )
+    cell_rows = [(evaluation.evaluation_id, c.seed, c.competition_id, c.SerializeToString()) for c in cells]
+
+    def apply(db: sqlite3.Connection) -> None:
+        db.execute(
+            "INSERT INTO evaluations (evaluation_id, owner, state, created_ns, data) VALUES (?, ?, ?, ?, ?)",
+            evaluation_row,
+        )
+        db.executemany(
+            "INSERT INTO evaluation_cells (evaluation_id, seed, competition_id, data) VALUES (?, ?, ?, ?)", cell_rows
+        )
+
+    return TableWrite(apply)
+
+
+def cells_write(evaluation_id: str, cells: Sequence[gateway_pb2.EvaluationRun]) -> TableWrite:
+    """The statements that save changed cells, with every value serialized now."""
+    cell_rows = [(c.SerializeToString(), evaluation_id, c.seed, c.competition_id) for c in cells]
 
     def apply(db: sqlite3.Connection) -> None:
         db.executemany(
             "UPDATE evaluation_cells SET data = ? WHERE evaluation_id = ? AND seed = ? AND competition_id = ?",
             cell_rows,
         )
-        db.execute("INSERT INTO evaluation_events (evaluation_id, seq, data) VALUES (?, ?, ?)", event_row)
-        db.execute("UPDATE evaluations SET state = ?, data = ? WHERE evaluation_id = ?", evaluation_row)
 
     return TableWrite(apply)

@@ -23,7 +23,7 @@ import math
 import re
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -39,7 +39,13 @@ from mleredux.v1 import common_pb2, competitions_pb2, gateway_pb2, preparer_pb2,
 from services.gateway.agents import ResolvedAgent, agent_run
 from services.gateway.auth import Principal
 from services.gateway.evaluation_hints import Hints
-from services.gateway.evaluation_state import EvaluationDatabase, EvaluationNotFoundError, record_write
+from services.gateway.evaluation_state import (
+    EvaluationDatabase,
+    EvaluationNotFoundError,
+    cells_write,
+    create_write,
+    record_write,
+)
 from services.gateway.model_quota import ModelQuota, ModelQuotaExhaustedError, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator, run_demand
 from services.gateway.state import RunDatabase, is_terminal
@@ -183,12 +189,18 @@ def _fill_figures(evaluation: gateway_pb2.Evaluation, aggregate: Aggregate) -> N
 class _Driver:
     """Drives one evaluation's cells to their outcomes."""
 
-    def __init__(self, service: EvaluationService, evaluation: gateway_pb2.Evaluation) -> None:
+    def __init__(
+        self,
+        service: EvaluationService,
+        evaluation: gateway_pb2.Evaluation,
+        cells: Sequence[gateway_pb2.EvaluationRun] | None = None,
+    ) -> None:
+        """`cells` are the evaluation's cells as they stand, when their write may not be committed yet."""
         self.service = service
         self.evaluation = evaluation
-        self.cells: dict[tuple[int, str], gateway_pb2.EvaluationRun] = {
-            (c.seed, c.competition_id): c for c in service.db.cells(evaluation.evaluation_id)
-        }
+        if cells is None:
+            cells = service.db.cells(evaluation.evaluation_id)
+        self.cells: dict[tuple[int, str], gateway_pb2.EvaluationRun] = {(c.seed, c.competition_id): c for c in cells}
         self.aggregate = Aggregate(
             list(evaluation.competition_ids),
             evaluation.seeds,
@@ -671,14 +683,14 @@ class EvaluationService:
             await asyncio.to_thread(
                 self.hints.assemble, evaluation.evaluation_id, hint_runs, rollouts=request.hint_rollouts
             )
-        self.db.create(
-            evaluation,
-            [
-                gateway_pb2.EvaluationRun(competition_id=cid, seed=seed, complexity=complexity[cid])
-                for seed in range(1, request.seeds + 1)
-                for cid in ids
-            ],
-        )
+        runs = [
+            gateway_pb2.EvaluationRun(competition_id=cid, seed=seed, complexity=complexity[cid])
+            for seed in range(1, request.seeds + 1)
+            for cid in ids
+        ]
+        # By the writer thread, as every later record of the evaluation: the loop never waits for the
+        # database's lock, and the driver starts only on a committed evaluation.
+        await self.orchestrator.writer.append(create_write(evaluation, runs))
         driver = self._start(evaluation)
         driver.record(f"started: {request.agent} on {len(ids)} competitions x {request.seeds} seeds")
         return self.get(caller, evaluation.evaluation_id)
@@ -747,8 +759,10 @@ class EvaluationService:
             )
         return runs
 
-    def _start(self, evaluation: gateway_pb2.Evaluation) -> _Driver:
-        driver = _Driver(self, evaluation)
+    def _start(
+        self, evaluation: gateway_pb2.Evaluation, cells: Sequence[gateway_pb2.EvaluationRun] | None = None
+    ) -> _Driver:
+        driver = _Driver(self, evaluation, cells)
         evaluation_id = evaluation.evaluation_id
         self._drivers[evaluation_id] = driver
         task = asyncio.create_task(self._drive(driver), name=f"evaluation-{evaluation_id}")
@@ -815,7 +829,7 @@ class EvaluationService:
         await self.orchestrator.writer.flush()  # read back below: its records must be committed
         return self.get(caller, evaluation_id)
 
-    def resume(self, caller: Principal, evaluation_id: str) -> gateway_pb2.Evaluation:
+    async def resume(self, caller: Principal, evaluation_id: str) -> gateway_pb2.Evaluation:
         """Runs again, in an ended evaluation, the cells that ended on a system failure or were
         cancelled; agent failures and successes stand. Each resumed cell gets max_attempts afresh."""
         evaluation = self._owned(caller, evaluation_id)
@@ -845,9 +859,12 @@ class EvaluationService:
         evaluation.state = EvaluationState.EVALUATION_STATE_RUNNING
         evaluation.ClearField("end_time")
         evaluation.message = f"resumed: {len(again)} runs again"
-        self.db.save_cells(evaluation_id, again)
-        driver = self._start(evaluation)
+        # Nothing awaited from the check above to the driver's start (a second resume finds it running);
+        # the writer commits the cells before the driver's first record, and the answer waits for both.
+        self.orchestrator.writer.enqueue(cells_write(evaluation_id, again))
+        driver = self._start(evaluation, cells)
         driver.record(evaluation.message)
+        await self.orchestrator.writer.flush()
         return self.get(caller, evaluation_id)
 
     def watch(
@@ -871,10 +888,15 @@ class EvaluationService:
                     yield event
                 next_seq = events[-1].seq + 1
                 continue
-            evaluation = self.db.get(evaluation_id)
-            ended = evaluation.state != EvaluationState.EVALUATION_STATE_RUNNING
-            if no_follow or (ended and evaluation.last_seq < next_seq):
+            # A driven evaluation is running whatever the database says yet: a resume's RUNNING is
+            # committed by the writer thread after ResumeEvaluation has answered. A driver is dropped
+            # only after its last records are committed, so the database is read after that.
+            if no_follow:
                 return
+            if evaluation_id not in self._drivers:
+                evaluation = self.db.get(evaluation_id)
+                if evaluation.state != EvaluationState.EVALUATION_STATE_RUNNING and evaluation.last_seq < next_seq:
+                    return
             await self.hub.wait(evaluation_id, POLL_SECONDS)
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -589,7 +589,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def ResumeEvaluation(
         self, request: gateway_pb2.ResumeEvaluationRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ResumeEvaluationResponse:
-        evaluation = self.evaluations.resume(self._caller(context), request.evaluation_id)
+        evaluation = await self.evaluations.resume(self._caller(context), request.evaluation_id)
         return gateway_pb2.ResumeEvaluationResponse(evaluation=evaluation)
 
     @grpc_errors
