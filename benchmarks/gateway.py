@@ -30,6 +30,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
@@ -97,18 +98,48 @@ async def _container_of(run_id: str) -> str:
     raise SystemExit(f"no container appeared for run {run_id}")
 
 
+@dataclass
+class _Sample:
+    """One timed GetRun, and where its time went outside the gateway's code."""
+
+    #: When the call started (time.time()).
+    started: float
+    seconds: float
+    #: Of the machine's CPU time during the call, how much its hypervisor gave to others (ms, summed
+    #: over the vCPUs, in 10 ms ticks): time in which neither the caller nor the gateway could run.
+    steal_ms: float
+    #: How long the sampler's threads (the caller's and gRPC's) were runnable but waited for a CPU (ms).
+    caller_waited_ms: float
+    #: How long the gateway's event-loop thread was runnable but waited for a CPU (ms).
+    gateway_waited_ms: float
+    #: The same for the gateway's other threads (gRPC's pollers, the event writer, reads), summed (ms).
+    gateway_others_waited_ms: float
+
+
 class _Sampler:
     """GetRun of one run every ~10 ms, each call timed, from a process of its own (this one is busy
     decoding the streams it follows, which would show up as gateway latency), until stopped."""
 
-    def __init__(self, address: str, token: str, run_id: str) -> None:
-        self._argv = [sys.executable, "-m", "benchmarks.gateway", "--sample-get-run", address, token, run_id]
+    def __init__(self, stack: EmbeddedStack, run_id: str) -> None:
+        gateway = stack.services["gateway"]
+        self._argv = [
+            sys.executable,
+            "-m",
+            "benchmarks.gateway",
+            "--sample-get-run",
+            gateway.address,
+            stack.admin_token,
+            run_id,
+            str(gateway.process.pid),
+        ]
         self._process: asyncio.subprocess.Process | None = None
-        self.seconds: list[float] = []
-        #: When each call started (time.time()), in the order of `seconds`.
-        self.started: list[float] = []
+        self.samples: list[_Sample] = []
         #: The latest the sampler's own process woke from a 5 ms sleep (seconds): the host's share.
         self.late = 0.0
+
+    @property
+    def seconds(self) -> list[float]:
+        return [sample.seconds for sample in self.samples]
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
@@ -120,17 +151,42 @@ class _Sampler:
         self._process.stdin.close()
         out, _ = await self._process.communicate()
         answer = json.loads(out)
-        self.started = [sample[0] for sample in answer["samples"]]
-        self.seconds = [sample[1] for sample in answer["samples"]]
+        self.samples = [_Sample(*sample) for sample in answer["samples"]]
         self.late = float(answer["late"])
 
-    def slowest(self) -> tuple[float, float]:
-        """(when it started, how long it took) of the slowest call."""
-        index = max(range(len(self.seconds)), key=self.seconds.__getitem__)
-        return self.started[index], self.seconds[index]
+    def slowest(self) -> _Sample:
+        return max(self.samples, key=lambda sample: sample.seconds)
 
 
-def _sample_get_run(address: str, token: str, run_id: str) -> None:
+def _steal_ticks() -> int:
+    """The machine's stolen CPU time so far, in clock ticks (/proc/stat's 8th figure); 0 if unknown."""
+    try:
+        with open("/proc/stat") as stat:
+            return int(stat.readline().split()[8])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _waited_ns(pid: str, *, loop_thread: bool | None = None) -> int:
+    """How long a process's threads (only its first, the event loop's, or only the others) have been
+    runnable but not running so far (their schedstat's second figure); 0 for what cannot be read."""
+    total = 0
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for thread in threads:
+        if loop_thread is not None and (thread == pid) != loop_thread:
+            continue
+        try:
+            with open(f"/proc/{pid}/task/{thread}/schedstat") as stat:
+                total += int(stat.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str) -> None:
     """The sampler's process: synchronous gRPC, one GetRun every ~10 ms until stdin closes."""
     stop = threading.Event()
 
@@ -150,14 +206,28 @@ def _sample_get_run(address: str, token: str, run_id: str) -> None:
 
     threading.Thread(target=until_stdin_closes, daemon=True).start()
     threading.Thread(target=oversleep, daemon=True).start()
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, ...]] = []
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    caller = str(os.getpid())
+
+    def waits() -> tuple[int, int, int]:
+        return (
+            _waited_ns(caller),
+            _waited_ns(gateway_pid, loop_thread=True),
+            _waited_ns(gateway_pid, loop_thread=False),
+        )
+
     with grpc.insecure_channel(address) as channel:
         stub = gateway_pb2_grpc.GatewayServiceStub(channel)
         metadata = (("authorization", f"Bearer {token}"),)
         while not stop.is_set():
+            steal, before = _steal_ticks(), waits()
             wall, start = time.time(), time.perf_counter()
             stub.GetRun(gateway_pb2.GetRunRequest(run_id=run_id), metadata=metadata, timeout=60)
-            samples.append((wall, time.perf_counter() - start))
+            took = time.perf_counter() - start
+            after = waits()
+            waited = [(b - a) / 1e6 for a, b in zip(before, after, strict=True)]
+            samples.append((wall, took, (_steal_ticks() - steal) * tick_ms, *waited))
             stop.wait(0.01)
     print(json.dumps({"samples": samples, "late": late[0]}))
 
@@ -230,12 +300,26 @@ async def _docker_logs_until(container: str, marker: bytes) -> float:
         await process.wait()
 
 
-async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, lines: int) -> None:
-    """One 300,000-line run: GetRun sampled all along (its end included), WatchRun and `docker logs -f`
-    of its container followed side by side from the container's start."""
-    await lag.start()
+@dataclass
+class _StreamedRun:
+    """One long run followed through WatchRun (and, as the reference, `docker logs -f`), GetRun sampled."""
+
+    sampler: _Sampler
+    #: time.time() of the container's start, of the runner reading the last line, of the WatchRun
+    #: client having it, of `docker logs -f` printing it (0 without the reference) and of the run
+    #: being concluded (its log stored, its state final).
+    started: float
+    captured: float
+    got_last: float
+    docker_last: float
+    concluded: float
+
+
+async def _streamed_run(
+    client: GatewayClient, stack: EmbeddedStack, lines: int, *, beside_docker_logs: bool
+) -> _StreamedRun:
     run = await client.create_run("demo-digits", "dummy", compute=SMALL, env={"DUMMY_LINES": str(lines)})
-    sampler = _Sampler(stack.gateway_address, stack.admin_token, run.run_id)
+    sampler = _Sampler(stack, run.run_id)
     await sampler.start()
     last = str(lines)
     got_last: list[float] = []
@@ -259,7 +343,7 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
     watching = asyncio.create_task(_stream_until(client.watch_batches(run.run_id), at_last_line))
     container = await _container_of(run.run_id)
     started_at = asyncio.create_task(_started_at(container))
-    docker_last = await _docker_logs_until(container, f"\n{last}\n".encode())
+    docker_last = await _docker_logs_until(container, f"\n{last}\n".encode()) if beside_docker_logs else 0.0
     await watching
     # Sampled until the run is concluded too (its log stored, its state final), not just its last event.
     while (await client.get_run(run.run_id)).state not in TERMINAL:  # noqa: ASYNC110 (polling the API is the point)
@@ -272,26 +356,52 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
     started = await started_at
     if started is None:
         raise SystemExit(f"container {container} was gone before its start time could be read")
-    through, bare = lines / (got_last[0] - started), lines / (docker_last - started)
-    when, took = sampler.slowest()
-    slowest = took * 1000
+    return _StreamedRun(sampler, started, captured[0], got_last[0], docker_last, concluded)
+
+
+def _slowest_call(streamed: _StreamedRun) -> tuple[float, str]:
+    """The slowest GetRun (ms) and the lines that place it and say where its time went."""
+    sampler = streamed.sampler
+    worst = sampler.slowest()
     over = [t for t in sampler.seconds if t > 0.05]
-    print(
-        f"(a) slowest GetRun while a {lines:,}-line run streams and finishes: {slowest:.1f} ms over "
-        f"{len(sampler.seconds)} calls (p99 {_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, {len(over)} over 50 ms); "
-        f"target < 50 ms: {_verdict(slowest < 50)}\n"
-        f"    the slowest began {when - started:.2f} s after the container's start (the last line reached the "
-        f"client at {got_last[0] - started:.2f} s, the run was concluded by {concluded - started:.2f} s)\n"
-        f"    {await lag.report()}; the sampler's own process woke from a 5 ms sleep up to "
-        f"{sampler.late * 1000:.1f} ms late (the host's scheduling, whatever the gateway does)"
+    return worst.seconds * 1000, (
+        f"over {len(sampler.seconds)} calls (p99 {_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, "
+        f"{len(over)} over 50 ms)\n"
+        f"    the slowest began {worst.started - streamed.started:.2f} s after the container's start (the last line "
+        f"reached the client at {streamed.got_last - streamed.started:.2f} s, the run was concluded by "
+        f"{streamed.concluded - streamed.started:.2f} s)\n"
+        f"    during it: {worst.steal_ms:.0f} ms of CPU stolen by the hypervisor, the caller waited "
+        f"{worst.caller_waited_ms:.1f} ms, the gateway's loop {worst.gateway_waited_ms:.1f} ms and its other "
+        f"threads {worst.gateway_others_waited_ms:.1f} ms (summed) for a CPU; "
+        f"the sampler's own process woke from a 5 ms sleep up to {sampler.late * 1000:.1f} ms late"
     )
+
+
+async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, lines: int) -> None:
+    """Two runs of `lines` lines, GetRun sampled all along each (its end included): one followed
+    through WatchRun alone, for the slowest call under the service's own load; one followed through
+    WatchRun and `docker logs -f` side by side from the container's start, for the streaming ratio
+    (the reference reader costs the machine a fifth of its CPU, so its slowest call is printed apart)."""
+    await lag.start()
+    alone = await _streamed_run(client, stack, lines, beside_docker_logs=False)
+    slowest, detail = _slowest_call(alone)
+    print(
+        f"(a) slowest GetRun while a {lines:,}-line run streams to a WatchRun client and finishes: {slowest:.1f} ms "
+        f"{detail}\n    {await lag.report()}\n    target < 50 ms: {_verdict(slowest < 50)}"
+    )
+    paired = await _streamed_run(client, stack, lines, beside_docker_logs=True)
+    through = lines / (paired.got_last - paired.started)
+    bare = lines / (paired.docker_last - paired.started)
     ratio = through / bare
     print(
         f"(d) live streaming: WatchRun {through:,.0f} lines/s, docker logs -f of the same container "
         f"{bare:,.0f} lines/s: ratio {ratio:.2f}x; target >= 0.9x: {_verdict(ratio >= 0.9)}\n"
-        f"    the runner read the last line {captured[0] - started:.2f} s after the start, the WatchRun client "
-        f"had it {got_last[0] - captured[0]:.3f} s later, docker logs -f at {docker_last - started:.2f} s"
+        f"    the runner read the last line {paired.captured - paired.started:.2f} s after the start, the WatchRun "
+        f"client had it {paired.got_last - paired.captured:.3f} s later, docker logs -f at "
+        f"{paired.docker_last - paired.started:.2f} s"
     )
+    beside, detail = _slowest_call(paired)
+    print(f"    slowest GetRun in this run, docker logs -f reading beside: {beside:.1f} ms {detail}")
 
 
 async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, count: int, ticks: int) -> None:
@@ -315,7 +425,7 @@ async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, co
     watching = asyncio.create_task(_stream_until(client.watch(probe.run_id), record))
     await _container_of(probe.run_id)
     await lag.start()
-    sampler = _Sampler(stack.gateway_address, stack.admin_token, probe.run_id)
+    sampler = _Sampler(stack, probe.run_id)
     await sampler.start()
     start = time.monotonic()
     run_ids = [(await client.create_run("demo-digits", "dummy", compute=TINY)).run_id for _ in range(count)]
@@ -423,7 +533,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--sample-get-run":
+    if len(sys.argv) == 6 and sys.argv[1] == "--sample-get-run":
         _sample_get_run(*sys.argv[2:])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -24,6 +24,10 @@ from mleredux.errors import MleReduxError
 from mleredux.service_logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, ServiceLog
 
 SERVICES = ("grader", "preparer", "runner", "gateway")
+#: The gateway's CPU priority (`serve --cpu-nice`): on a saturated machine the API answers first and
+#: the bulk work (the runner's log pumping, Docker's logging, the agents) takes the rest. Each service
+#: runs in a session of its own, so this is its scheduling group's weight (services/cpu_priority.py).
+GATEWAY_CPU_NICE = -10
 
 
 class StackError(MleReduxError):
@@ -114,6 +118,8 @@ class EmbeddedStack:
         return [
             *base,
             *http,
+            "--cpu-nice",
+            str(GATEWAY_CPU_NICE),
             "--listen",
             self.gateway_listen,
             "--db",
@@ -155,6 +161,10 @@ class EmbeddedStack:
             # Unbuffered: select() sees only the pipe, so a second line already read into a buffer
             # (the gateway prints its HTTP address just before `listening on`) would never be noticed.
             bufsize=0,
+            # A session, and so a CPU scheduling group, of its own: Linux shares a busy CPU between
+            # groups first, and the services' shares must not depend on the shell that started them
+            # (a terminal's Ctrl-C reaches `up`, which stops them in order).
+            start_new_session=True,
         )
         assert process.stdout is not None and process.stderr is not None
         log.pump(process.stderr, f"{name}-stderr")

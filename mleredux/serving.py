@@ -11,11 +11,13 @@ import argparse
 import asyncio
 import dataclasses
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from mleredux.config import Home
 from mleredux.errors import MleReduxError
+from services.cpu_priority import CpuPriorityError, set_cpu_nice
 from services.server import Hosted, serve
 
 
@@ -135,6 +137,12 @@ def _hosted(args: argparse.Namespace, home: Home) -> Hosted:
 
 def serve_service(args: argparse.Namespace, home: Home) -> int:
     """Runs the one service `args.service` names in the foreground until it is stopped (`mleredux serve`)."""
+    if getattr(args, "cpu_nice", None) is not None:
+        # Before any thread starts: threads inherit the nice value of the thread that starts them.
+        try:
+            print(f"{args.service}: CPU priority: {set_cpu_nice(args.cpu_nice)}", file=sys.stderr, flush=True)
+        except CpuPriorityError as exc:
+            print(f"{args.service}: runs at the default CPU priority: {exc}", file=sys.stderr, flush=True)
 
     async def main() -> None:
         # Built inside the running loop: grpc.aio channels and asyncio primitives bind to the loop

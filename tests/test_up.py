@@ -54,6 +54,11 @@ def _start_up(home: Path) -> tuple[subprocess.Popen[str], dict[str, int], str]:
     return process, pids, gateway
 
 
+def _group_nice(pid: int) -> int:
+    """The nice value of the process's scheduling group ("/autogroup-N nice K")."""
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -89,6 +94,10 @@ def test_up_starts_four_processes_and_stops_them_all(tmp_path: Path, how: str, d
     assert len(set(pids.values())) == 4 and process.pid not in pids.values()
     assert _gateway_serving(gateway)
     assert (tmp_path / "home" / "gateway.address").read_text().strip() == gateway
+    # Each service leads a session (a CPU scheduling group) of its own; the gateway's weighs more.
+    assert all(os.getsid(pid) == pid for pid in pids.values())
+    assert _group_nice(pids["gateway"]) == -10 and os.getpriority(os.PRIO_PROCESS, pids["gateway"]) == -10
+    assert _group_nice(pids["runner"]) == 0 and os.getpriority(os.PRIO_PROCESS, pids["runner"]) == 0
     process.send_signal(getattr(signal, how))
     code = process.wait(60)
     assert _wait_gone(list(pids.values())) == []

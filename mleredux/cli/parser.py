@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--requests-per-second", type=float, help="gateway: sustained requests per user (default 50)")
     serve.add_argument("--request-burst", type=int, help="gateway: requests a user may send at once (default 500)")
     serve.add_argument("--max-watch-streams", type=int, help="gateway: event streams one user may hold (default 64)")
+    serve.add_argument(
+        "--cpu-nice",
+        type=int,
+        choices=range(-20, 20),
+        metavar="N",
+        help="this service's CPU priority, -20..19, for it and its own session's scheduling group (below 0 needs "
+        "root; `up` gives the gateway -10)",
+    )
     serve.add_argument("--metrics-listen", help="HOST:PORT to serve Prometheus metrics on (default: none)")
     serve.add_argument("--max-request-mb", type=int, help="largest gRPC request accepted, MiB (default: 4; grader 256)")
     serve.add_argument("--retention-days", type=float, default=0, help="gateway: prune finished runs older than this")

@@ -1,0 +1,49 @@
+"""A service's share of a saturated CPU: its nice value, and its scheduling group's.
+
+Linux with autogroup scheduling (the default on desktop and server kernels, on here) shares the CPU
+between sessions first and between a session's processes second. The Docker daemon runs in a
+session of its own, so when one agent prints as fast as it can, dockerd (logging each line) gets as
+much CPU as every service of ours together, and a nice value set on the gateway alone only counts
+against the runner and the clients in its session. Measured here (2 cores, a 300,000-line run): the
+slowest GetRun was 19.5-96.0 ms with the four services in one session, 15.1-49.9 ms with each in
+a session of its own and 11.6-38.3 ms with the gateway's session also at nice -10 (benchmarks/README.md).
+
+So the embedded stack starts each service in a session of its own and the gateway asks for a lower
+nice: the API answers first, the bulk work (log pumping, Docker's logging, agents) takes the rest.
+The gateway's own demand is bounded (one interpreter, a few threads), so it cannot take the machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mleredux.errors import MleReduxError
+
+#: Where the kernel shows (and takes) a process's scheduling group and that group's nice value.
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+class CpuPriorityError(MleReduxError):
+    """The nice value could not be set: below 0 needs root or CAP_SYS_NICE (or a high RLIMIT_NICE)."""
+
+
+def set_cpu_nice(nice: int) -> str:
+    """Sets this process's nice value (its threads started from now on inherit it) and, when the
+    process leads a session of its own, that session's scheduling-group nice too. A process in a
+    session it does not lead (a shell's, say) keeps the group as it is: the value would apply to
+    every process of the session. Returns what was set; raises CpuPriorityError if not permitted
+    and ValueError for a value outside -20..19."""
+    if not -20 <= nice <= 19:
+        raise ValueError(f"a nice value is between -20 and 19, not {nice}")
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
+    except PermissionError as exc:
+        raise CpuPriorityError(f"cannot set nice {nice} ({exc.strerror}; below 0 needs CAP_SYS_NICE)") from None
+    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+        return f"nice {nice}"
+    try:
+        AUTOGROUP.write_text(f"{nice}\n")
+    except OSError as exc:
+        raise CpuPriorityError(f"cannot set its scheduling group's nice to {nice} ({exc.strerror})") from None
+    return f"nice {nice}, and its session's scheduling group too"

@@ -1,0 +1,91 @@
+"""A service's CPU priority (services/cpu_priority.py), set in real child processes: its nice value,
+and its scheduling group's only when it leads its own session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from services.cpu_priority import set_cpu_nice
+
+pytestmark = pytest.mark.subprocess
+
+#: Sets the nice value given as argv[1], prints what was set (or the error), then waits for stdin.
+CHILD = """
+import sys
+from services.cpu_priority import CpuPriorityError, set_cpu_nice
+try:
+    print(set_cpu_nice(int(sys.argv[1])), flush=True)
+except CpuPriorityError as exc:
+    print(f"refused: {exc}", flush=True)
+sys.stdin.read()
+"""
+
+
+def _child(nice: int, *, new_session: bool, prefix: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [*prefix, sys.executable, "-c", CHILD, str(nice)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=new_session,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert process.stdout is not None
+    return process, process.stdout.readline().strip()
+
+
+def _group(pid: int | str) -> tuple[str, int]:
+    name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
+    return name, int(nice)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.close()
+    process.wait(30)
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="the kernel has no autogroup scheduling")
+def test_a_session_leader_sets_its_scheduling_group_and_its_threads_nice() -> None:
+    nice = -5 if os.geteuid() == 0 else 5  # below 0 only as root
+    process, said = _child(nice, new_session=True)
+    try:
+        assert said == f"nice {nice}, and its session's scheduling group too"
+        assert _group(process.pid)[1] == nice and _group(process.pid)[0] != _group("self")[0]
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == nice
+    finally:
+        _stop(process)
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="the kernel has no autogroup scheduling")
+def test_a_process_in_another_session_leaves_that_sessions_group_alone() -> None:
+    before = _group("self")
+    process, said = _child(7, new_session=False)
+    try:
+        assert said == "nice 7"
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == 7
+        assert _group(process.pid) == before == _group("self")  # the test's own session: untouched
+    finally:
+        _stop(process)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to drop to nobody")
+def test_an_unprivileged_service_is_told_why_it_keeps_the_default() -> None:
+    nobody = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--")
+    process, said = _child(-10, new_session=True, prefix=nobody)
+    try:
+        assert said.startswith("refused: cannot set nice -10") and "CAP_SYS_NICE" in said
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == 0 and _group(process.pid)[1] == 0
+    finally:
+        _stop(process)
+
+
+def test_a_nice_value_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="between -20 and 19, not 20"):
+        set_cpu_nice(20)
