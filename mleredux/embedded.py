@@ -24,10 +24,12 @@ from mleredux.errors import MleReduxError
 from mleredux.service_logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, ServiceLog
 
 SERVICES = ("grader", "preparer", "runner", "gateway")
-#: The gateway's CPU priority (`serve --cpu-nice`): on a saturated machine the API answers first and
-#: the bulk work (the runner's log pumping, Docker's logging, the agents) takes the rest. Each service
-#: runs in a session of its own, so this is its scheduling group's weight (services/cpu_priority.py).
+#: CPU priorities (`serve --cpu-nice`). Each service runs in a session of its own, so these weigh its
+#: scheduling group against the Docker daemon's and the clients' (services/cpu_priority.py). On a
+#: saturated machine the API answers first (about 9x a default group's weight), then the runner
+#: streams (about 3x; Docker's logging and the agents take the rest).
 GATEWAY_CPU_NICE = -10
+RUNNER_CPU_NICE = -5
 
 
 class StackError(MleReduxError):
@@ -113,6 +115,8 @@ class EmbeddedStack:
                 self.services["grader"].address,
                 # One machine: the runner may clone the user's own local repositories.
                 "--allow-file-git",
+                "--cpu-nice",
+                str(RUNNER_CPU_NICE),
             ]
         http = ["--http-listen", self.gateway_http_listen] if self.gateway_http_listen else []
         return [

@@ -5,12 +5,13 @@ between sessions first and between a session's processes second. The Docker daem
 session of its own, so when one agent prints as fast as it can, dockerd (logging each line) gets as
 much CPU as every service of ours together, and a nice value set on the gateway alone only counts
 against the runner and the clients in its session. Measured here (2 cores, a 300,000-line run): the
-slowest GetRun was 19.5-96.0 ms with the four services in one session, 15.1-49.9 ms with each in
+slowest GetRun was 19.5-96.0 ms with the four services in one session, 8.0-49.9 ms with each in
 a session of its own and 11.6-38.3 ms with the gateway's session also at nice -10 (benchmarks/README.md).
 
-So the embedded stack starts each service in a session of its own and the gateway asks for a lower
-nice: the API answers first, the bulk work (log pumping, Docker's logging, agents) takes the rest.
-The gateway's own demand is bounded (one interpreter, a few threads), so it cannot take the machine.
+So the embedded stack starts each service in a session of its own, and the gateway (-10) and the
+runner (-5) ask for a lower nice: the API answers first, the runner streams next, Docker's logging
+and the agents take the rest. Each one's demand is bounded (one interpreter, a few threads), so
+neither can take the machine.
 """
 
 from __future__ import annotations

@@ -94,10 +94,10 @@ def test_up_starts_four_processes_and_stops_them_all(tmp_path: Path, how: str, d
     assert len(set(pids.values())) == 4 and process.pid not in pids.values()
     assert _gateway_serving(gateway)
     assert (tmp_path / "home" / "gateway.address").read_text().strip() == gateway
-    # Each service leads a session (a CPU scheduling group) of its own; the gateway's weighs more.
+    # Each service leads a session (a CPU scheduling group) of its own; the gateway's and runner's weigh more.
     assert all(os.getsid(pid) == pid for pid in pids.values())
-    assert _group_nice(pids["gateway"]) == -10 and os.getpriority(os.PRIO_PROCESS, pids["gateway"]) == -10
-    assert _group_nice(pids["runner"]) == 0 and os.getpriority(os.PRIO_PROCESS, pids["runner"]) == 0
+    for name, nice in (("gateway", -10), ("runner", -5), ("grader", 0), ("preparer", 0)):
+        assert (_group_nice(pids[name]), os.getpriority(os.PRIO_PROCESS, pids[name])) == (nice, nice), name
     process.send_signal(getattr(signal, how))
     code = process.wait(60)
     assert _wait_gone(list(pids.values())) == []

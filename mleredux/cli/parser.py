@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=range(-20, 20),
         metavar="N",
         help="this service's CPU priority, -20..19, for it and its own session's scheduling group (below 0 needs "
-        "root; `up` gives the gateway -10)",
+        "root; `up` gives the gateway -10, the runner -5)",
     )
     serve.add_argument("--metrics-listen", help="HOST:PORT to serve Prometheus metrics on (default: none)")
     serve.add_argument("--max-request-mb", type=int, help="largest gRPC request accepted, MiB (default: 4; grader 256)")
