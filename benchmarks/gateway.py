@@ -142,8 +142,10 @@ class _Sampler:
         return [sample.seconds for sample in self.samples]
 
     async def start(self) -> None:
+        # A session (a CPU scheduling group) of its own, as any other program calling the API would
+        # have: in this one's, it waited for a CPU behind this process decoding the streams it follows.
         self._process = await asyncio.create_subprocess_exec(
-            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE
+            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, start_new_session=True
         )
 
     async def stop(self) -> None:
