@@ -48,7 +48,9 @@ class EvaluationNotFoundError(MleReduxError):
 
 
 class EvaluationDatabase:
-    """Reads and writes of evaluations; used from the gateway's event loop thread, each call short."""
+    """Reads of evaluations (and their schema); used from the gateway's event loop thread, each call
+    short. Every write is statements the gateway's event writer commits in order with the runs':
+    `create_write`, `cells_write` and `record_write` below."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,11 +61,6 @@ class EvaluationDatabase:
 
     def close(self) -> None:
         self._db.close()
-
-    def create(self, evaluation: gateway_pb2.Evaluation, cells: list[gateway_pb2.EvaluationRun]) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            create_write(evaluation, cells).apply(self._db)
 
     def get(self, evaluation_id: str) -> gateway_pb2.Evaluation:
         row = self._db.execute("SELECT data FROM evaluations WHERE evaluation_id = ?", (evaluation_id,)).fetchone()
@@ -76,23 +73,6 @@ class EvaluationDatabase:
             "SELECT data FROM evaluation_cells WHERE evaluation_id = ? ORDER BY seed, competition_id", (evaluation_id,)
         ).fetchall()
         return [gateway_pb2.EvaluationRun.FromString(r[0]) for r in rows]
-
-    def save_cells(self, evaluation_id: str, cells: Sequence[gateway_pb2.EvaluationRun]) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            cells_write(evaluation_id, cells).apply(self._db)
-
-    def record(
-        self,
-        evaluation: gateway_pb2.Evaluation,
-        event: gateway_pb2.EvaluationEvent,
-        cells: Sequence[gateway_pb2.EvaluationRun] = (),
-    ) -> None:
-        """Saves the evaluation (whose last_seq the event advances), the changed cells and the event at
-        once, on this connection (the gateway hands `record_write` to its event writer instead)."""
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            record_write(evaluation, event, cells).apply(self._db)
 
     def events_from(self, evaluation_id: str, from_seq: int, limit: int = 500) -> list[gateway_pb2.EvaluationEvent]:
         rows = self._db.execute(

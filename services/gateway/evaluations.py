@@ -888,9 +888,9 @@ class EvaluationService:
                     yield event
                 next_seq = events[-1].seq + 1
                 continue
-            # A driven evaluation is running whatever the database says yet: a resume's RUNNING is
-            # committed by the writer thread after ResumeEvaluation has answered. A driver is dropped
-            # only after its last records are committed, so the database is read after that.
+            # A driven evaluation is running whatever the database says yet: its records reach the
+            # database through the writer thread, after they are made. A driver is dropped only once
+            # its last records are committed, so the database is read after that.
             if no_follow:
                 return
             if evaluation_id not in self._drivers:
