@@ -41,10 +41,20 @@ def set_cpu_nice(nice: int) -> str:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     except PermissionError as exc:
         raise CpuPriorityError(f"cannot set nice {nice} ({exc.strerror}; below 0 needs CAP_SYS_NICE)") from None
-    if os.getsid(0) != os.getpid() or not AUTOGROUP.exists():
+    if os.getsid(0) != os.getpid() or not _has_own_group():
         return f"nice {nice}"
     try:
         AUTOGROUP.write_text(f"{nice}\n")
     except OSError as exc:
         raise CpuPriorityError(f"cannot set its scheduling group's nice to {nice} ({exc.strerror})") from None
     return f"nice {nice}, and its session's scheduling group too"
+
+
+def _has_own_group() -> bool:
+    """Whether this process is in a scheduling group of its own session. The kernel shows nothing
+    for a process still in the root group (a container's processes that never started a session are),
+    and that group's weight cannot be set."""
+    try:
+        return bool(AUTOGROUP.read_text().strip())
+    except OSError:  # no autogroup scheduling in this kernel
+        return False

@@ -16,9 +16,14 @@ from services.cpu_priority import set_cpu_nice
 pytestmark = pytest.mark.subprocess
 
 #: Sets the nice value given as argv[1], prints what was set (or the error), then waits for stdin.
+#: With argv[2], reads its scheduling group from that file instead (the kernel's view, replaced).
 CHILD = """
 import sys
+from pathlib import Path
+import services.cpu_priority
 from services.cpu_priority import CpuPriorityError, set_cpu_nice
+if len(sys.argv) > 2:
+    services.cpu_priority.AUTOGROUP = Path(sys.argv[2])
 try:
     print(set_cpu_nice(int(sys.argv[1])), flush=True)
 except CpuPriorityError as exc:
@@ -27,9 +32,11 @@ sys.stdin.read()
 """
 
 
-def _child(nice: int, *, new_session: bool, prefix: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], str]:
+def _child(
+    nice: int, *, new_session: bool, prefix: tuple[str, ...] = (), autogroup: Path | None = None
+) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [*prefix, sys.executable, "-c", CHILD, str(nice)],
+        [*prefix, sys.executable, "-c", CHILD, str(nice), *([str(autogroup)] if autogroup else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -41,7 +48,12 @@ def _child(nice: int, *, new_session: bool, prefix: tuple[str, ...] = ()) -> tup
 
 
 def _group(pid: int | str) -> tuple[str, int]:
-    name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
+    """The process's scheduling group and its nice; ("root", 0) for the kernel's root group, which the
+    kernel shows as nothing (a process whose ancestors never started a session, as in CI's container)."""
+    shown = Path(f"/proc/{pid}/autogroup").read_text().split()
+    if not shown:
+        return "root", 0
+    name, _, nice = shown
     return name, int(nice)
 
 
@@ -71,6 +83,19 @@ def test_a_process_in_another_session_leaves_that_sessions_group_alone() -> None
         assert said == "nice 7"
         assert os.getpriority(os.PRIO_PROCESS, process.pid) == 7
         assert _group(process.pid) == before == _group("self")  # the test's own session: untouched
+    finally:
+        _stop(process)
+
+
+def test_a_session_leader_in_the_root_group_sets_only_its_nice(tmp_path: Path) -> None:
+    # The kernel shows nothing for the root group, whose weight it will not change: such a process
+    # must not try (nor fail to start), it just gets its nice value.
+    shown = tmp_path / "autogroup"
+    shown.write_text("")
+    process, said = _child(5, new_session=True, autogroup=shown)
+    try:
+        assert said == "nice 5"
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == 5 and shown.read_text() == ""
     finally:
         _stop(process)
 
