@@ -10,10 +10,13 @@ graded again from its stored submission, and grading waits for a grader that is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
+import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -81,10 +84,33 @@ async def _wait_until_finished(stack: EmbeddedStack, run_ids: list[str], at_leas
     raise AssertionError(f"runs did not finish: {states}")
 
 
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            if entry.name.isdigit() and int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    with contextlib.suppress(OSError):
+        return (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) != "Z"
+    return False
+
+
 def _kill(stack: EmbeddedStack, name: str) -> None:
+    """SIGKILL of a service; the processes it started (the gateway's chore process) must go with it."""
     process = stack.services[name].process
+    children = _children(process.pid)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
+    for _ in range(100):
+        if not any(_alive(child) for child in children):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{name} killed, but its processes {sorted(c for c in children if _alive(c))} live on")
 
 
 async def _assert_all_succeeded(stack: EmbeddedStack, run_ids: list[str]) -> None:
@@ -108,8 +134,10 @@ async def test_repeated_gateway_kills_during_a_backlog_lose_no_run(crash_stack: 
     total = 240
     run_ids = await _create(stack, total)
     seen: list[Counter[int]] = []
+    with_chores = 0
     for fraction in (0.15, 0.4, 0.65, 0.85):
         seen.append(await _wait_until_finished(stack, run_ids, int(total * fraction)))
+        with_chores += bool(_children(stack.services["gateway"].process.pid))
         _kill(stack, "gateway")
         await asyncio.to_thread(stack.restart, "gateway")
     await _wait_until_finished(stack, run_ids, total)
@@ -118,6 +146,7 @@ async def test_repeated_gateway_kills_during_a_backlog_lose_no_run(crash_stack: 
     met = set().union(*seen)
     assert {RunState.RUN_STATE_SUCCEEDED} < met and met & {RunState.RUN_STATE_QUEUED, RunState.RUN_STATE_PREPARING}
     assert met & {RunState.RUN_STATE_RUNNING, RunState.RUN_STATE_GRADING}
+    assert with_chores, "no kill met a gateway with its chore process (nothing checked it dies too)"
 
 
 async def test_a_grader_killed_mid_backlog_is_waited_for(crash_stack: EmbeddedStack) -> None:
