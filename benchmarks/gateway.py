@@ -3,10 +3,7 @@ in the same run on the same Docker engine.
 
 Printed, side by side in one run:
 - slowest call: the slowest `GetRun` (one every ~10 ms) while a 300,000-line dummy run streams to
-  a WatchRun client and finishes (its log stored, its events compacted), target < 50 ms. Two callers
-  sample side by side: one at the gateway's CPU priority, which stands for a client on another
-  machine (the target's figure: the gateway's latency, not this host's queue for a CPU), and one at
-  the default priority, a client on this saturated host, whose figure includes its own waits;
+  a WatchRun client and finishes (its log stored, its events compacted), target < 50 ms;
 - under a backlog: `GetRun` latency p50/p99 and line latency p50/p99 (the agent prints a line,
   stamped by the Docker engine, until a WatchRun client has it) while a backlog of tiny dummy
   runs drains, target line p99 < 50 ms;
@@ -43,10 +40,9 @@ import grpc
 
 from mleredux.client import GatewayClient
 from mleredux.config import Home
-from mleredux.embedded import GATEWAY_CPU_NICE, EmbeddedStack
+from mleredux.embedded import EmbeddedStack
 from mleredux.images import build_image
 from mleredux.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from services.cpu_priority import CpuPriorityError, set_cpu_nice
 
 RunState = common_pb2.RunState
 FIGURES = ("slowest", "backlog", "overhead")
@@ -123,12 +119,10 @@ class _Sample:
 
 class _Sampler:
     """GetRun of one run every ~10 ms, each call timed, from a process of its own (this one is busy
-    decoding the streams it follows, which would show up as gateway latency) at the given nice
-    value, until stopped."""
+    decoding the streams it follows, which would show up as gateway latency), until stopped."""
 
-    def __init__(self, stack: EmbeddedStack, run_id: str, nice: int = 0) -> None:
+    def __init__(self, stack: EmbeddedStack, run_id: str) -> None:
         gateway = stack.services["gateway"]
-        self.nice = nice
         self._argv = [
             sys.executable,
             "-m",
@@ -138,14 +132,11 @@ class _Sampler:
             stack.admin_token,
             run_id,
             str(gateway.process.pid),
-            str(nice),
         ]
         self._process: asyncio.subprocess.Process | None = None
         self.samples: list[_Sample] = []
         #: The latest the sampler's own process woke from a 5 ms sleep (seconds): the host's share.
         self.late = 0.0
-        #: The CPU priority the sampler got (or why it kept the default).
-        self.priority = ""
 
     @property
     def seconds(self) -> list[float]:
@@ -165,7 +156,6 @@ class _Sampler:
         answer = json.loads(out)
         self.samples = [_Sample(*sample) for sample in answer["samples"]]
         self.late = float(answer["late"])
-        self.priority = str(answer["priority"])
 
     def slowest(self) -> _Sample:
         return max(self.samples, key=lambda sample: sample.seconds)
@@ -199,12 +189,8 @@ def _waited_ns(pid: str, *, loop_thread: bool | None = None) -> int:
     return total
 
 
-def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str, nice: str) -> None:
+def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str) -> None:
     """The sampler's process: synchronous gRPC, one GetRun every ~10 ms until stdin closes."""
-    try:
-        priority = set_cpu_nice(int(nice)) if int(nice) else "the default nice 0"
-    except CpuPriorityError as exc:
-        priority = f"the default ({exc})"
     stop = threading.Event()
 
     def until_stdin_closes() -> None:
@@ -246,7 +232,7 @@ def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str, nic
             waited = [(b - a) / 1e6 for a, b in zip(before, after, strict=True)]
             samples.append((wall, took, (_steal_ticks() - steal) * tick_ms, *waited))
             stop.wait(0.01)
-    print(json.dumps({"samples": samples, "late": late[0], "priority": priority}))
+    print(json.dumps({"samples": samples, "late": late[0]}))
 
 
 class _LoopLag:
@@ -319,11 +305,9 @@ async def _docker_logs_until(container: str, marker: bytes) -> float:
 
 @dataclass
 class _StreamedRun:
-    """One long run followed through WatchRun (and, as the reference, `docker logs -f`), GetRun sampled
-    by a caller at the gateway's priority (`sampler`) and one at the default (`local`)."""
+    """One long run followed through WatchRun (and, as the reference, `docker logs -f`), GetRun sampled."""
 
     sampler: _Sampler
-    local: _Sampler
     #: time.time() of the container's start, of the runner reading the last line, of the WatchRun
     #: client having it, of `docker logs -f` printing it (0 without the reference) and of the run
     #: being concluded (its log stored, its state final).
@@ -338,9 +322,8 @@ async def _streamed_run(
     client: GatewayClient, stack: EmbeddedStack, lines: int, *, beside_docker_logs: bool
 ) -> _StreamedRun:
     run = await client.create_run("demo-digits", "dummy", compute=SMALL, env={"DUMMY_LINES": str(lines)})
-    sampler, local = _Sampler(stack, run.run_id, GATEWAY_CPU_NICE), _Sampler(stack, run.run_id)
+    sampler = _Sampler(stack, run.run_id)
     await sampler.start()
-    await local.start()
     last = str(lines)
     got_last: list[float] = []
     captured: list[float] = []  # when the runner read the last line from the engine
@@ -371,17 +354,17 @@ async def _streamed_run(
     concluded = time.time()
     await asyncio.sleep(1.0)  # and through the compaction that follows
     await sampler.stop()
-    await local.stop()
     if not final or final[0].state != RunState.RUN_STATE_SUCCEEDED or not got_last:
         raise SystemExit(f"the {lines}-line run did not succeed: {final}")
     started = await started_at
     if started is None:
         raise SystemExit(f"container {container} was gone before its start time could be read")
-    return _StreamedRun(sampler, local, started, captured[0], got_last[0], docker_last, concluded)
+    return _StreamedRun(sampler, started, captured[0], got_last[0], docker_last, concluded)
 
 
-def _slowest_call(streamed: _StreamedRun, sampler: _Sampler) -> tuple[float, str]:
-    """The sampler's slowest GetRun (ms) and the lines that place it and say where its time went."""
+def _slowest_call(streamed: _StreamedRun) -> tuple[float, str]:
+    """The slowest GetRun (ms) and the lines that place it and say where its time went."""
+    sampler = streamed.sampler
     worst = sampler.slowest()
     over = [t for t in sampler.seconds if t > 0.05]
     return worst.seconds * 1000, (
@@ -397,19 +380,6 @@ def _slowest_call(streamed: _StreamedRun, sampler: _Sampler) -> tuple[float, str
     )
 
 
-def _local_call(streamed: _StreamedRun) -> str:
-    """The line on the default-priority caller beside the prioritized one."""
-    local = streamed.local
-    worst = local.slowest()
-    return (
-        f"    a caller at the default priority on this host beside it ({local.priority}): slowest "
-        f"{worst.seconds * 1000:.1f} ms, p99 {_quantile(local.seconds, 0.99) * 1000:.1f} ms, "
-        f"{sum(1 for t in local.seconds if t > 0.05)} of {len(local.seconds)} over 50 ms; during its slowest it "
-        f"waited {worst.caller_waited_ms:.1f} ms for a CPU and the gateway's loop {worst.gateway_waited_ms:.1f} ms; "
-        f"its 5 ms sleeps ended up to {local.late * 1000:.1f} ms late"
-    )
-
-
 async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, lines: int) -> None:
     """Two runs of `lines` lines, GetRun sampled all along each (its end included): one followed
     through WatchRun alone, for the slowest call under the service's own load; one followed through
@@ -417,11 +387,10 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
     (the reference reader costs the machine a fifth of its CPU, so its slowest call is printed apart)."""
     await lag.start()
     alone = await _streamed_run(client, stack, lines, beside_docker_logs=False)
-    slowest, detail = _slowest_call(alone, alone.sampler)
+    slowest, detail = _slowest_call(alone)
     print(
-        f"(a) slowest GetRun while a {lines:,}-line run streams to a WatchRun client and finishes, caller at the "
-        f"gateway's priority ({alone.sampler.priority}): {slowest:.1f} ms {detail}\n{_local_call(alone)}\n"
-        f"    {await lag.report()}\n    target < 50 ms: {_verdict(slowest < 50)}"
+        f"(a) slowest GetRun while a {lines:,}-line run streams to a WatchRun client and finishes: {slowest:.1f} ms "
+        f"{detail}\n    {await lag.report()}\n    target < 50 ms: {_verdict(slowest < 50)}"
     )
     paired = await _streamed_run(client, stack, lines, beside_docker_logs=True)
     through = lines / (paired.got_last - paired.started)
@@ -434,9 +403,8 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
         f"client had it {paired.got_last - paired.captured:.3f} s later, docker logs -f at "
         f"{paired.docker_last - paired.started:.2f} s"
     )
-    beside, detail = _slowest_call(paired, paired.sampler)
+    beside, detail = _slowest_call(paired)
     print(f"    slowest GetRun in this run, docker logs -f reading beside: {beside:.1f} ms {detail}")
-    print(_local_call(paired))
 
 
 async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, count: int, ticks: int) -> None:
@@ -568,7 +536,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 7 and sys.argv[1] == "--sample-get-run":
+    if len(sys.argv) == 6 and sys.argv[1] == "--sample-get-run":
         _sample_get_run(*sys.argv[2:])
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
