@@ -8,7 +8,6 @@ launcher itself dies (PR_SET_PDEATHSIG), so a kill -9 of `mleredux up` leaves no
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import shutil
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from mleredux.config import Home
 from mleredux.errors import MleReduxError
+from mleredux.parent_death import die_with_parent
 from mleredux.service_logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, ServiceLog
 
 SERVICES = ("grader", "preparer", "runner", "gateway")
@@ -34,14 +34,6 @@ RUNNER_CPU_NICE = -5
 
 class StackError(MleReduxError):
     """A service of the embedded stack did not start or died."""
-
-
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG = 1: the kernel sends SIGTERM to this child when its parent exits.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 @dataclass
@@ -158,7 +150,7 @@ class EmbeddedStack:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
-            preexec_fn=None if setpriv is not None else _die_with_parent,
+            preexec_fn=None if setpriv is not None else die_with_parent,
             env={**os.environ, "MLEREDUX_MODELS_FILE": str(self.models_file)}
             if name == "runner" and self.models_file is not None
             else None,

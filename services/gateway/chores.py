@@ -18,11 +18,9 @@ CPU-seconds, the most of any process, while the slowest GetRun took 109 ms.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import multiprocessing
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -31,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import TypeVar
 
+from mleredux.parent_death import die_with_parent
 from mleredux.proto_json import to_json
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2
@@ -102,12 +101,8 @@ def _background() -> None:
     if os.getsid(0) != os.getpid():
         os.setsid()
     os.setpriority(os.PRIO_PROCESS, 0, 0)  # raising a nice value needs no privilege
-    # PR_SET_PDEATHSIG = 1: SIGTERM from the kernel when the gateway exits, however it ends (a pool
-    # worker whose parent was killed -9 waits for work forever otherwise: the test suite left five).
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
-    except OSError:
-        pass
+    # A pool worker whose parent was killed -9 waits for work forever otherwise (the suite left five).
+    die_with_parent()
     gateway = multiprocessing.parent_process()
     if gateway is not None and os.getppid() != gateway.pid:  # it died before the request was made
         os._exit(0)
