@@ -2,12 +2,13 @@
 `report.json` to the store, and compacting its events in the database.
 
 Both go over every event of the run: a 300,000-line run's `events.jsonl` took ~8 CPU-seconds of
-JSON when each line was a dict through `json.dumps`, ~2 s as `_EventLines` builds it, and its
-compaction ~0.3 s (batch encodings are concatenated, never decoded). In a worker thread they held the GIL against the event loop, and a GetRun that arrived meanwhile
-waited up to ~70 ms for it; in a process of their own they cost the loop nothing. The process is
-started on first use (spawn: never a fork of a process with gRPC's threads), does one chore at a time
-(SQLite has one writer), keeps its database connection and store client between chores, and is
-started again if it dies. Where no process can be had, a chore runs in a thread as before.
+JSON when each line was a dict through `json.dumps`, ~2 s as `EventLines` builds it, and its
+compaction ~0.3 s (batch encodings are concatenated, never decoded). In a worker thread they held
+the GIL against the event loop, and a GetRun that arrived meanwhile waited up to ~70 ms for it; in a
+process of their own they cost the loop nothing. The process is started on first use (spawn: never
+a fork of a process with gRPC's threads), does one chore at a time (SQLite has one writer), keeps
+its database connection and store client between chores, and is started again if it dies. Where no
+process can be had, a chore runs in a thread as before.
 
 The process leaves the gateway's session and CPU priority (`_background`): a chore is bulk work, and
 at the gateway's nice -10, in its scheduling group, it took that group's weight (about nine default
@@ -47,7 +48,7 @@ _databases: dict[str, RunDatabase] = {}
 _stores: dict[str, ArtifactStore] = {}
 
 
-class _EventLines:
+class EventLines:
     """Renders lines of `events.jsonl`: exactly `to_json(event)` (the HTTP API's shape), built directly
     for log lines, nearly all of a long run's events. `to_json` costs ~33 us an event, and even a
     dict through `json.dumps` ~16 us (a new encoder per call, and the timestamp's own formatting);
@@ -82,8 +83,8 @@ class _EventLines:
 
 
 def event_json_line(event: common_pb2.RunEvent) -> str:
-    """One line of `events.jsonl` (`_EventLines` for one event)."""
-    return _EventLines()(event)
+    """One line of `events.jsonl` (`EventLines` for one event)."""
+    return EventLines()(event)
 
 
 def _database(path: str) -> RunDatabase:
@@ -96,7 +97,7 @@ def write_run_files(db: RunDatabase, store: ArtifactStore, run_id: str, report: 
     """The run's events stream into `events.jsonl` page by page (never whole in memory); it and the
     report (already rendered as JSON) go to the store."""
     with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as out:
-        seq, line = 1, _EventLines()
+        seq, line = 1, EventLines()
         while events := db.events_from(run_id, seq):
             out.writelines(line(e) + "\n" for e in events)
             seq = events[-1].seq + 1
