@@ -25,6 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2
 from services.runner.journal import JournalFile, JournalRecord, LoadedJournal
+from services.runner.line_encoding import encode_log_lines
 
 
 class EventSequencer:
@@ -140,15 +141,13 @@ class EventSequencer:
             first.stream = stream  # type: ignore[assignment]
             first.text = texts[start]
             start += 1
-            # The rest of the open batch without a call per line (`_add` opened it if it had to).
+            # The rest of the open batch (`_add` opened it if it had to, as the last pending one)
+            # encoded directly and parsed in at once: no protobuf call per line.
             room = min(self.max_batch - self._count, total - start)
-            add, seq = self._add_event, self.next_seq
-            for text in texts[start : start + room]:
-                line = add(run_id=run_id, seq=seq, time=now).log_line
-                line.stream = stream  # type: ignore[assignment]
-                line.text = text
-                seq += 1
-            self.next_seq = seq
+            if room:
+                block = encode_log_lines(run_id, now, stream, texts[start : start + room], self.next_seq)
+                self._pending[-1].MergeFromString(block)
+            self.next_seq += room
             self._count += room
             start += room
 
