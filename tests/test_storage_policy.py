@@ -66,6 +66,35 @@ def _run_with_events(db: RunDatabase, run_id: str, count: int) -> list[common_pb
     return events
 
 
+def _replayed(db: RunDatabase, run_id: str, seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
+    """Every event from `seq` on, paged through `encoded_from` as WatchRun pages through it; each
+    page's seqs must be what it says, and follow the one before."""
+    events: list[common_pb2.RunEvent] = []
+    while pages := db.encoded_from(run_id, seq, limit):
+        for page in pages:
+            batch = common_pb2.RunEventBatch.FromString(page.data)
+            assert [e.seq for e in batch.events] == list(range(seq, page.last_seq + 1)) and page.first_seq == seq
+            events += batch.events
+            seq = page.last_seq + 1
+    return events
+
+
+def test_replays_get_the_stored_encodings_of_the_same_events_in_every_layout(tmp_path: Path) -> None:
+    db = RunDatabase(tmp_path / "gateway.sqlite3")
+    events = _run_with_events(db, "big", 2 * CHUNK_EVENTS + 345)
+    starts = [1, 2, 700, 701, 1999, 2001, 4001, len(events), len(events) + 1]
+    for layout in ("batches", "chunks"):
+        for seq in starts:
+            assert _replayed(db, "big", seq) == events[seq - 1 :], (layout, seq)
+            assert _replayed(db, "big", seq, limit=1) == events[seq - 1 :], (layout, seq)
+        # A page is whole stored batches or chunks, so at least one and about `limit` events.
+        [first] = db.encoded_from("big", 1, limit=1)
+        assert first.first_seq == 1 and first.last_seq == (700 if layout == "batches" else CHUNK_EVENTS + 100)
+        db.compact("big")
+    assert db.encoded_from("big", len(events) + 1) == [] and db.encoded_from("nope", 1) == []
+    db.close()
+
+
 def test_compaction_keeps_every_event_readable_from_any_seq_and_shrinks_the_database(tmp_path: Path) -> None:
     db = RunDatabase(tmp_path / "gateway.sqlite3")
     count = 2 * CHUNK_EVENTS + 345
@@ -104,6 +133,7 @@ def test_a_run_from_before_batches_keeps_its_event_rows_readable_and_compacts_th
         )
     for seq, limit in [(1, 10**6), (1399, 5), (1400, 3), (1401, 2), (2500, 1000)]:
         assert db.events_from("old", seq, limit) == events[seq - 1 : seq - 1 + limit]
+        assert _replayed(db, "old", seq, limit) == events[seq - 1 :]
     assert db.uncompacted_finished_runs() == ["old"]
     assert db.compact("old") > 0
     assert db.uncompacted_finished_runs() == []

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from mleredux.v1 import common_pb2, gateway_pb2
-from services.gateway.state import RunDatabase
+from mleredux.v1 import gateway_pb2
+from services.gateway.state import EncodedEvents, RunDatabase
 
 T = TypeVar("T")
 
@@ -38,8 +38,8 @@ class OffLoopReads:
     async def _run(self, read: Callable[[RunDatabase], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: read(self._db()))
 
-    async def events_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[common_pb2.RunEvent]:
-        return await self._run(lambda db: db.events_from(run_id, from_seq, limit))
+    async def encoded_from(self, run_id: str, from_seq: int, limit: int = 1000) -> list[EncodedEvents]:
+        return await self._run(lambda db: db.encoded_from(run_id, from_seq, limit))
 
     async def list_runs(
         self, *, page_size: int, page_token: str, state: int = 0, competition_id: str = "", owner: str | None = None
