@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import sqlite3
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -318,27 +319,19 @@ class RunDatabase:
                 return [EncodedEvents(events[0].seq, events[-1].seq, data)]
             pages: list[EncodedEvents] = []
             count = 0
-            for table, compressed in (("event_chunks", True), ("event_batches", False)):
-                packs = self._db.execute(
-                    f"SELECT first_seq, last_seq, data FROM {table} WHERE run_id = ? AND first_seq >= ? "
-                    "ORDER BY first_seq",
-                    (run_id, self._start_of(table, run_id, from_seq)),
-                )
-                for first_seq, last_seq, data in packs:
-                    if last_seq < from_seq:
-                        continue
-                    if compressed:
-                        data = zlib.decompress(data)
-                    if first_seq < from_seq:
-                        batch = common_pb2.RunEventBatch.FromString(data)
-                        data = common_pb2.RunEventBatch(events=batch.events[from_seq - first_seq :]).SerializeToString()
-                        first_seq = from_seq
-                    pages.append(EncodedEvents(first_seq, last_seq, data))
-                    count += last_seq - first_seq + 1
-                    from_seq = last_seq + 1
-                    if count >= limit:
-                        break
-                packs.close()
+            # Chunks hold a run's older events and batches its newer ones: one seq order.
+            stored = itertools.chain(
+                self._stored("event_chunks", run_id, from_seq, compressed=True),
+                self._stored("event_batches", run_id, from_seq),
+            )
+            for first_seq, last_seq, data in stored:
+                if first_seq < from_seq:
+                    batch = common_pb2.RunEventBatch.FromString(data)
+                    data = common_pb2.RunEventBatch(events=batch.events[from_seq - first_seq :]).SerializeToString()
+                    first_seq = from_seq
+                pages.append(EncodedEvents(first_seq, last_seq, data))
+                count += last_seq - first_seq + 1
+                from_seq = last_seq + 1
                 if count >= limit:
                     break
             return pages
@@ -361,18 +354,28 @@ class RunDatabase:
     ) -> list[common_pb2.RunEvent]:
         """Up to `want` events from `from_seq` on out of `table`'s batches (or zlib-compressed chunks)."""
         events: list[common_pb2.RunEvent] = []
-        packs = self._db.execute(
-            f"SELECT first_seq, data FROM {table} WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq",
-            (run_id, self._start_of(table, run_id, from_seq)),
-        )
-        for first_seq, data in packs:
+        for first_seq, _, data in self._stored(table, run_id, from_seq, compressed=compressed):
             skip = max(from_seq - first_seq, 0)
-            batch = common_pb2.RunEventBatch.FromString(zlib.decompress(data) if compressed else data)
-            events += batch.events[skip : skip + want - len(events)]
+            events += common_pb2.RunEventBatch.FromString(data).events[skip : skip + want - len(events)]
             if len(events) >= want:
                 break
-        packs.close()
         return events
+
+    def _stored(
+        self, table: str, run_id: str, from_seq: int, *, compressed: bool = False
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """(first_seq, last_seq, `RunEventBatch` encoding) of each of `table`'s batches (or chunks,
+        decompressed) that holds events from `from_seq` on, in seq order."""
+        packs = self._db.execute(
+            f"SELECT first_seq, last_seq, data FROM {table} WHERE run_id = ? AND first_seq >= ? ORDER BY first_seq",
+            (run_id, self._start_of(table, run_id, from_seq)),
+        )
+        try:
+            for first_seq, last_seq, data in packs:
+                if last_seq >= from_seq:
+                    yield first_seq, last_seq, zlib.decompress(data) if compressed else data
+        finally:
+            packs.close()
 
     def _rows(self, run_id: str, from_seq: int, want: int) -> list[common_pb2.RunEvent]:
         """Up to `want` events from `from_seq` on stored one row each (`events`, the old layout)."""
