@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from mleredux.proto_json import to_json
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, gateway_pb2
-from services.gateway.chores import EventLines, event_json_line
+from services.gateway.chores import EventLines
 from services.gateway.event_writer import EventWriter
 from services.gateway.orchestration import EventHub
 from services.gateway.state import RunDatabase, prepare_batch
@@ -206,7 +206,7 @@ def test_events_jsonl_lines_are_the_http_apis_json() -> None:
         ),
     ]
     for event in events:
-        assert event_json_line(event) == json.dumps(to_json(event), separators=(",", ":"))
+        assert EventLines()(event) == json.dumps(to_json(event), separators=(",", ":"))
     # One renderer over a run's events keeps the last timestamp's text: each line still has its own.
     same_time = common_pb2.RunEvent(run_id="r", seq=6, time=stamp, log_line=common_pb2.LogLine(text="again"))
     run = [events[0], same_time, *events, same_time, events[2], events[2], events[0]]

@@ -40,7 +40,7 @@ from services.gateway.state import RunDatabase
 
 _T = TypeVar("_T")
 
-#: LogStream values by number, for `event_json_line`.
+#: LogStream values by number, for `EventLines`.
 _STREAM_NAMES = {number: name for name, number in common_pb2.LogStream.items()}
 
 # The chore process's own connection and store client, kept between chores.
@@ -80,11 +80,6 @@ class EventLines:
                     f'"partial":{"true" if line.partial else "false"}}}}}'
                 )
         return json.dumps(to_json(event), separators=(",", ":"))
-
-
-def event_json_line(event: common_pb2.RunEvent) -> str:
-    """One line of `events.jsonl` (`EventLines` for one event)."""
-    return EventLines()(event)
 
 
 def _database(path: str) -> RunDatabase:

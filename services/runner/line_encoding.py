@@ -21,7 +21,7 @@ _RUN_ID = b"\x0a"  # RunEvent.run_id = 1
 _SEQ = b"\x10"  # RunEvent.seq = 2
 _TIME = b"\x1a"  # RunEvent.time = 3
 _LOG_LINE = b"\x52"  # RunEvent.log_line = 10
-_STREAM = 0x08  # LogLine.stream = 1
+_STREAM = b"\x08"  # LogLine.stream = 1
 _TEXT = b"\x12"  # LogLine.text = 2
 
 #: Varints of 0..16383 (one or two bytes), and the first byte of a longer one by its low 7 bits.
@@ -51,7 +51,7 @@ def encode_log_lines(run_id: str, time: Timestamp, stream: int, texts: list[str]
     head = (_RUN_ID + varint(len(rid)) + rid if rid else b"") + _SEQ
     stamp = time.SerializeToString()
     between = _TIME + varint(len(stamp)) + stamp + _LOG_LINE  # time is always present, even if zero
-    stream_field = bytes((_STREAM,)) + varint(stream) if stream else b""
+    stream_field = _STREAM + varint(stream) if stream else b""
     fixed = len(head) + len(between)
     out = bytearray()
     seq = first_seq
