@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import shutil
 import sqlite3
-import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from mleredux.names import AGENT_NAME_LENGTH_MAX, AGENT_NAME_RE, check_image_ref
 from mleredux.store import ArtifactStore
 from mleredux.v1 import common_pb2, gateway_pb2, runner_pb2, runner_pb2_grpc
 from services.gateway.auth import Principal
+from services.scratch import ServiceScratch
 
 BuildState = gateway_pb2.AgentBuildState
 VerifyState = gateway_pb2.AgentVerifyState
@@ -176,6 +175,10 @@ class AgentRegistry:
         self.store = store
         self.runners = runners
         self.settings = settings
+        #: Uploaded contexts are spooled and unpacked here; a gateway killed mid-upload leaves its
+        #: folder to the next one to remove (services/scratch.py).
+        self._scratch = ServiceScratch("gateway", db_path.parent)
+        self._scratch.claim()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: dict[tuple[str, str], asyncio.Event] = {}
         #: Set by the servicer: runs a smoke run of (owner, agent_id), answers (verified, why).
@@ -401,8 +404,7 @@ class AgentRegistry:
     async def _receive_context(self, messages: AsyncIterator[gateway_pb2.CreateAgentRequest]) -> tuple[str, str]:
         """Spools the tar to a temp file (bounded), checks it and stores it; returns (key, sha256)."""
         cap = self.settings.context_max_bytes
-        scratch = Path(tempfile.mkdtemp(prefix="mleredux-agent-context-"))
-        try:
+        with self._scratch.folder("agent-context-") as scratch:
             archive = scratch / "context.tar"
             digest = hashlib.sha256()
             size = 0
@@ -432,8 +434,6 @@ class AgentRegistry:
                 return key
 
             return await asyncio.to_thread(check_and_store), sha
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     async def _build(self, agent: gateway_pb2.Agent, context_key: str, verify: bool) -> None:
         seq = 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import grader_pb2, grader_pb2_grpc
 from services.grader.metrics import GRADING_SECONDS
 from services.operations import store_check, timed_rpc
+from services.scratch import ServiceScratch
 from services.server import Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
@@ -43,12 +43,15 @@ class GraderSettings:
     #: Rows, bytes and columns a submission may have, derived from the answers (docs/limits.md, "Grader").
     submission_limits: SubmissionLimits = field(default_factory=SubmissionLimits)
     max_streamed_validation_bytes: int = MAX_STREAMED_VALIDATION_BYTES
+    #: Where submissions are spooled while graded (the system's temp dir by default; services/scratch.py).
+    scratch_parent: Path | None = None
 
 
 class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
-    def __init__(self, settings: GraderSettings, store: ArtifactStore) -> None:
+    def __init__(self, settings: GraderSettings, store: ArtifactStore, scratch: ServiceScratch) -> None:
         self.settings = settings
         self.store = store
+        self.scratch = scratch
 
     @grpc_errors
     async def GradeSubmission(
@@ -57,7 +60,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
         if not request.competition_id:
             raise InvalidArgumentError("competition_id is required")
         profile = compute_profile_dict(request.compute_profile)
-        with tempfile.TemporaryDirectory(prefix="mleredux-grade-") as tmp:
+        with self.scratch.folder("grade-") as tmp:
             path: Path | None = Path(tmp) / "submission.csv"
             assert path is not None
             source = request.submission.WhichOneof("source")
@@ -109,7 +112,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
         context: grpc.aio.ServicerContext,
     ) -> grader_pb2.ValidateSubmissionStreamResponse:
         cap = self.settings.max_streamed_validation_bytes
-        with tempfile.TemporaryDirectory(prefix="mleredux-validate-") as tmp:
+        with self.scratch.folder("validate-") as tmp:
             path = Path(tmp) / "upload"
             first: grader_pb2.ValidateSubmissionStreamRequest | None = None
             size = 0
@@ -151,7 +154,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             raise InvalidArgumentError("competition_id is required")
         technique = get_task(request.task)  # an unknown task fails here, listing the six
         profile = compute_profile_dict(request.compute_profile)
-        with tempfile.TemporaryDirectory(prefix="mleredux-technique-") as tmp:
+        with self.scratch.folder("technique-") as tmp:
             analysis = await self._materialize(request.analysis, Path(tmp) / technique.analysis_file)
             submission = await self._materialize(request.submission, Path(tmp) / "submission.csv")
             report = await asyncio.to_thread(
@@ -188,7 +191,9 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
 def hosted_grader(settings: GraderSettings) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
-    servicer = GraderServicer(settings, store)
+    scratch = ServiceScratch("grader", settings.scratch_parent)
+    scratch.claim()  # a grader killed mid-grade left its spooled submissions behind
+    servicer = GraderServicer(settings, store, scratch)
     for rpc in ("GradeSubmission", "ValidateSubmission", "GradeTechniqueTask"):
         setattr(servicer, rpc, timed_rpc(getattr(servicer, rpc), GRADING_SECONDS, rpc))
     return Hosted(

@@ -9,9 +9,7 @@ from queuing hundreds of builds on one host); the rest wait their turn.
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +19,13 @@ from mleredux.images import _image_exists
 from mleredux.store import ArtifactStore
 from mleredux.user_agents import ensure_bases
 from mleredux.v1 import runner_pb2
+from services.scratch import ServiceScratch
 
 
 @dataclass(frozen=True)
 class AgentBuildSettings:
-    #: Where contexts are unpacked or cloned (a temp dir per build, always removed).
+    #: Where contexts are unpacked or cloned (a folder per build, removed after it, and by the next
+    #: runner when this one is killed mid-build: services/scratch.py).
     work_root: Path
     #: Seconds a build (clone included) may take when the request leaves it unset, and at most.
     timeout_seconds: float = 900.0
@@ -38,10 +38,50 @@ class AgentBuilder:
         self.settings = settings
         self.store = store
         self._one_at_a_time = asyncio.Semaphore(1)
+        self._scratch = ServiceScratch("runner", settings.work_root)
+        self._scratch.claim()
 
     def _timeout(self, request: runner_pb2.BuildAgentRequest) -> float:
         limit = self.settings.timeout_seconds
         return min(float(request.timeout_seconds), limit) if request.timeout_seconds > 0 else limit
+
+    def _work(
+        self, request: runner_pb2.BuildAgentRequest, timeout: float, say: Callable[[str], None]
+    ) -> runner_pb2.BuildAgentResult:
+        with self._scratch.folder("agent-build-") as scratch:
+            context = scratch / "context"
+            commit = ""
+            if request.git_url:
+                say(f"cloning {request.git_url} at {request.git_ref or 'the default branch'}")
+                commit = clone(
+                    request.git_url,
+                    request.git_ref,
+                    context,
+                    allow_file=self.settings.allow_file_git,
+                    timeout=timeout,
+                )
+                say(f"checked out {commit}")
+            else:
+                archive = scratch / "context.tar"
+                self.store.get_file(request.context_key, archive)
+                context.mkdir()
+                unpack_tar(archive, context)
+                archive.unlink()
+            manifest = check_directory(context)
+            dockerfile = (context / "Dockerfile").read_text(errors="replace")
+            if any(base in dockerfile and not _image_exists(base) for base in ALLOWED_BASES):
+                say("building our base images first (once per host)")
+                ensure_bases(say)
+            built = build(context, label=request.agent, timeout=timeout, on_output=say)
+            say(f"image {built.image} ({built.digest}) " + ("built" if built.built else "reused: same context"))
+            return runner_pb2.BuildAgentResult(
+                image=built.image,
+                digest=built.digest,
+                size_bytes=built.size_bytes,
+                git_commit=commit,
+                manifest=manifest,
+                built=built.built,
+            )
 
     async def build(self, request: runner_pb2.BuildAgentRequest) -> AsyncIterator[runner_pb2.BuildAgentResponse]:
         if bool(request.context_key) == bool(request.git_url):
@@ -53,46 +93,11 @@ class AgentBuilder:
             loop.call_soon_threadsafe(lines.put_nowait, line)
 
         timeout = self._timeout(request)
-        self.settings.work_root.mkdir(parents=True, exist_ok=True)
 
         def work() -> runner_pb2.BuildAgentResult:
-            scratch = Path(tempfile.mkdtemp(prefix="agent-build-", dir=self.settings.work_root))
             try:
-                context = scratch / "context"
-                commit = ""
-                if request.git_url:
-                    say(f"cloning {request.git_url} at {request.git_ref or 'the default branch'}")
-                    commit = clone(
-                        request.git_url,
-                        request.git_ref,
-                        context,
-                        allow_file=self.settings.allow_file_git,
-                        timeout=timeout,
-                    )
-                    say(f"checked out {commit}")
-                else:
-                    archive = scratch / "context.tar"
-                    self.store.get_file(request.context_key, archive)
-                    context.mkdir()
-                    unpack_tar(archive, context)
-                    archive.unlink()
-                manifest = check_directory(context)
-                dockerfile = (context / "Dockerfile").read_text(errors="replace")
-                if any(base in dockerfile and not _image_exists(base) for base in ALLOWED_BASES):
-                    say("building our base images first (once per host)")
-                    ensure_bases(say)
-                built = build(context, label=request.agent, timeout=timeout, on_output=say)
-                say(f"image {built.image} ({built.digest}) " + ("built" if built.built else "reused: same context"))
-                return runner_pb2.BuildAgentResult(
-                    image=built.image,
-                    digest=built.digest,
-                    size_bytes=built.size_bytes,
-                    git_commit=commit,
-                    manifest=manifest,
-                    built=built.built,
-                )
+                return self._work(request, timeout, say)
             finally:
-                shutil.rmtree(scratch, ignore_errors=True)
                 loop.call_soon_threadsafe(lines.put_nowait, None)
 
         async with self._one_at_a_time:
