@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from mleredux.client import GatewayClient
 from mleredux.config import Home
 from mleredux.embedded import EmbeddedStack
 from mleredux.v1 import common_pb2, gateway_pb2
+from services.scratch import _start_ticks
 
 RunState = common_pb2.RunState
 TERMINAL = {
@@ -154,8 +156,12 @@ async def test_a_grader_killed_mid_backlog_is_waited_for(crash_stack: EmbeddedSt
     total = 60
     run_ids = await _create(stack, total)
     await _wait_until_finished(stack, run_ids, total // 4)
+    pid = stack.services["grader"].process.pid
+    scratch = Path(tempfile.gettempdir()) / "mleredux-grader-scratch" / f"{pid}.{_start_ticks(pid)}"
+    assert scratch.is_dir()  # where its grades spool submissions
     _kill(stack, "grader")
     await asyncio.sleep(2)  # runs reach GRADING with nobody to grade them
     await asyncio.to_thread(stack.restart, "grader")
+    assert not scratch.exists(), "the restarted grader left the killed one's scratch folder"
     await _wait_until_finished(stack, run_ids, total)
     await _assert_all_succeeded(stack, run_ids)
