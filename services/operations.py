@@ -54,7 +54,11 @@ async def follow_dependencies(
         now_failing: dict[str, str] = {}
         for name, check in checks:
             try:
-                reason = await asyncio.wait_for(check(), timeout_seconds)
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the result when the
+                # check finishes just as the task is cancelled, so the cancel was lost and a service
+                # SIGTERMed right after it started waited on this loop for good.
+                async with asyncio.timeout(timeout_seconds):
+                    reason = await check()
             except TimeoutError:
                 reason = f"no answer within {timeout_seconds:g}s"
             except Exception as exc:  # a check that breaks is a dependency that is down

@@ -37,7 +37,8 @@ class ServiceScratch:
 
     `claim()` makes this process's own folder and removes those of processes that are gone; it is
     called once at start-up, before any request. `folder(prefix)` is a temporary folder inside it,
-    removed when the block ends. Raises `OSError` when `parent` cannot be written.
+    removed when the block ends. `release()` removes the process's folder at a clean stop. Raises
+    `OSError` when `parent` cannot be written.
     """
 
     def __init__(self, service: str, parent: Path | None = None) -> None:
@@ -65,6 +66,10 @@ class ServiceScratch:
         if not pid.isdigit():
             return False  # not one of ours: nothing else belongs here
         return _start_ticks(int(pid)) == ticks
+
+    def release(self) -> None:
+        """Removes this process's folder, with anything in it (at a clean stop, once no request runs)."""
+        shutil.rmtree(self.own, ignore_errors=True)
 
     @contextlib.contextmanager
     def folder(self, prefix: str) -> Iterator[Path]:

@@ -75,6 +75,8 @@ class Hosted:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     #: What the service needs to do its work; while one fails its health is NOT_SERVING.
     dependency_checks: list[tuple[str, DependencyCheck]] = field(default_factory=list)
+    #: Called once the server has stopped and no request runs any more (removing its scratch folder).
+    on_stopped: list[Callable[[], None]] = field(default_factory=list)
 
 
 _loop_log = logging.getLogger("mleredux.loop")
@@ -123,6 +125,13 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
     except RuntimeError as exc:
         raise SystemExit(f"cannot listen on {listen}: {exc}") from exc
     host = listen.rsplit(":", 1)[0]
+    # Before the server starts, not after the `listening on` line: a SIGTERM sent as soon as that line
+    # appears (a supervisor or test stopping a service it just started) found the default action
+    # still in place and killed the process without its clean stop.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     await server.start()
     for name in ["", *hosted.service_names]:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -151,10 +160,6 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
     gc.freeze()
     print(f"listening on {host}:{port}", flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     server_done = asyncio.ensure_future(server.wait_for_termination())
     stop_wait = asyncio.ensure_future(stop.wait())
     try:
@@ -172,10 +177,13 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
             await close()
         if hosted.on_shutdown is not None:
             try:
-                await asyncio.wait_for(hosted.on_shutdown(), grace_seconds)
+                async with asyncio.timeout(grace_seconds):
+                    await hosted.on_shutdown()
             except TimeoutError:
                 print("shutdown: in-flight work did not finish in time; cancelling", file=sys.stderr, flush=True)
         await server.stop(grace_seconds)
         server_done.cancel()
+        for stopped in hosted.on_stopped:
+            stopped()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)

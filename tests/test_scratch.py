@@ -2,7 +2,8 @@
 
 The folder-level rules are checked with real processes (one that exited, one that is alive, and a pid
 that is alive but started later than the folder's owner); then a real grader service is killed with
-SIGKILL while its scratch holds a spooled submission, and the grader started after it removes it.
+SIGKILL while its scratch holds a spooled submission, the grader started after it removes it, and a
+clean stop of that one removes its own.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def test_a_folder_is_removed_when_its_block_ends_even_on_an_error(tmp_path: Path
         raise RuntimeError("the upload broke off")
     assert not failing.exists()
     assert list(scratch.own.iterdir()) == []
+    scratch.release()
+    assert not scratch.own.exists()
 
 
 def test_a_folder_is_made_again_when_its_process_folder_was_taken(tmp_path: Path) -> None:
@@ -130,5 +133,9 @@ def test_a_grader_killed_mid_grade_leaves_nothing_once_the_next_starts(
     second, _ = _start_grader(data_dir, tmp_path / "store", temp)
     graders.append(second)
     assert not own.exists()
-    assert [p.name for p in root.iterdir()] == [f"{second.pid}.{_start_ticks(second.pid)}"]
+    second_own = root / f"{second.pid}.{_start_ticks(second.pid)}"
+    assert [p.name for p in root.iterdir()] == [second_own.name]
     assert list(temp.iterdir()) == [root]  # nothing else in the temp dir either
+    second.send_signal(signal.SIGTERM)  # a clean stop removes its own folder too
+    assert second.wait(timeout=60) == 0
+    assert not second_own.exists()

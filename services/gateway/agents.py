@@ -177,8 +177,8 @@ class AgentRegistry:
         self.settings = settings
         #: Uploaded contexts are spooled and unpacked here; a gateway killed mid-upload leaves its
         #: folder to the next one to remove (services/scratch.py).
-        self._scratch = ServiceScratch("gateway", db_path.parent)
-        self._scratch.claim()
+        self.scratch = ServiceScratch("gateway", db_path.parent)
+        self.scratch.claim()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake: dict[tuple[str, str], asyncio.Event] = {}
         #: Set by the servicer: runs a smoke run of (owner, agent_id), answers (verified, why).
@@ -222,7 +222,8 @@ class AgentRegistry:
     async def _wait(self, owner: str, agent_id: str, seconds: float) -> None:
         event = self._wake.setdefault((owner, agent_id), asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
     def _parse(self, caller: Principal, name: str) -> tuple[str, str]:
         """(owner, agent_id) of a resource name or of the caller's short name."""
@@ -404,7 +405,7 @@ class AgentRegistry:
     async def _receive_context(self, messages: AsyncIterator[gateway_pb2.CreateAgentRequest]) -> tuple[str, str]:
         """Spools the tar to a temp file (bounded), checks it and stores it; returns (key, sha256)."""
         cap = self.settings.context_max_bytes
-        with self._scratch.folder("agent-context-") as scratch:
+        with self.scratch.folder("agent-context-") as scratch:
             archive = scratch / "context.tar"
             digest = hashlib.sha256()
             size = 0

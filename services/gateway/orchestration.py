@@ -148,7 +148,8 @@ class EventHub:
         """Returns on the next notify, or after `seconds` at the latest."""
         event = self._events.setdefault(run_id, asyncio.Event())
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()
 
 
 class _Finished(Exception):

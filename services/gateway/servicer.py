@@ -659,6 +659,7 @@ def hosted_gateway(settings: GatewaySettings) -> Hosted:
             ("store", store_check(store)),
             *((name, grpc_health_check(channel, name)) for name, channel in channels),
         ],
+        on_stopped=[servicer.agents.scratch.release],
     )
     if settings.http_listen is not None:
         from services.gateway.http_api import attach_http

@@ -201,4 +201,5 @@ def hosted_grader(settings: GraderSettings) -> Hosted:
         service_names=[grader_pb2.DESCRIPTOR.services_by_name["GraderService"].full_name],
         max_request_bytes=settings.max_request_bytes,
         dependency_checks=[("store", store_check(store))],
+        on_stopped=[scratch.release],
     )

@@ -38,8 +38,8 @@ class AgentBuilder:
         self.settings = settings
         self.store = store
         self._one_at_a_time = asyncio.Semaphore(1)
-        self._scratch = ServiceScratch("runner", settings.work_root)
-        self._scratch.claim()
+        self.scratch = ServiceScratch("runner", settings.work_root)
+        self.scratch.claim()
 
     def _timeout(self, request: runner_pb2.BuildAgentRequest) -> float:
         limit = self.settings.timeout_seconds
@@ -48,7 +48,7 @@ class AgentBuilder:
     def _work(
         self, request: runner_pb2.BuildAgentRequest, timeout: float, say: Callable[[str], None]
     ) -> runner_pb2.BuildAgentResult:
-        with self._scratch.folder("agent-build-") as scratch:
+        with self.scratch.folder("agent-build-") as scratch:
             context = scratch / "context"
             commit = ""
             if request.git_url:

@@ -525,7 +525,8 @@ class RunExecution:
             started = self._started_at if self._started_at is not None else time.time()
             remaining = self.request.time_limit_seconds - (time.time() - started)
             try:
-                end: ContainerExit = await asyncio.wait_for(self.backend.wait(container_id), max(remaining, 0.0))
+                async with asyncio.timeout(max(remaining, 0.0)):
+                    end: ContainerExit = await self.backend.wait(container_id)
             except TimeoutError:
                 timed_out = True
                 self.sequencer.mark(ending="timeout")
@@ -533,7 +534,8 @@ class RunExecution:
                 end = await self.backend.wait(container_id)
             # The log stream ends with the container; bounded, so a stuck engine cannot hold the run.
             try:
-                await asyncio.wait_for(asyncio.shield(pump_task), 30)
+                async with asyncio.timeout(30):
+                    await asyncio.shield(pump_task)
             except TimeoutError:
                 self.sequencer.emit(rollout=warning_event("the container's log stream did not end; output may be cut"))
             except MleReduxError as exc:

@@ -401,4 +401,5 @@ def hosted_runner(settings: RunnerSettings) -> Hosted:
         max_request_bytes=settings.max_request_bytes,
         # The store is not among them: runs go on while it is down, their files wait on this host.
         dependency_checks=[("docker", docker_answers)],
+        on_stopped=[servicer.agent_builder.scratch.release],
     )

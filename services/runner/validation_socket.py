@@ -236,7 +236,8 @@ class ValidationSocket:
         """One request and its answer; True when the connection may carry another."""
         limits = self.limits
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), limits.idle_timeout_seconds)
+            async with asyncio.timeout(limits.idle_timeout_seconds):
+                head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.IncompleteReadError as exc:
             if exc.partial.strip():
                 await self._send(writer, 400, "incomplete request")
@@ -307,9 +308,8 @@ class ValidationSocket:
                     async with asyncio.timeout(limits.body_timeout_seconds):
                         remaining = length
                         while remaining:
-                            data = await asyncio.wait_for(
-                                reader.read(min(remaining, _READ_BYTES)), limits.idle_timeout_seconds
-                            )
+                            async with asyncio.timeout(limits.idle_timeout_seconds):
+                                data = await reader.read(min(remaining, _READ_BYTES))
                             if not data:
                                 raise ConnectionResetError("the body ended early")
                             out.write(data)
@@ -338,13 +338,15 @@ class ValidationSocket:
     ) -> None:
         self._on_call(answer, size, status)
         writer.write(_response(status, answer, keep_alive=keep_alive))
-        await asyncio.wait_for(writer.drain(), self.limits.idle_timeout_seconds)
+        async with asyncio.timeout(self.limits.idle_timeout_seconds):
+            await writer.drain()
 
     async def _send(self, writer: asyncio.StreamWriter, status: int, message: str) -> None:
         """An HTTP error before any validation (not a call: not recorded); the connection then closes."""
         writer.write(_response(status, ValidationAnswer(False, message), keep_alive=False))
         with contextlib.suppress(ConnectionError, TimeoutError):
-            await asyncio.wait_for(writer.drain(), self.limits.idle_timeout_seconds)
+            async with asyncio.timeout(self.limits.idle_timeout_seconds):
+                await writer.drain()
 
     # -- lifecycle -----------------------------------------------------------------------------------
 

@@ -184,7 +184,8 @@ class DockerBackend:
         if state is None or state.status not in ("running", "paused"):
             return
         try:
-            await asyncio.wait_for(self.docker.containers.container(container_id).wait(), LOG_END_SETTLE_SECONDS)
+            async with asyncio.timeout(LOG_END_SETTLE_SECONDS):
+                await self.docker.containers.container(container_id).wait()
         except TimeoutError:
             raise LogStreamError(
                 f"the log stream of container {container_id[:12]} ended while the container is still {state.status}"
