@@ -55,7 +55,7 @@ class ServiceScratch:
                 continue
             shutil.rmtree(entry, ignore_errors=True)
             removed += 1
-        self.own.mkdir(exist_ok=True)
+        self.own.mkdir(parents=True, exist_ok=True)  # a releasing process may just have removed the root
         if removed:
             log.info("removed %d scratch folders left by earlier processes in %s", removed, self.root)
         return removed
@@ -68,8 +68,11 @@ class ServiceScratch:
         return _start_ticks(int(pid)) == ticks
 
     def release(self) -> None:
-        """Removes this process's folder, with anything in it (at a clean stop, once no request runs)."""
+        """Removes this process's folder, with anything in it (at a clean stop, once no request runs),
+        and the service's folder too when no other process has one there."""
         shutil.rmtree(self.own, ignore_errors=True)
+        with contextlib.suppress(OSError):  # not empty: another process of the service is running
+            self.root.rmdir()
 
     @contextlib.contextmanager
     def folder(self, prefix: str) -> Iterator[Path]:

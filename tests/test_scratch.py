@@ -68,6 +68,7 @@ def test_a_folder_is_removed_when_its_block_ends_even_on_an_error(tmp_path: Path
     assert list(scratch.own.iterdir()) == []
     scratch.release()
     assert not scratch.own.exists()
+    assert not scratch.root.exists()
 
 
 def test_a_folder_is_made_again_when_its_process_folder_was_taken(tmp_path: Path) -> None:
@@ -139,3 +140,4 @@ def test_a_grader_killed_mid_grade_leaves_nothing_once_the_next_starts(
     second.send_signal(signal.SIGTERM)  # a clean stop removes its own folder too
     assert second.wait(timeout=60) == 0
     assert not second_own.exists()
+    assert list(temp.iterdir()) == []  # the grader's folder too, as no other grader uses it
