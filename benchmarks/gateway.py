@@ -133,20 +133,8 @@ class _Sampler:
     closer to the gateway's own time; the default-priority one is printed beside it."""
 
     def __init__(self, stack: EmbeddedStack, run_id: str, nice: int = GATEWAY_CPU_NICE, pause: float = 0.01) -> None:
-        self.nice = nice
-        gateway = stack.services["gateway"]
-        self._argv = [
-            sys.executable,
-            "-m",
-            "benchmarks.gateway",
-            "--sample-get-run",
-            gateway.address,
-            stack.admin_token,
-            run_id,
-            str(gateway.process.pid),
-            str(nice),
-            str(pause),
-        ]
+        gateway_pid = str(stack.services["gateway"].process.pid)
+        self._argv = _client_argv(stack, "--sample-get-run", run_id, nice, gateway_pid, str(pause))
         self._process: asyncio.subprocess.Process | None = None
         self.samples: list[_Sample] = []
         #: The latest the sampler's own process woke from a 5 ms sleep (seconds): the host's share.
@@ -222,12 +210,16 @@ class _Counters:
         return self._waited_ns(self._caller), self._waited_ns(self._loop), self._waited_ns(self._others)
 
 
-def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str, nice_text: str, pause: str) -> None:
+def _client_argv(stack: EmbeddedStack, role: str, run_id: str, nice: int, *more: str) -> list[str]:
+    """The command of a client process of this benchmark (`role`: a key of `_CLIENTS`) for `run_id`,
+    at CPU priority `nice`."""
+    address = stack.services["gateway"].address
+    return [sys.executable, "-m", "benchmarks.gateway", role, address, stack.admin_token, run_id, str(nice), *more]
+
+
+def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str, pause: str) -> None:
     """The sampler's process: synchronous gRPC, one GetRun every `pause` seconds (and the call's
     time) until stdin closes."""
-    nice = int(nice_text)
-    if nice:
-        set_cpu_nice(nice)  # its session leads a scheduling group of its own: the group's nice too
     stop = threading.Event()
 
     def until_stdin_closes() -> None:
@@ -267,11 +259,9 @@ def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str, nic
     print(json.dumps({"samples": samples, "late": late[0], "cpu": cpu}))
 
 
-def _watch_ticks(address: str, token: str, run_id: str, ticks_text: str, nice_text: str) -> None:
+def _watch_ticks(address: str, token: str, run_id: str, ticks_text: str) -> None:
     """The line watcher's process: WatchRun of the probe run, synchronous gRPC, until its last tick;
     prints when each tick line arrived and when the runner read it."""
-    if int(nice_text):
-        set_cpu_nice(int(nice_text))
     last = f"tick {ticks_text}"
     arrived: dict[str, tuple[float, float]] = {}
     with grpc.insecure_channel(address) as channel:
@@ -295,18 +285,7 @@ class _TickWatcher:
     `_Sampler`): when each arrived, and when the runner had read it from the engine."""
 
     def __init__(self, stack: EmbeddedStack, run_id: str, ticks: int, nice: int = GATEWAY_CPU_NICE) -> None:
-        gateway = stack.services["gateway"]
-        self._argv = [
-            sys.executable,
-            "-m",
-            "benchmarks.gateway",
-            "--watch-ticks",
-            gateway.address,
-            stack.admin_token,
-            run_id,
-            str(ticks),
-            str(nice),
-        ]
+        self._argv = _client_argv(stack, "--watch-ticks", run_id, nice, str(ticks))
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> float:
@@ -329,6 +308,10 @@ class _TickWatcher:
             raise SystemExit(f"the tick watcher failed (exit {self._process.returncode})")
         lines = json.loads(out)
         return {t: v[0] for t, v in lines.items()}, {t: v[1] for t, v in lines.items()}
+
+
+#: The benchmark's client processes by their first argument (`_client_argv`).
+_CLIENTS: dict[str, Callable[..., None]] = {"--sample-get-run": _sample_get_run, "--watch-ticks": _watch_ticks}
 
 
 class _LoopLag:
@@ -565,8 +548,8 @@ async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, co
     printed: dict[str, float] = {}
     for line in (out.stdout + out.stderr).splitlines():
         stamp, _, text = line.partition(" ")
-        if text in arrived and _docker_time(stamp) > watching_from:
-            printed[text] = _docker_time(stamp)
+        if text in arrived and (at := _docker_time(stamp)) > watching_from:
+            printed[text] = at
     await client.cancel_run(probe.run_id)
     delays = [arrived[text] - printed[text] for text in printed]
     delays_here = [arrived_here[text] - printed[text] for text in printed if text in arrived_here]
@@ -654,11 +637,11 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 8 and sys.argv[1] == "--sample-get-run":
-        _sample_get_run(*sys.argv[2:])
-        sys.exit(0)
-    if len(sys.argv) == 7 and sys.argv[1] == "--watch-ticks":
-        _watch_ticks(*sys.argv[2:])
+    if len(sys.argv) > 1 and sys.argv[1] in _CLIENTS:
+        address, token, run_id, nice, *more = sys.argv[2:]
+        if int(nice):
+            set_cpu_nice(int(nice))  # it leads a session of its own: its scheduling group's nice too
+        _CLIENTS[sys.argv[1]](address, token, run_id, *more)
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=300_000, help="lines of the streaming run")

@@ -43,8 +43,6 @@ class GraderSettings:
     #: Rows, bytes and columns a submission may have, derived from the answers (docs/limits.md, "Grader").
     submission_limits: SubmissionLimits = field(default_factory=SubmissionLimits)
     max_streamed_validation_bytes: int = MAX_STREAMED_VALIDATION_BYTES
-    #: Where submissions are spooled while graded (the system's temp dir by default; services/scratch.py).
-    scratch_parent: Path | None = None
 
 
 class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
@@ -61,7 +59,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
             raise InvalidArgumentError("competition_id is required")
         profile = compute_profile_dict(request.compute_profile)
         with self.scratch.folder("grade-") as tmp:
-            path: Path | None = Path(tmp) / "submission.csv"
+            path: Path | None = tmp / "submission.csv"
             assert path is not None
             source = request.submission.WhichOneof("source")
             if source == "store_key":
@@ -113,7 +111,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
     ) -> grader_pb2.ValidateSubmissionStreamResponse:
         cap = self.settings.max_streamed_validation_bytes
         with self.scratch.folder("validate-") as tmp:
-            path = Path(tmp) / "upload"
+            path = tmp / "upload"
             first: grader_pb2.ValidateSubmissionStreamRequest | None = None
             size = 0
             # Chunks are spooled to disk as they come: no message, and no list of them, holds the file.
@@ -155,8 +153,8 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
         technique = get_task(request.task)  # an unknown task fails here, listing the six
         profile = compute_profile_dict(request.compute_profile)
         with self.scratch.folder("technique-") as tmp:
-            analysis = await self._materialize(request.analysis, Path(tmp) / technique.analysis_file)
-            submission = await self._materialize(request.submission, Path(tmp) / "submission.csv")
+            analysis = await self._materialize(request.analysis, tmp / technique.analysis_file)
+            submission = await self._materialize(request.submission, tmp / "submission.csv")
             report = await asyncio.to_thread(
                 grade_technique_task,
                 request.task,
@@ -191,7 +189,7 @@ class GraderServicer(grader_pb2_grpc.GraderServiceServicer):
 def hosted_grader(settings: GraderSettings) -> Hosted:
     store = open_store(settings.store_url)
     store.check()
-    scratch = ServiceScratch("grader", settings.scratch_parent)
+    scratch = ServiceScratch("grader")  # in the system's temp dir
     scratch.claim()  # a grader killed mid-grade left its spooled submissions behind
     servicer = GraderServicer(settings, store, scratch)
     for rpc in ("GradeSubmission", "ValidateSubmission", "GradeTechniqueTask"):
