@@ -500,9 +500,12 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
     )
 
 
-async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, count: int, ticks: int) -> None:
+async def backlog(
+    client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, count: int, ticks: int, lines_json: str | None
+) -> None:
     """A probe run printing a line every 50 ms (then sleeping, so its Docker log can be read) while
-    `count` tiny runs drain; GetRun of the probe sampled all along."""
+    `count` tiny runs drain; GetRun of the probe sampled all along. `lines_json`: where to write each
+    line's times (printed, captured by the runner, arrived at each client) for a closer look."""
     probe = await client.create_run(
         "demo-digits",
         "dummy",
@@ -555,6 +558,10 @@ async def backlog(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, co
     delays_here = [arrived_here[text] - printed[text] for text in printed if text in arrived_here]
     runner_part = [captured[text] - printed[text] for text in printed]
     gateway_part = [arrived[text] - captured[text] for text in printed]
+    if lines_json:
+        times = {t: [printed[t], captured[t], arrived[t], arrived_here.get(t)] for t in printed}
+        document = json.dumps({"columns": ["printed", "captured", "arrived", "arrived_here"], "lines": times})
+        await asyncio.to_thread(Path(lines_json).write_text, document)
     failed = 0
     for run_id in run_ids:
         failed += (await client.get_run(run_id)).state != RunState.RUN_STATE_SUCCEEDED
@@ -631,7 +638,7 @@ async def main(args: argparse.Namespace) -> None:
                 if "slowest" in args.only:
                     await slowest_and_streaming(client, stack, lag, args.lines)
                 if "backlog" in args.only:
-                    await backlog(client, stack, lag, args.backlog, args.ticks)
+                    await backlog(client, stack, lag, args.backlog, args.ticks, args.lines_json)
         finally:
             await asyncio.to_thread(stack.stop)
 
@@ -647,6 +654,7 @@ if __name__ == "__main__":
     parser.add_argument("--lines", type=int, default=300_000, help="lines of the streaming run")
     parser.add_argument("--backlog", type=int, default=300, help="tiny runs in the backlog")
     parser.add_argument("--ticks", type=int, default=600, help="probe lines (50 ms apart) during the backlog")
+    parser.add_argument("--lines-json", help="(b) write each probe line's times to this JSON file")
     parser.add_argument("--runs", type=int, default=10, help="runs for the overhead medians")
     parser.add_argument("--concurrent", type=int, default=12, help="the gateway's and runner's --max-concurrent")
     parser.add_argument("--home", help="keep the stack's home (logs, database) here instead of a temporary one")

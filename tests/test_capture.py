@@ -38,6 +38,21 @@ async def test_sequencer_numbers_gap_free_and_batches_what_is_ready() -> None:
     assert [e.seq for e in _events([b async for b in sequencer.batches(after_seq=8)])] == list(range(9, 14))
 
 
+async def test_a_quiet_stream_goes_out_at_once_and_a_busy_one_waits_for_company() -> None:
+    import asyncio
+
+    sequencer = EventSequencer("r", first_seq=1, flush_delay=30.0, quiet_after=60.0)
+    sequencer.emit_line(STDOUT, "first", False)
+    await asyncio.sleep(0)  # one turn of the loop: nothing flushed for a while, so no wait
+    assert [e.log_line.text for e in sequencer.events()] == ["first"]
+    sequencer.emit_line(STDOUT, "second", False)
+    sequencer.emit_line(STDOUT, "third", False)
+    await asyncio.sleep(0.05)
+    assert sequencer.last_seq == 3 and len(sequencer.events()) == 1  # just flushed: these wait (30 s here)
+    sequencer.close()
+    assert [len(b.events) for b in [b async for b in sequencer.batches()]] == [1, 2]
+
+
 async def test_followers_get_live_events_as_they_are_flushed() -> None:
     sequencer = EventSequencer("r", first_seq=1)
     received: list[int] = []
