@@ -37,6 +37,7 @@ FIXTURE_MARKERS: dict[str, tuple[str, ...]] = {
     "grader": ("services",),
     "runner": ("services",),
     "small_runner": ("services",),
+    "model_runner": ("services",),
     "own_stack": ("services",),
     "two_runners": ("services",),
     "scheduling_gateway": ("services",),

@@ -152,6 +152,44 @@ class EventHub:
                 await event.wait()
 
 
+class _CommitsAhead:
+    """A run's runner batches that its watchers have but the database has not committed yet. The
+    runner's stream is read on while they commit, within `MAX_BATCHES` and `MAX_BYTES`: a commit that
+    waits (for the database's lock, which the chore process holds while it compacts a finished run,
+    or for a checkpoint's fsync) no longer holds up the run's next lines on their way to its watchers.
+    Past the bounds the stream is read no faster than its events are stored. Both bounds are half of
+    what `EventHub` holds, so a watcher finds the batches the database does not have yet in memory
+    (but for a batch of over half a MiB, which can push older ones out: a watcher that needs one of
+    those finds it in the database once committed, at the next event or poll)."""
+
+    MAX_BATCHES = EventHub.HELD_BATCHES // 2
+    MAX_BYTES = EventHub.HELD_BYTES // 2
+
+    def __init__(self) -> None:
+        self._writes: deque[tuple[asyncio.Future[None], int]] = deque()
+        self._bytes = 0
+
+    def add(self, committed: asyncio.Future[None], size: int) -> None:
+        self._writes.append((committed, size))
+        self._bytes += size
+
+    async def within_bounds(self) -> None:
+        """Forgets the writes committed by now and waits for the oldest while the rest exceed a bound.
+        A write that failed raises here, as it did when each batch was awaited."""
+        while self._writes and (
+            self._writes[0][0].done() or len(self._writes) > self.MAX_BATCHES or self._bytes > self.MAX_BYTES
+        ):
+            committed, size = self._writes.popleft()
+            self._bytes -= size
+            await settled(committed)
+
+    async def all_committed(self) -> None:
+        while self._writes:
+            committed, size = self._writes.popleft()
+            self._bytes -= size
+            await settled(committed)
+
+
 class _Finished(Exception):
     """Raised inside a run's task once its terminal state is decided."""
 
@@ -285,24 +323,23 @@ class RunOrchestrator:
             prepare_batch(run, events, run_changed=changed), lambda: self.hub.notify(run.run_id, events)
         )
 
-    async def _persist_runner_batch(
+    def _persist_runner_batch(
         self, run: gateway_pb2.Run, events: list[common_pb2.RunEvent], encoded: bytes | None = None
-    ) -> None:
-        """A batch from the runner: its watchers have it at once, and this returns once it is committed
-        (a runner's stream is read no faster than its events can be stored, so at most one batch per
-        run is ahead of the database: the one the hub holds). Telling watchers before the commit is
-        safe because the runner journaled the batch before sending it: a gateway that dies before
-        committing reattaches after its last committed seq and gets the same events again.
-        `encoded`: the batch as received, stored and watched as it is unless applying it changed an
-        event (a report takes the run's model usage)."""
+    ) -> asyncio.Future[None] | None:
+        """A batch from the runner: its watchers have it at once, and the returned future is done once
+        it is committed (None for an empty batch). Telling watchers before the commit is safe because
+        the runner journaled the batch before sending it: a gateway that dies before committing
+        reattaches after its last committed seq and gets the same events again. `encoded`: the batch
+        as received, stored and watched as it is unless applying it changed an event (a report takes
+        the run's model usage)."""
         if not events:
-            return
+            return None
         changed = self._apply_events(run, events)
         if changed:
             encoded = None  # a status or report batch (rare): encoded again, with what was applied
         committed = self.writer.enqueue(prepare_batch(run, events, run_changed=changed, encoded=encoded))
         self.hub.notify(run.run_id, events, encoded)
-        await settled(committed)
+        return committed
 
     def _emit(self, run: gateway_pb2.Run, **payload: object) -> common_pb2.RunEvent:
         event = common_pb2.RunEvent(run_id=run.run_id, seq=run.last_seq + 1, time=now_timestamp(), **payload)  # type: ignore[arg-type]
@@ -627,6 +664,7 @@ class RunOrchestrator:
         `runner_reattach_seconds`; the runner's journal makes the continuation gap-free."""
         loop = asyncio.get_running_loop()
         last_status: common_pb2.StatusChange | None = None
+        ahead = _CommitsAhead()
         down_since: float | None = None
         pause = 0.2
         self._executing.add(run.run_id)
@@ -642,9 +680,11 @@ class RunOrchestrator:
                     async for batch in call:
                         down_since, pause = None, 0.2
                         events = list(batch.events)
-                        await self._persist_runner_batch(
-                            run, events, batch.encoded if isinstance(batch, RunnerBatch) else None
-                        )
+                        encoded = batch.encoded if isinstance(batch, RunnerBatch) else None
+                        committed = self._persist_runner_batch(run, events, encoded)
+                        if committed is not None:
+                            ahead.add(committed, len(encoded) if encoded is not None else batch.ByteSize())
+                            await ahead.within_bounds()
                         if events:
                             EVENT_LAG_SECONDS.observe(max(time.time() - events[-1].time.ToNanoseconds() / 1e9, 0.0))
                         for event in events:
@@ -682,6 +722,7 @@ class RunOrchestrator:
         finally:
             if not cancelled:
                 self._executing.discard(run.run_id)
+        await ahead.all_committed()
         if last_status is not None:
             # Every event up to the verdict is in the database now: the runner may forget the run.
             await self._release_on_runner(run)

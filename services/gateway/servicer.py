@@ -32,6 +32,7 @@ from mleredux.v1 import (
     preparer_pb2,
     preparer_pb2_grpc,
 )
+from services.cpu_priority import hand_over_gil_sooner
 from services.encoded_responses import add_with_encoded_responses
 from services.gateway.agents import SMOKE_COMPETITION, AgentRegistry, AgentSettings, agent_run
 from services.gateway.auth import Principal, TokenStore, bearer_token
@@ -632,16 +633,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self.tokens.close()
 
 
-#: The GIL hand-over interval in the gateway's process. Its threads (event writer, reads; finished runs'
-#: files and compaction are in the chore process) hold the GIL in turns; the event loop releases it
-#: around every SQLite and socket call and, at Python's default of 5 ms, may wait that long to get it
-#: back each time: a GetRun of a few such calls took 30-60 ms under load. At 1 ms the loop gets it back
-#: five times sooner.
-GIL_SWITCH_INTERVAL_SECONDS = 0.001
-
-
 def hosted_gateway(settings: GatewaySettings) -> Hosted:
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
+    hand_over_gil_sooner()
     store = open_store(settings.store_url)
     store.check()
     servicer = GatewayServicer(settings, store)

@@ -19,6 +19,7 @@ from mleredux.models.endpoints import Endpoints, load_endpoints
 from mleredux.names import check_image_reference, check_run_id
 from mleredux.store import ArtifactStore, open_store
 from mleredux.v1 import common_pb2, grader_pb2, grader_pb2_grpc, runner_pb2, runner_pb2_grpc
+from services.cpu_priority import hand_over_gil_sooner
 from services.runner.agent_builder import AgentBuilder, AgentBuildSettings
 from services.runner.backends.base import ContainerBackend
 from services.runner.backends.docker import DEFAULT_CALL_TIMEOUT_SECONDS, DockerBackend
@@ -376,6 +377,7 @@ def raise_open_file_limit() -> tuple[int, int]:
 
 def hosted_runner(settings: RunnerSettings) -> Hosted:
     raise_open_file_limit()
+    hand_over_gil_sooner()
     store = open_store(settings.store_url)
     try:
         store.check()
