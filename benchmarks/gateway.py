@@ -315,41 +315,46 @@ _CLIENTS: dict[str, Callable[..., None]] = {"--sample-get-run": _sample_get_run,
 
 
 class _LoopLag:
-    """The gateway's own event-loop probe (`mleredux_gateway_event_loop_lag_seconds`), read from
-    its metrics endpoint before and after a phase."""
+    """The services' own event-loop probes (`mleredux_event_loop_lag_seconds`), read from their
+    metrics endpoints (the gateway's and the runner's) before and after a phase."""
 
-    def __init__(self, metrics_address: str) -> None:
-        self.url = f"http://{metrics_address}/metrics"
-        self._before: dict[str, float] = {}
+    SERVICES = ("gateway", "runner")
 
-    async def _read(self) -> dict[str, float]:
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.urls = {name: f"http://{stack.services[name].metrics_address}/metrics" for name in self.SERVICES}
+        self._before: dict[str, dict[str, float]] = {}
+
+    async def _read(self, url: str) -> dict[str, float]:
         def fetch() -> str:
-            with urllib.request.urlopen(self.url, timeout=10) as answer:
+            with urllib.request.urlopen(url, timeout=10) as answer:
                 return str(answer.read().decode())
 
         values: dict[str, float] = {}
         for line in (await asyncio.to_thread(fetch)).splitlines():
-            if line.startswith("mleredux_gateway_event_loop_lag"):
+            if line.startswith("mleredux_event_loop_lag"):
                 name, _, value = line.rpartition(" ")
                 values[name] = float(value)
         return values
 
     async def start(self) -> None:
-        self._before = await self._read()
+        self._before = {name: await self._read(url) for name, url in self.urls.items()}
 
     async def report(self) -> str:
-        after = await self._read()
+        parts = []
+        for name, url in self.urls.items():
+            after, before = await self._read(url), self._before.get(name, {})
 
-        def delta(name: str) -> float:
-            return after.get(name, 0.0) - self._before.get(name, 0.0)
+            def delta(metric: str, after: dict[str, float] = after, before: dict[str, float] = before) -> float:
+                return after.get(metric, 0.0) - before.get(metric, 0.0)
 
-        probes = delta("mleredux_gateway_event_loop_lag_seconds_count")
-        late = probes - delta('mleredux_gateway_event_loop_lag_seconds_bucket{le="0.05"}')
-        worst = after.get("mleredux_gateway_event_loop_lag_max_seconds", 0.0) * 1000
-        return (
-            f"gateway event loop: {late:.0f} of {probes:.0f} probes held > 50 ms in this phase; "
-            f"longest hold since start {worst:.1f} ms"
-        )
+            probes = delta("mleredux_event_loop_lag_seconds_count")
+            late = probes - delta('mleredux_event_loop_lag_seconds_bucket{le="0.05"}')
+            worst = after.get("mleredux_event_loop_lag_max_seconds", 0.0) * 1000
+            parts.append(
+                f"{name} event loop: {late:.0f} of {probes:.0f} probes held > 50 ms in this phase; "
+                f"longest hold since start {worst:.1f} ms"
+            )
+        return "; ".join(parts)
 
 
 _Item = TypeVar("_Item")
@@ -622,7 +627,7 @@ async def main(args: argparse.Namespace) -> None:
             gateway_http_listen=None,
             extra_args={
                 "gateway": [*flags, "--metrics-listen", "127.0.0.1:0", "--max-unfinished-runs-per-user", "0"],
-                "runner": flags,
+                "runner": [*flags, "--metrics-listen", "127.0.0.1:0"],
             },
         )
         await asyncio.to_thread(stack.start)
@@ -634,7 +639,7 @@ async def main(args: argparse.Namespace) -> None:
                     pass
                 if "overhead" in args.only:
                     await overhead(client, image, args.runs)
-                lag = _LoopLag(stack.services["gateway"].metrics_address)
+                lag = _LoopLag(stack)
                 if "slowest" in args.only:
                     await slowest_and_streaming(client, stack, lag, args.lines)
                 if "backlog" in args.only:

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
 T = TypeVar("T")
 
@@ -30,6 +30,36 @@ DependencyCheck = Callable[[], Awaitable[str | None]]
 TENANT_LIMIT_HITS = Counter(
     "mleredux_tenant_limit_hits", "Times a run or a user hit one of its bounds, by limit", ["limit"]
 )
+
+
+EVENT_LOOP_LAG_SECONDS = Histogram(
+    "mleredux_event_loop_lag_seconds",
+    "How late a 10 ms timer on the service's event loop fired: how long something held the loop",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+EVENT_LOOP_LAG_MAX_SECONDS = Gauge(
+    "mleredux_event_loop_lag_max_seconds", "The largest event-loop lag seen since the service started"
+)
+#: How often the probe looks at the loop.
+LOOP_PROBE_SECONDS = 0.01
+
+
+async def probe_event_loop() -> None:
+    """Sleeps `LOOP_PROBE_SECONDS` again and again and records how late each wake-up came: a
+    synchronous call that holds the loop shows up here, whoever made it, and so does a loop whose
+    thread waited for a CPU or the GIL. `serve()` runs it in every service."""
+    loop = asyncio.get_running_loop()
+    if loop.get_debug():  # PYTHONASYNCIODEBUG=1: asyncio names every callback that holds the loop this long
+        loop.slow_callback_duration = 2 * LOOP_PROBE_SECONDS
+    worst = 0.0
+    while True:
+        before = loop.time()
+        await asyncio.sleep(LOOP_PROBE_SECONDS)
+        lag = max(loop.time() - before - LOOP_PROBE_SECONDS, 0.0)
+        EVENT_LOOP_LAG_SECONDS.observe(lag)
+        if lag > worst:
+            worst = lag
+            EVENT_LOOP_LAG_MAX_SECONDS.set(lag)
 
 
 def start_metrics(listen: str) -> str:

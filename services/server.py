@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from mleredux.service_logs import RepeatFilter
-from services.operations import DependencyCheck, follow_dependencies, start_metrics
+from services.operations import DependencyCheck, follow_dependencies, probe_event_loop, start_metrics
 
 #: What a service accepts in one request unless its hosting says otherwise: a few MB, checked by gRPC
 #: against the message's length prefix before anything is allocated or any token is looked at, so an
@@ -151,6 +151,7 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
         if hosted.dependency_checks
         else None
     )
+    loop_probe = asyncio.create_task(probe_event_loop(), name="event-loop-probe")
     if metrics_listen is not None:
         print(f"metrics listening on {start_metrics(metrics_listen)}", flush=True)
     # What is built by now (modules, descriptors, the service's own state) lives as long as the
@@ -166,6 +167,7 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
         await asyncio.wait({server_done, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stop_wait.cancel()
+        loop_probe.cancel()
         if dependencies is not None:
             dependencies.cancel()
             await asyncio.gather(dependencies, return_exceptions=True)

@@ -79,6 +79,10 @@ async def test_a_run_shows_in_every_service_metrics(ops_stack: EmbeddedStack) ->
     assert _value(runner, "mleredux_runner_container_starts_total") >= 1
     assert _value(runner, "mleredux_runner_run_endings_total", state="GRADING", reason="UNSPECIFIED") >= 1
     assert _value(grader, "mleredux_grader_call_seconds_count", rpc="GradeSubmission", outcome="ok") >= 1
+    # Every service probes its own event loop every 10 ms (services/operations.py), the run's time at least.
+    for samples in (gateway, runner, grader):
+        assert _value(samples, "mleredux_event_loop_lag_seconds_count") >= 10
+        assert _value(samples, "mleredux_event_loop_lag_max_seconds") > 0
 
 
 async def test_the_gateway_is_not_serving_while_the_grader_is_down(ops_stack: EmbeddedStack) -> None:

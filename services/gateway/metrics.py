@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -30,34 +29,6 @@ GRADING_SECONDS = Histogram(
     "Time from a run's GRADING to its report, as the gateway saw it",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
-
-EVENT_LOOP_LAG_SECONDS = Histogram(
-    "mleredux_gateway_event_loop_lag_seconds",
-    "How late a 10 ms timer on the gateway's event loop fired: how long something held the loop",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
-)
-EVENT_LOOP_LAG_MAX_SECONDS = Gauge(
-    "mleredux_gateway_event_loop_lag_max_seconds", "The largest event-loop lag seen since the gateway started"
-)
-#: How often the probe looks at the loop.
-LOOP_PROBE_SECONDS = 0.01
-
-
-async def probe_event_loop() -> None:
-    """Sleeps `LOOP_PROBE_SECONDS` again and again and records how late each wake-up came: a
-    synchronous call that holds the loop shows up here, whoever made it."""
-    loop = asyncio.get_running_loop()
-    if loop.get_debug():  # PYTHONASYNCIODEBUG=1: asyncio names every callback that holds the loop this long
-        loop.slow_callback_duration = 2 * LOOP_PROBE_SECONDS
-    worst = 0.0
-    while True:
-        before = loop.time()
-        await asyncio.sleep(LOOP_PROBE_SECONDS)
-        lag = max(loop.time() - before - LOOP_PROBE_SECONDS, 0.0)
-        EVENT_LOOP_LAG_SECONDS.observe(lag)
-        if lag > worst:
-            worst = lag
-            EVENT_LOOP_LAG_MAX_SECONDS.set(lag)
 
 
 class RunsByState(Collector):

@@ -39,7 +39,7 @@ from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.chores import ChoreProcess
 from services.gateway.evaluation_state import EvaluationDatabase
 from services.gateway.evaluations import EvaluationLimits, EvaluationService
-from services.gateway.metrics import probe_event_loop, register_gateway_metrics
+from services.gateway.metrics import register_gateway_metrics
 from services.gateway.model_quota import ModelQuota, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.quotas import UserQuota, UserQuotas
@@ -174,7 +174,6 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
         self.evaluations.resolve_agent = self.agents.resolve
         self.agents.smoke_run = self._smoke_run
-        self._loop_probe: asyncio.Task[None] | None = None
 
     def dependency_channels(self) -> list[tuple[str, grpc.aio.Channel]]:
         """The services the gateway needs, by name, with its channel to each."""
@@ -615,12 +614,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         await self.orchestrator.recover()
         self.keeper.start()
         await self.evaluations.recover()
-        self._loop_probe = asyncio.create_task(probe_event_loop(), name="event-loop-probe")
 
     async def shutdown(self) -> None:
         self._closing = True
-        if self._loop_probe is not None:
-            self._loop_probe.cancel()
         await self.evaluations.shutdown()
         await self.agents.close()
         await self.orchestrator.shutdown()
