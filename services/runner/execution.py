@@ -460,7 +460,9 @@ class RunExecution:
         """The public files on this host: the preparer's dir when shared, else fetched from the store."""
         await self._mount_disk()
         await asyncio.to_thread(self._fetch_hints)
-        prepare_work_dir(self.work_dir, self.request)
+        # Off the loop too: a dozen directory and file writes on the run's new disk, each of which can
+        # wait for the filesystem while Docker writes container layers beside it.
+        await asyncio.to_thread(prepare_work_dir, self.work_dir, self.request)
         request = self.request
         # Every prepared dataset (competition or technique task) has a description.md; the sample
         # submission's name varies by competition.

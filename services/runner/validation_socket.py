@@ -293,8 +293,13 @@ class ValidationSocket:
         if length == 0:
             return 400, ValidationAnswer(False, "empty request body: POST the submission CSV"), 0, True
         unstorable = "validation unavailable: the runner cannot store the file right now; try again later"
+        # The spool file's creation, writes, close and removal are off the loop: under a backlog each
+        # of them could wait 100 ms and more for the filesystem while Docker wrote beside it, and the
+        # loop carries every run's live lines.
         try:
-            fd, spool_name = tempfile.mkstemp(prefix=".validation-", suffix=".body", dir=self._spool_dir)
+            fd, spool_name = await asyncio.to_thread(
+                tempfile.mkstemp, prefix=".validation-", suffix=".body", dir=self._spool_dir
+            )
         except OSError as exc:
             log.warning("validation socket of %s: cannot spool a body: %s", self._run_name, exc)
             return 503, ValidationAnswer(False, unstorable), length, False
@@ -302,7 +307,8 @@ class ValidationSocket:
         spool = Path(spool_name)
         try:
             try:
-                with os.fdopen(fd, "wb") as out:
+                out = os.fdopen(fd, "wb")
+                try:
                     if request.headers.get("expect", "").lower() == "100-continue":
                         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                     async with asyncio.timeout(limits.body_timeout_seconds):
@@ -312,8 +318,10 @@ class ValidationSocket:
                                 data = await reader.read(min(remaining, _READ_BYTES))
                             if not data:
                                 raise ConnectionResetError("the body ended early")
-                            out.write(data)
+                            await asyncio.to_thread(out.write, data)
                             remaining -= len(data)
+                finally:
+                    await asyncio.shield(asyncio.to_thread(out.close))
             except (ConnectionError, TimeoutError):
                 raise  # the agent's side: the connection just closes
             except OSError as exc:  # the runner's disk (full, quota): the agent is told, briefly
@@ -330,8 +338,7 @@ class ValidationSocket:
             return 200, answer, length, True
         finally:
             self._busy = False
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(spool)
+            await asyncio.shield(asyncio.to_thread(_remove, spool))
 
     async def _send_answer(
         self, writer: asyncio.StreamWriter, status: int, answer: ValidationAnswer, size: int, keep_alive: bool
@@ -424,3 +431,8 @@ def _response(status: int, answer: ValidationAnswer, *, keep_alive: bool) -> byt
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
