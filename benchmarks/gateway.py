@@ -319,6 +319,7 @@ class _LoopLag:
     metrics endpoints (the gateway's and the runner's) before and after a phase."""
 
     SERVICES = ("gateway", "runner")
+    WITHIN_50_MS = 'mleredux_event_loop_lag_seconds_bucket{le="0.05"}'
 
     def __init__(self, stack: EmbeddedStack) -> None:
         self.urls = {name: f"http://{stack.services[name].metrics_address}/metrics" for name in self.SERVICES}
@@ -343,12 +344,11 @@ class _LoopLag:
         parts = []
         for name, url in self.urls.items():
             after, before = await self._read(url), self._before.get(name, {})
-
-            def delta(metric: str, after: dict[str, float] = after, before: dict[str, float] = before) -> float:
-                return after.get(metric, 0.0) - before.get(metric, 0.0)
-
-            probes = delta("mleredux_event_loop_lag_seconds_count")
-            late = probes - delta('mleredux_event_loop_lag_seconds_bucket{le="0.05"}')
+            probes, within_50_ms = (
+                after.get(metric, 0.0) - before.get(metric, 0.0)
+                for metric in ("mleredux_event_loop_lag_seconds_count", self.WITHIN_50_MS)
+            )
+            late = probes - within_50_ms
             worst = after.get("mleredux_event_loop_lag_max_seconds", 0.0) * 1000
             parts.append(
                 f"{name} event loop: {late:.0f} of {probes:.0f} probes held > 50 ms in this phase; "

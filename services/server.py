@@ -168,6 +168,7 @@ async def serve(hosted: Hosted, listen: str, *, grace_seconds: float = 10.0, met
     finally:
         stop_wait.cancel()
         loop_probe.cancel()
+        await asyncio.gather(loop_probe, return_exceptions=True)
         if dependencies is not None:
             dependencies.cancel()
             await asyncio.gather(dependencies, return_exceptions=True)

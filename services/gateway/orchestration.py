@@ -179,15 +179,16 @@ class _CommitsAhead:
         while self._writes and (
             self._writes[0][0].done() or len(self._writes) > self.MAX_BATCHES or self._bytes > self.MAX_BYTES
         ):
-            committed, size = self._writes.popleft()
-            self._bytes -= size
-            await settled(committed)
+            await self._settle_oldest()
 
     async def all_committed(self) -> None:
         while self._writes:
-            committed, size = self._writes.popleft()
-            self._bytes -= size
-            await settled(committed)
+            await self._settle_oldest()
+
+    async def _settle_oldest(self) -> None:
+        committed, size = self._writes.popleft()
+        self._bytes -= size
+        await settled(committed)
 
 
 class _Finished(Exception):

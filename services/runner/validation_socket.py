@@ -338,7 +338,7 @@ class ValidationSocket:
             return 200, answer, length, True
         finally:
             self._busy = False
-            await asyncio.shield(asyncio.to_thread(_remove, spool))
+            await asyncio.shield(asyncio.to_thread(spool.unlink, missing_ok=True))
 
     async def _send_answer(
         self, writer: asyncio.StreamWriter, status: int, answer: ValidationAnswer, size: int, keep_alive: bool
@@ -431,8 +431,3 @@ def _response(status: int, answer: ValidationAnswer, *, keep_alive: bool) -> byt
         f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n"
     )
     return head.encode() + body
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
