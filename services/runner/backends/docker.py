@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import struct
 from collections.abc import AsyncIterator, Awaitable
@@ -28,6 +29,7 @@ from services.runner.backends.base import (
     ContainerState,
     OutputChunk,
 )
+from services.runner.backends.docker_log_file import LogFileWatcher, follow_log_file
 from services.runner.backends.docker_logs import LogStreamError, follow_logs
 
 _HEADER = struct.Struct(">BxxxL")
@@ -64,9 +66,20 @@ class DockerUnavailableError(MleReduxError):
 class DockerBackend:
     """Containers on the local Docker engine (or the one DOCKER_HOST names)."""
 
-    def __init__(self, call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, call_timeout_seconds: float = DEFAULT_CALL_TIMEOUT_SECONDS, *, read_log_files: bool = True
+    ) -> None:
         self._docker: aiodocker.Docker | None = None
         self.call_timeout_seconds = call_timeout_seconds
+        #: Whether output is read from the engine's log files on this host when they are readable
+        #: (docker_log_file.py); otherwise, and when they are not, through the follow API.
+        self.read_log_files = read_log_files
+        self._watcher: LogFileWatcher | None = None
+        self._containers_dir: str | None = None  # where the engine keeps containers; "" = not readable here
+        #: One engine wait per container, shared by `wait` and the end of `output` (a second long
+        #: request per run would double the connections held open, and aiohttp's pool is bounded).
+        self._stops: dict[str, asyncio.Task[dict[str, Any]]] = {}
+        self._stop_waiters: dict[str, int] = {}
 
     async def _call(self, what: str, call: Awaitable[_T]) -> _T:
         """One Engine API call, bounded: an engine that hangs (or a stream that never ends) cannot
@@ -200,8 +213,67 @@ class DockerBackend:
         with contextlib.suppress(MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
             await self.remove(name_or_id)
 
+    async def _wait_stopped(self, container_id: str) -> dict[str, Any]:
+        """The engine's wait for `container_id`, one request however many callers wait at once
+        (the request is cancelled when the last of them stops waiting)."""
+        task = self._stops.get(container_id)
+        if task is None or task.done():
+            task = asyncio.ensure_future(self.docker.containers.container(container_id).wait())
+            self._stops[container_id] = task
+            self._stop_waiters[container_id] = 0
+        self._stop_waiters[container_id] += 1
+        try:
+            return await asyncio.shield(task)
+        finally:
+            self._stop_waiters[container_id] -= 1
+            if self._stop_waiters[container_id] == 0 and self._stops.get(container_id) is task:
+                del self._stops[container_id], self._stop_waiters[container_id]
+                task.cancel()
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: nobody else will
+
+    async def _log_stopped(self, container_id: str) -> None:
+        """Returns once the container is no longer running (or is gone); its log file is then complete."""
+        try:
+            await self._wait_stopped(container_id)
+        except aiodocker.DockerError as exc:
+            if exc.status != 404:  # gone: its log has ended for good
+                raise DockerUnavailableError(f"cannot wait for container {container_id[:12]}: {exc.message}") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise DockerUnavailableError(f"Docker engine does not answer: {exc}") from exc
+
+    async def _log_file(self, container_id: str) -> str | None:
+        """The path of the container's json-file log if this process can read the engine's files."""
+        if not self.read_log_files or not isinstance(self.docker.connector, aiohttp.UnixConnector):
+            return None
+        if self._containers_dir is None:
+            self._containers_dir = ""
+            try:
+                info = await self._call("a system info", self.docker.system.info())
+                directory = os.path.join(str(info.get("DockerRootDir", "")), "containers")
+                if info.get("DockerRootDir") and os.access(directory, os.R_OK | os.X_OK):
+                    self._watcher = LogFileWatcher()
+                    self._containers_dir = directory
+            except (MleReduxError, aiodocker.DockerError, aiohttp.ClientError, OSError):
+                pass  # the follow API it is
+        if not self._containers_dir or not re.fullmatch(r"[0-9a-f]{64}", container_id):
+            return None
+        return os.path.join(self._containers_dir, container_id, f"{container_id}-json.log")
+
     async def output(self, container_id: str) -> AsyncIterator[list[OutputChunk]]:  # type: ignore[override]
         # Following from the start replays everything written so far, then streams until exit.
+        path = await self._log_file(container_id)
+        if path is not None and self._watcher is not None:
+            yielded = False
+            try:
+                async for batch in follow_log_file(self._watcher, path, lambda: self._log_stopped(container_id)):
+                    yielded = True
+                    yield batch
+                return
+            except OSError as exc:
+                if yielded:
+                    raise LogStreamError(f"the log file of container {container_id[:12]} broke: {exc}") from exc
+                # Not readable here (another driver, a removed container): the API says which.
         connector = self.docker.connector
         if isinstance(connector, aiohttp.UnixConnector):
             # The fast path: the socket read in large blocks (see docker_logs.py).
@@ -248,7 +320,7 @@ class DockerBackend:
     async def wait(self, container_id: str) -> ContainerExit:
         container = self.docker.containers.container(container_id)
         try:
-            result = await container.wait()  # bounded by the run's time limit at the caller
+            result = await self._wait_stopped(container_id)  # bounded by the run's time limit at the caller
             info = await self._call(f"an inspection of container {container_id[:12]}", container.show())
         except aiodocker.DockerError as exc:
             if exc.status == 404:
@@ -315,6 +387,14 @@ class DockerBackend:
         return [str(c.id) for c in containers]
 
     async def close(self) -> None:
+        for task in self._stops.values():
+            task.cancel()
+        self._stops.clear()
+        self._stop_waiters.clear()
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
+            self._containers_dir = None
         if self._docker is not None:
             await self._docker.close()
             self._docker = None
