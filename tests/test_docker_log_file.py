@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,21 @@ async def test_a_log_file_that_is_not_readable_here_is_followed_through_the_api(
     finally:
         await backend.remove(container)
         await backend.close()
+
+
+async def test_a_container_removed_while_followed_ends_its_output(dummy_image: str) -> None:
+    # Its log file is deleted with it: the reader finishes what it has instead of waiting for more.
+    container = await _start(dummy_image, "echo before; sleep 30")
+    backend = DockerBackend()
+    try:
+        stream = backend.output(container)
+        assert [c.data for c in await asyncio.wait_for(anext(stream), 10)] == [b"before\n"]
+        await asyncio.to_thread(subprocess.run, ["docker", "rm", "-f", container], capture_output=True, check=True)
+        assert await asyncio.wait_for(_rest(stream), 10) == []
+    finally:
+        await backend.remove(container)
+        await backend.close()
+
+
+async def _rest(stream: AsyncIterator[list[OutputChunk]]) -> list[list[OutputChunk]]:
+    return [batch async for batch in stream]

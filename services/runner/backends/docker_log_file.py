@@ -45,7 +45,7 @@ _WATCH_MASK = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_DELETE_SELF | _IN_MOVE_SELF
 #: Moved or deleted: the watched file will not grow again.
 _LEFT = _IN_MOVE_SELF | _IN_DELETE_SELF
 _EVENT = struct.Struct("iIII")
-READ_BYTES = 1 << 18
+READ_BYTES = 1 << 20
 #: How long the new file after a rotation may take to appear before the reader looks again.
 _ROTATION_POLL_SECONDS = 0.002
 
@@ -198,13 +198,6 @@ def _open_snapshot(path: str) -> tuple[list[int], int]:
     raise LogStreamError(f"the engine's log {path} rotated on every attempt to open it")
 
 
-def _read_all(fd: int) -> bytes:
-    parts = []
-    while block := os.read(fd, READ_BYTES):
-        parts.append(block)
-    return b"".join(parts)
-
-
 async def follow_log_file(
     watcher: LogFileWatcher,
     path: str,
@@ -215,54 +208,58 @@ async def follow_log_file(
     OSError if the file cannot be opened (nothing yielded yet: the caller may use the API),
     LogStreamError if the file is not a log, and whatever `stopped()` raises."""
     wd, watched = watcher.watch(path)
-    fds: list[int] = []
+    fds: list[int] = []  # the files in the order they are read; all but the last are complete
     stop_task: asyncio.Future[object] = asyncio.ensure_future(stopped())
     stop_task.add_done_callback(lambda _: watched.wake.set())
     try:
         rotated, current = _open_snapshot(path)
         fds = [*rotated, current]
-        pending = b""
-        for fd in rotated:  # closed by the engine when it rotated them: complete
-            pending += _read_all(fd)
-        rest = b""
+        reading = 0  # index in `fds`
+        rest = b""  # the start of an entry not yet whole
+        last = False  # the file being read is the log's last: nothing was made in its place
         while True:
             watched.wake.clear()
             moved = bool(watched.mask & _LEFT)
             watched.mask = 0
-            ended = stop_task.done()
-            data = _read_all(current)
-            if data or pending:
-                block = rest + pending + data
-                pending = b""
+            ended = stop_task.done()  # before the read: a read that then finds nothing found the end
+            # One bounded read a turn: a run far ahead of its reader (64 MiB of log at a reattach)
+            # is decoded a MiB at a time, the loop free in between.
+            data = os.read(fds[reading], READ_BYTES)
+            if data:
+                block = rest + data if rest else data
                 cut = block.rfind(b"\n") + 1
                 rest = block[cut:]
                 if cut:
                     frames: list[OutputChunk] = []
-                    decode_entries(block[:cut], frames)
+                    decode_entries(block[:cut] if rest else block, frames)
                     if frames:
                         yield frames
-            if ended and not moved:
+                if len(data) == READ_BYTES:
+                    continue  # more is likely there already
+            if reading < len(fds) - 1:
+                if not data:
+                    reading += 1  # a rotated file read to its end: the next one
+                continue
+            if ended and not moved and not last:
                 # A rotation whose event was not read yet: the name points elsewhere (or nowhere).
                 try:
-                    moved = os.stat(path).st_ino != os.fstat(current).st_ino
+                    moved = os.stat(path).st_ino != os.fstat(fds[reading]).st_ino
                 except FileNotFoundError:
                     moved = True
-            if moved:
-                # The engine closed the file before renaming it: what was read is all of it.
-                pending = _read_all(current)
+            if moved and not last:
+                # Rotated (or removed): the engine closed the file first, so once read to its end
+                # it is complete; reading goes on in the file made in its place.
                 watcher.unwatch(wd, watched)
                 opened = await _open_next(path, stop_task)
                 if opened is None:
-                    if rest or pending:
-                        raise LogStreamError(f"the engine's log {path} ends mid-entry")
-                    stop_task.result()
-                    return
-                wd, watched = watcher.watch(path)
-                stop_task.add_done_callback(lambda _, w=watched: w.wake.set())  # type: ignore[misc]
-                fds.append(opened)
-                current = opened
+                    last = True  # removed with its container: once read to its end, the output ends
+                    fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+                else:
+                    fds.append(opened)
+                    wd, watched = watcher.watch(path)
+                    stop_task.add_done_callback(lambda _, w=watched: w.wake.set())  # type: ignore[misc]
                 continue
-            if ended:
+            if ended and not data:
                 if rest:
                     raise LogStreamError(f"the engine's log {path} ends mid-entry")
                 stop_task.result()
@@ -270,7 +267,8 @@ async def follow_log_file(
             if data and len(data) < COALESCE_BELOW:
                 # The engine writes an entry at a time; a short rest lets a few gather per read.
                 await asyncio.sleep(COALESCE_SECONDS)
-            await watched.wake.wait()
+            if not ended:
+                await watched.wake.wait()
     finally:
         stop_task.cancel()
         watcher.unwatch(wd, watched)
