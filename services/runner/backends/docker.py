@@ -198,7 +198,7 @@ class DockerBackend:
             return
         try:
             async with asyncio.timeout(LOG_END_SETTLE_SECONDS):
-                await self.docker.containers.container(container_id).wait()
+                await self._wait_stopped(container_id)  # shared with `wait`: no second request
         except TimeoutError:
             raise LogStreamError(
                 f"the log stream of container {container_id[:12]} ended while the container is still {state.status}"

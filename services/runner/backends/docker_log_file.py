@@ -23,25 +23,22 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import json
 import os
 import stat
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Literal
 
 from services.runner.backends.base import OutputChunk
-from services.runner.backends.docker_logs import COALESCE_BELOW, COALESCE_SECONDS, LogStreamError
+from services.runner.backends.docker_logs import COALESCE_BELOW, COALESCE_SECONDS, LogStreamError, merge_lines
 
 _IN_MODIFY = 0x002
-_IN_CLOSE_WRITE = 0x008
 _IN_DELETE_SELF = 0x400
 _IN_MOVE_SELF = 0x800
 _IN_Q_OVERFLOW = 0x4000
 _IN_NONBLOCK = 0o4000
 _IN_CLOEXEC = 0o2000000
-_WATCH_MASK = _IN_MODIFY | _IN_CLOSE_WRITE | _IN_DELETE_SELF | _IN_MOVE_SELF
+_WATCH_MASK = _IN_MODIFY | _IN_DELETE_SELF | _IN_MOVE_SELF
 #: Moved or deleted: the watched file will not grow again.
 _LEFT = _IN_MOVE_SELF | _IN_DELETE_SELF
 _EVENT = struct.Struct("iIII")
@@ -127,46 +124,31 @@ class LogFileWatcher:
             self._watched.clear()
 
 
-_STREAMS: dict[str, Literal["stdout", "stderr"]] = {"stdout": "stdout", "stderr": "stderr"}
-
-
 def decode_entries(block: bytes, into: list[OutputChunk]) -> None:
     """Appends the frames of `block` (whole json-file lines). Consecutive entries of one stream
-    that each hold one whole line become one chunk (as `docker_logs` merges frames)."""
+    that each hold one whole line become one chunk (`merge_lines`, as the follow API's frames)."""
     try:
         entries = json.loads(b"[" + block[:-1].replace(b"\n", b",") + b"]")
-        run: list[str] = []
-        run_stream = ""
+        run: list[bytes] = []
+        run_stream = 0
         for entry in entries:
-            text: str = entry["log"]
-            stream: str = entry.get("stream", "stdout")
-            if text.endswith("\n"):
+            data = entry["log"].encode("utf-8", "surrogateescape")
+            stream = 2 if entry.get("stream") == "stderr" else 1
+            if data.endswith(b"\n"):
                 if stream != run_stream and run:
-                    _flush(run, run_stream, into)
+                    merge_lines(run, run_stream, into)
                     run = []
                 run_stream = stream
-                run.append(text)
+                run.append(data)
             else:
                 if run:
-                    _flush(run, run_stream, into)
+                    merge_lines(run, run_stream, into)
                     run = []
-                into.append(OutputChunk(_STREAMS.get(stream, "stdout"), text.encode("utf-8", "surrogateescape")))
+                into.append(OutputChunk("stderr" if stream == 2 else "stdout", data))
         if run:
-            _flush(run, run_stream, into)
+            merge_lines(run, run_stream, into)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LogStreamError(f"the engine's log file holds an entry that is not a log line: {exc}") from exc
-
-
-def _flush(run: list[str], stream: str, into: list[OutputChunk]) -> None:
-    kind = _STREAMS.get(stream, "stdout")
-    if len(run) == 1:
-        into.append(OutputChunk(kind, run[0].encode("utf-8", "surrogateescape")))
-        return
-    text = "".join(run)
-    if text.count("\n") == len(run):
-        into.append(OutputChunk(kind, text.encode("utf-8", "surrogateescape"), len(run)))
-    else:  # an entry with several lines keeps its own frame (a line's position is its frame's)
-        into += [OutputChunk(kind, line.encode("utf-8", "surrogateescape")) for line in run]
 
 
 def _open_snapshot(path: str) -> tuple[list[int], int]:
@@ -284,7 +266,4 @@ async def _open_next(path: str, stop_task: asyncio.Future[object]) -> int | None
         except FileNotFoundError:
             if stop_task.done():
                 return None
-        except OSError as exc:
-            if exc.errno != errno.EINTR:
-                raise
         await asyncio.sleep(_ROTATION_POLL_SECONDS)

@@ -17,7 +17,7 @@ import asyncio
 import json
 import struct
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Literal
 from urllib.parse import quote
 
@@ -34,8 +34,9 @@ COALESCE_SECONDS = 0.001
 _STREAMS: tuple[Literal["stdout"], Literal["stderr"]] = ("stdout", "stderr")
 
 
-def _merge(lines: list[bytearray], stream_id: int, frames: list[OutputChunk]) -> None:
-    """Appends `lines` (frames that each end with a newline) as one chunk if each holds one line."""
+def merge_lines(lines: Sequence[bytes | bytearray], stream_id: int, frames: list[OutputChunk]) -> None:
+    """Appends `lines` (frames of stream `stream_id`, 1 or 2, that each end with a newline) as one
+    chunk if each holds one line (docker_log_file.py merges the file's entries the same way)."""
     stream = _STREAMS[stream_id == 2]
     if len(lines) == 1:
         frames.append(OutputChunk(stream, bytes(lines[0])))
@@ -101,7 +102,7 @@ class LogStreamParser:
         frames: list[OutputChunk] = []
         unpack = _FRAME.unpack_from
         position, size = 0, len(payload)
-        lines: list[bytearray] = []  # whole-line frames of `lines_stream` not yet made a chunk
+        lines: list[bytes | bytearray] = []  # whole-line frames of `lines_stream` not yet made a chunk
         lines_stream = 0
         while size - position >= 8:
             stream_id, length = unpack(payload, position)
@@ -111,18 +112,18 @@ class LogStreamParser:
                 break
             if length and payload[end - 1] == 10:  # ends with a newline
                 if stream_id != lines_stream and lines:
-                    _merge(lines, lines_stream, frames)
+                    merge_lines(lines, lines_stream, frames)
                     lines = []
                 lines_stream = stream_id
                 lines.append(payload[start:end])
             else:
                 if lines:
-                    _merge(lines, lines_stream, frames)
+                    merge_lines(lines, lines_stream, frames)
                     lines = []
                 frames.append(OutputChunk(_STREAMS[stream_id == 2], bytes(payload[start:end])))
             position = end
         if lines:
-            _merge(lines, lines_stream, frames)
+            merge_lines(lines, lines_stream, frames)
         del payload[:position]
         return frames
 
