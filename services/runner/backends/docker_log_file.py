@@ -151,26 +151,30 @@ def decode_entries(block: bytes, into: list[OutputChunk]) -> None:
         raise LogStreamError(f"the engine's log file holds an entry that is not a log line: {exc}") from exc
 
 
-def _open_snapshot(path: str) -> tuple[list[int], int]:
-    """Opens the rotated files (oldest first) and the current one, all as of one moment (a
-    rotation in between is seen by the current file's inode changing, and the snapshot retaken)."""
+def _open_snapshot(path: str, after_inode: int | None = None) -> tuple[list[int], int]:
+    """Opens the rotated files newer than the file `after_inode` (all of them when None), oldest
+    first, and the current one, all as of one moment (a rotation in between is seen by the
+    current file's inode changing, and the snapshot retaken)."""
     for _ in range(20):
         current = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        rotated: list[int] = []
+        rotated: list[int] = []  # newest first while collected
         try:
             info = os.fstat(current)
             if not stat.S_ISREG(info.st_mode):
                 raise LogStreamError(f"the engine's log {path} is not a regular file")
-            count = 0
-            while os.path.exists(f"{path}.{count + 1}"):
-                count += 1
-            for index in range(count, 0, -1):
+            index = 1
+            while True:
                 try:
-                    rotated.append(os.open(f"{path}.{index}", os.O_RDONLY | os.O_CLOEXEC))
+                    fd = os.open(f"{path}.{index}", os.O_RDONLY | os.O_CLOEXEC)
                 except FileNotFoundError:
-                    continue  # removed by a rotation meanwhile: the inode check below retakes it
+                    break
+                if os.fstat(fd).st_ino == after_inode:
+                    os.close(fd)  # read already: what is older was too
+                    break
+                rotated.append(fd)
+                index += 1
             if os.stat(path).st_ino == info.st_ino:
-                return rotated, current
+                return rotated[::-1], current
         except BaseException:
             for fd in (*rotated, current):
                 os.close(fd)
@@ -232,12 +236,13 @@ async def follow_log_file(
                 # Rotated (or removed): the engine closed the file first, so once read to its end
                 # it is complete; reading goes on in the file made in its place.
                 watcher.unwatch(wd, watched)
-                opened = await _open_next(path, stop_task)
+                # Every file made since (the engine may have rotated more than once meanwhile).
+                opened = await _open_next(path, os.fstat(fds[reading]).st_ino, stop_task)
                 if opened is None:
                     last = True  # removed with its container: once read to its end, the output ends
                     fds.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
                 else:
-                    fds.append(opened)
+                    fds += opened
                     wd, watched = watcher.watch(path)
                     stop_task.add_done_callback(lambda _, w=watched: w.wake.set())  # type: ignore[misc]
                 continue
@@ -258,11 +263,13 @@ async def follow_log_file(
             os.close(fd)
 
 
-async def _open_next(path: str, stop_task: asyncio.Future[object]) -> int | None:
-    """The file the engine created after a rotation; None if the container stopped without one."""
+async def _open_next(path: str, inode: int, stop_task: asyncio.Future[object]) -> list[int] | None:
+    """The files the engine made after the file `inode`, oldest first; None if the container
+    stopped without one."""
     while True:
         try:
-            return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            rotated, current = _open_snapshot(path, inode)
+            return [*rotated, current]
         except FileNotFoundError:
             if stop_task.done():
                 return None
