@@ -535,6 +535,7 @@ async def backlog(
     await sampler.start()
     start = time.monotonic()
     run_ids = [(await client.create_run("demo-digits", "dummy", compute=TINY)).run_id for _ in range(count)]
+    created = time.monotonic() - start
     pending = set(run_ids)
     while pending:
         token = ""
@@ -572,8 +573,9 @@ async def backlog(
         failed += (await client.get_run(run_id)).state != RunState.RUN_STATE_SUCCEEDED
     p99 = _quantile(delays, 0.99) * 1000
     print(
-        f"(b) while {count} tiny runs drain ({drained:.0f} s, {count / drained * 60:.0f} runs/min, {failed} not "
-        f"SUCCEEDED): GetRun p50 {_quantile(sampler.seconds, 0.5) * 1000:.1f} ms, p99 "
+        f"(b) while {count} tiny runs drain (created in {created:.1f} s, drained in {drained:.0f} s, "
+        f"{count / drained * 60:.0f} runs/min, {failed} not SUCCEEDED): "
+        f"GetRun p50 {_quantile(sampler.seconds, 0.5) * 1000:.1f} ms, p99 "
         f"{_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, max {max(sampler.seconds) * 1000:.1f} ms "
         f"({len(sampler.seconds)} calls); line print -> WatchRun client at the gateway's CPU priority p50 "
         f"{_quantile(delays, 0.5) * 1000:.1f} ms, p99 {p99:.1f} ms ({len(delays)} lines); "
