@@ -221,7 +221,11 @@ async def follow_log_file(
                     if frames:
                         yield frames
                 if len(data) == READ_BYTES:
-                    continue  # more is likely there already
+                    # More is likely there already. A yield to the caller's `async for` does not give
+                    # the loop up, so this does: without it a run far ahead of its reader was read to
+                    # its end in one step (1.4 s for a 300,000-line run, every other run held meanwhile).
+                    await asyncio.sleep(0)
+                    continue
             if reading < len(fds) - 1:
                 if not data:
                     reading += 1  # a rotated file read to its end: the next one
