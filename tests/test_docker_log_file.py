@@ -4,6 +4,7 @@ across rotations, live, and the API when the file cannot be read here."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -152,3 +153,38 @@ async def test_a_container_removed_while_followed_ends_its_output(dummy_image: s
 
 async def _rest(stream: AsyncIterator[list[OutputChunk]]) -> list[list[OutputChunk]]:
     return [batch async for batch in stream]
+
+
+async def test_a_long_log_read_from_its_start_gives_the_loop_up_between_blocks(dummy_image: str) -> None:
+    # A run far ahead of its reader (300,000 lines printed before the runner looks) once held the
+    # runner's loop for the whole file: a yield to the caller's `async for` does not give the loop up.
+    # Counted in loop turns, not seconds: a task beside the reader runs between every two blocks.
+    container = await _start(dummy_image, "yes 'a line of the agent printing fast' | head -n 200000")
+    await asyncio.to_thread(subprocess.run, ["docker", "wait", container], capture_output=True, check=True)
+    backend = DockerBackend()
+    turns = 0
+
+    async def beside() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(beside())
+    try:
+        path = await backend._log_file(container)
+        assert path is not None, "the test runs where the engine's files are readable"
+        blocks = (await asyncio.to_thread(os.path.getsize, path)) // (1 << 20)
+        assert blocks >= 8  # ~80 bytes an entry
+        turns_at: list[int] = []
+        lines = 0
+        async for batch in backend.output(container):
+            turns_at.append(turns)
+            lines += sum(chunk.data.count(b"\n") for chunk in batch)
+    finally:
+        ticker.cancel()
+        await backend.remove(container)
+        await backend.close()
+    assert lines == 200_000
+    # Every block after the first let the task beside it run at least once.
+    assert sum(1 for a, b in itertools.pairwise(turns_at) if b > a) >= blocks - 1

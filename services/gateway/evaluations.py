@@ -406,11 +406,13 @@ class _Driver:
                 await self._ended(key, run)
 
     async def _wait(self) -> None:
-        waits = [asyncio.ensure_future(self.service.run_hub.wait(r, POLL_SECONDS)) for r in self.in_flight]
+        # Each run's event is taken before anything else runs, so a run ending meanwhile wakes us.
+        hub = self.service.run_hub
+        waits = [asyncio.ensure_future(hub.next_notify(r).wait()) for r in self.in_flight]
         if not waits:
             return
         try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
                 waiting.cancel()

@@ -141,12 +141,23 @@ class EventHub:
                 return batch
         return None
 
+    def caught_up(self, run_id: str, next_seq: int) -> bool:
+        """True when `next_seq` follows the newest held batch: a watcher there has every durable
+        event, since each is notified here before any later one is (nothing held: it cannot tell)."""
+        held = self._held.get(run_id)
+        return bool(held) and next_seq == held[-1].last_seq + 1
+
     def forget(self, run_id: str) -> None:
         self._held.pop(run_id, None)
 
+    def next_notify(self, run_id: str) -> asyncio.Event:
+        """The event the run's next notify sets, made now: a notify from this moment on is not missed
+        (a task that would make it later, when it first runs, misses one in between)."""
+        return self._events.setdefault(run_id, asyncio.Event())
+
     async def wait(self, run_id: str, seconds: float) -> None:
         """Returns on the next notify, or after `seconds` at the latest."""
-        event = self._events.setdefault(run_id, asyncio.Event())
+        event = self.next_notify(run_id)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
                 await event.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import re
 import sys
@@ -45,6 +46,7 @@ from services.gateway.orchestration import EventHub, RunOrchestrator
 from services.gateway.quotas import UserQuota, UserQuotas
 from services.gateway.reads import OffLoopReads
 from services.gateway.retention import RetentionPolicy, StorageKeeper
+from services.gateway.run_watch import WATCH_POLL_SECONDS, WatchInterrupted, watch_responses
 from services.gateway.runner_stub import runner_stub
 from services.gateway.state import RunDatabase, is_terminal
 from services.operations import grpc_health_check, store_check
@@ -52,8 +54,6 @@ from services.server import CHANNEL_OPTIONS, DEFAULT_MAX_REQUEST_BYTES, Hosted
 from services.status import grpc_errors
 from technique_tasks.base import get_task
 
-#: How long a watcher sleeps between checks when nothing wakes it (a safety net, not the mechanism).
-WATCH_POLL_SECONDS = 1.0
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -374,37 +374,21 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         with self.quotas.watch_stream(caller):
             # Tells a client (the HTTP side) the request was accepted before any event exists.
             await context.send_initial_metadata(())
-            next_seq = max(request.from_seq, 1)
-            while True:
-                if self._closing:
-                    await context.abort(
-                        grpc.StatusCode.UNAVAILABLE, f"the gateway is shutting down; resume with from_seq={next_seq}"
-                    )
-                # A watcher that is caught up takes the batch just committed (already durable), as the
-                # runner encoded it when it can (encoded_responses.py); one that falls behind catches
-                # up from SQLite and never holds a buffer of its own, so it cannot slow the run or
-                # other watchers.
-                held = self.hub.held(run.run_id, next_seq)
-                if held is not None and held.encoded is not None and held.first_seq == next_seq:
-                    next_seq = held.last_seq + 1
-                    yield held.encoded  # type: ignore[misc]  # a WatchRunResponse's encoding
-                    continue
-                if held is not None:
-                    events = held.events_from(next_seq)
-                    next_seq = events[-1].seq + 1
-                    yield gateway_pb2.WatchRunResponse(events=events)
-                    continue
-                # Further behind (or replaying): the stored encodings, sent as they are.
-                pages = await self.reads.encoded_from(run.run_id, next_seq)
-                if pages:
-                    for page in pages:
-                        next_seq = page.last_seq + 1
-                        yield page.data  # type: ignore[misc]  # a WatchRunResponse's encoding
-                    continue
-                run = self.db.get_run(run.run_id)
-                if request.no_follow or (is_terminal(run.state) and run.last_seq < next_seq):
-                    return
-                await self.hub.wait(run.run_id, WATCH_POLL_SECONDS)
+            responses = watch_responses(
+                self.hub,
+                self.reads,
+                self.db,
+                run,
+                request.from_seq,
+                no_follow=request.no_follow,
+                closing=lambda: self._closing,
+            )
+            try:
+                async with contextlib.aclosing(responses):  # a client gone mid-stream closes it here
+                    async for response in responses:
+                        yield response  # type: ignore[misc]  # an encoding is sent as it is
+            except WatchInterrupted as stop:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(stop))
 
     # -- artifacts ---------------------------------------------------------------------------------
 
