@@ -145,7 +145,7 @@ class EventHub:
         """True when `next_seq` follows the newest held batch: a watcher there has every durable
         event, since each is notified here before any later one is (nothing held: it cannot tell)."""
         held = self._held.get(run_id)
-        return bool(held) and next_seq == held[-1].last_seq + 1
+        return held is not None and len(held) > 0 and next_seq == held[-1].last_seq + 1
 
     def forget(self, run_id: str) -> None:
         self._held.pop(run_id, None)
