@@ -89,11 +89,22 @@ async def test_only_admins_manage_other_users_and_revoked_tokens_stop_working(
         listed = await carol.list_tokens()
         assert {t.token_id for t in listed} >= {own.api_token.token_id} and all(t.user == "carol" for t in listed)
         assert not any("mlx_" in t.name for t in listed)
-        await carol.revoke_token(own.api_token.token_id)
+        async with GatewayClient(stack.gateway_address, own.token) as second:
+            assert (await second.whoami()).user == "carol"  # the gateway remembers the valid token now
+            await carol.revoke_token(own.api_token.token_id)
+            with pytest.raises(GatewayError) as caught:
+                await second.whoami()  # the same connection, the very next call
+            assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
     async with GatewayClient(stack.gateway_address, own.token) as revoked:
         with pytest.raises(GatewayError) as caught:
             await revoked.list_runs()
         assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED and "revoked" in str(caught.value)
+    # A user made an admin is one with the token the gateway already knows too.
+    gina = await _client_for(stack, admin, "gina")
+    async with gina:
+        assert not (await gina.whoami()).admin
+        await admin.create_token("gina", admin=True)
+        assert (await gina.whoami()).admin
     with pytest.raises(GatewayError) as caught:
         await admin.create_token("Not A Name")
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT

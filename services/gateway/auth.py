@@ -86,9 +86,16 @@ def bearer_token(metadata: Iterable[tuple[str, str | bytes]] | None) -> str | No
 
 
 class TokenStore:
-    """Users and hashed tokens in the gateway's SQLite database."""
+    """Users and hashed tokens in the gateway's SQLite database. Valid tokens once looked up are
+    remembered (at most `REMEMBERED_TOKENS`), so that a call's authentication reads no database on
+    the event loop; any change to tokens or users forgets them all. This store is the only writer
+    of those tables."""
+
+    #: Valid tokens remembered; past it the memory starts again empty (unknown tokens are never kept).
+    REMEMBERED_TOKENS = 4096
 
     def __init__(self, path: Path) -> None:
+        self._known: dict[str, Principal] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         # The gateway's other connections (events, compaction, pruning) write the same file: wait for them.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -109,17 +116,24 @@ class TokenStore:
             )
         if not _TOKEN_RE.match(token):
             raise UnauthenticatedError("the API token is malformed (tokens look like mlx_<id>_<secret>)")
+        digest = _digest(token)
+        known = self._known.get(digest)
+        if known is not None:
+            return known
         row = self._db.execute(
             "SELECT t.token_id, t.user, u.admin, t.revoked_ns FROM tokens t JOIN users u ON u.user = t.user "
             "WHERE t.token_sha256 = ?",
-            (_digest(token),),
+            (digest,),
         ).fetchone()
         if row is None:
             raise UnauthenticatedError("the API token is not valid on this gateway")
         token_id, user, admin, revoked = row
         if revoked is not None:
             raise UnauthenticatedError(f"the API token {token_id} has been revoked")
-        return Principal(user=user, admin=bool(admin), token_id=token_id)
+        if len(self._known) >= self.REMEMBERED_TOKENS:
+            self._known.clear()
+        principal = self._known[digest] = Principal(user=user, admin=bool(admin), token_id=token_id)
+        return principal
 
     def create(
         self, user: str, name: str = "", *, admin: bool = False, caller: Principal | None = None
@@ -140,6 +154,7 @@ class TokenStore:
         token_id = secrets.token_hex(6)
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = time.time_ns()
+        self._known.clear()  # the user may become an admin
         with self._db:
             # IMMEDIATE: a read that turns into a write fails at once (not after the busy timeout) when
             # another connection wrote in between; taking the write lock first waits instead.
@@ -199,6 +214,7 @@ class TokenStore:
             # Someone else's token answers like an unknown one.
             raise InvalidArgumentError(f"no token {token_id!r}")
         if not record.HasField("revoke_time"):
+            self._known.clear()  # before the write: no call after this one is let in with the token
             self._db.execute("UPDATE tokens SET revoked_ns = ? WHERE token_id = ?", (time.time_ns(), token_id))
         return self.get(token_id)
 
