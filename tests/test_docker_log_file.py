@@ -15,7 +15,7 @@ import pytest
 
 from services.runner.backends.base import OutputChunk
 from services.runner.backends.docker import DockerBackend
-from services.runner.backends.docker_log_file import decode_entries
+from services.runner.backends.docker_log_file import READ_BYTES, decode_entries
 from services.runner.backends.docker_logs import LogStreamError
 
 _RUN = ["docker", "run", "-d", "--pull=never", "--network", "none", "--label", "mleredux.test=docker-log-file"]
@@ -174,7 +174,7 @@ async def test_a_long_log_read_from_its_start_gives_the_loop_up_between_blocks(d
     try:
         path = await backend._log_file(container)
         assert path is not None, "the test runs where the engine's files are readable"
-        blocks = (await asyncio.to_thread(os.path.getsize, path)) // (1 << 20)
+        blocks = (await asyncio.to_thread(os.path.getsize, path)) // READ_BYTES
         assert blocks >= 8  # ~80 bytes an entry
         turns_at: list[int] = []
         lines = 0
