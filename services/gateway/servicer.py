@@ -40,6 +40,7 @@ from services.gateway.auth import Principal, TokenStore, bearer_token
 from services.gateway.chores import ChoreProcess
 from services.gateway.evaluation_state import EvaluationDatabase
 from services.gateway.evaluations import EvaluationLimits, EvaluationService
+from services.gateway.known_competitions import KnownCompetitions
 from services.gateway.metrics import register_gateway_metrics
 from services.gateway.model_quota import ModelQuota, within_quota
 from services.gateway.orchestration import EventHub, RunOrchestrator
@@ -125,6 +126,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             for address in (settings.preparer_address, settings.grader_address, *runner_addresses)
         ]
         self.preparer = preparer_pb2_grpc.PreparerServiceStub(self._channels[0])
+        self.known_competitions = KnownCompetitions()
         #: The process where finished runs' files are written and their events compacted.
         self.chores = ChoreProcess()
         self.orchestrator = RunOrchestrator(
@@ -237,14 +239,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             get_task(request.task)  # an unknown task fails here, listing the six
         self._check_unfinished_runs(caller)
         # An unknown competition fails here, not minutes later in the queue.
-        try:
-            await self.preparer.GetCompetition(
-                preparer_pb2.PreparerServiceGetCompetitionRequest(competition_id=request.competition_id), timeout=30
-            )
-        except grpc.aio.AioRpcError as exc:
-            if context is None:
-                raise InvalidArgumentError(exc.details() or exc.code().name) from None
-            await _forward_error(context, exc)
+        if not self.known_competitions.known(request.competition_id):
+            try:
+                await self.preparer.GetCompetition(
+                    preparer_pb2.PreparerServiceGetCompetitionRequest(competition_id=request.competition_id),
+                    timeout=30,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if context is None:
+                    raise InvalidArgumentError(exc.details() or exc.code().name) from None
+                await _forward_error(context, exc)
+            self.known_competitions.confirmed(request.competition_id)
         # The agent's fields (image, digest, commit, manifest defaults) as an evaluation's runs get them.
         run = agent_run(agent, name=request.agent, compute=compute, env=request.env)
         run.MergeFrom(
