@@ -7,9 +7,10 @@ Printed, side by side in one run:
 - under a backlog: `GetRun` latency p50/p99 and line latency p50/p99 (the agent prints a line,
   stamped by the Docker engine, until a WatchRun client has it) while a backlog of tiny dummy
   runs drains, target line p99 < 50 ms;
-- the clients behind both targets run in processes (and CPU scheduling groups) of their own at the
-  gateway's CPU priority, as a client on another machine has a CPU of its own; the same figures from
-  clients at the default priority are printed beside them (see `_Sampler`);
+- the clients behind both targets run in processes of their own at real-time CPU priority: a client
+  on another machine has a CPU of its own, and one here that waits for a CPU to read a reply the
+  gateway has sent would add its own wait to the figure; the same figures from clients at the
+  gateway's priority and at the default one are printed beside them (see `_Sampler`);
 - overhead: a dummy run through the gateway (SDK create, then watch to the end) against a bare
   `docker run --rm --network none` of the same image, medians, as a ratio, target <= 1.3x;
 - streaming: lines/s of a second such run through WatchRun against `docker logs -f` of the same
@@ -50,6 +51,9 @@ from mleredux.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from services.cpu_priority import set_cpu_nice
 
 RunState = common_pb2.RunState
+#: A client process's CPU priority (`_client_argv`): SCHED_FIFO 1, it runs whenever it is runnable.
+#: It needs ~1 ms of CPU a call, so at one call every 10 ms it takes a tenth of a CPU from the rest.
+REALTIME = "realtime"
 FIGURES = ("slowest", "backlog", "overhead")
 TINY = common_pb2.ComputeProfile(cpus=0.05, memory_bytes=64 << 20, time_limit_seconds=600)
 SMALL = common_pb2.ComputeProfile(cpus=0.25, memory_bytes=128 << 20, time_limit_seconds=600)
@@ -126,15 +130,19 @@ class _Sampler:
     """GetRun of one run every `pause` seconds, each call timed, from a process of its own (this one
     is busy decoding the streams it follows, which would show up as gateway latency), until stopped.
 
-    `nice`: the CPU priority of the sampler's session. A client on a machine of its own never waits
-    for a CPU to take its reply; on this saturated host one at the default priority (0) waited up to
-    84-230 ms (summed over its threads) during its slowest calls, behind Docker's logging. At the
-    gateway's own priority (`GATEWAY_CPU_NICE`, the figure) it waits far less, so the figure is
-    closer to the gateway's own time; the default-priority one is printed beside it."""
+    `priority`: the sampler's CPU priority, `REALTIME` or a nice value for its session. A client on a
+    machine of its own never waits for a CPU to take its reply; on this saturated host one at the
+    default priority (0) waited up to 84-230 ms (summed over its threads) during its slowest calls,
+    behind Docker's logging, and one at the gateway's own priority (`GATEWAY_CPU_NICE`) 82-319 ms: a
+    scheduler trace showed its thread woken by the reply and then runnable for 52 ms while the
+    gateway's loop (33 ms of it) and the runner ran on that CPU. At real-time priority (the figure)
+    it runs as soon as the reply is there, so the figure is the gateway's own time, its waits for a
+    CPU included; the two others are printed beside it."""
 
-    def __init__(self, stack: EmbeddedStack, run_id: str, nice: int = GATEWAY_CPU_NICE, pause: float = 0.01) -> None:
+    def __init__(self, stack: EmbeddedStack, run_id: str, priority: str = REALTIME, pause: float = 0.01) -> None:
         gateway_pid = str(stack.services["gateway"].process.pid)
-        self._argv = _client_argv(stack, "--sample-get-run", run_id, nice, gateway_pid, str(pause))
+        self.priority = priority
+        self._argv = _client_argv(stack, "--sample-get-run", run_id, priority, gateway_pid, str(pause))
         self._process: asyncio.subprocess.Process | None = None
         self.samples: list[_Sample] = []
         #: The latest the sampler's own process woke from a 5 ms sleep (seconds): the host's share.
@@ -210,11 +218,33 @@ class _Counters:
         return self._waited_ns(self._caller), self._waited_ns(self._loop), self._waited_ns(self._others)
 
 
-def _client_argv(stack: EmbeddedStack, role: str, run_id: str, nice: int, *more: str) -> list[str]:
+def _client_argv(stack: EmbeddedStack, role: str, run_id: str, priority: str, *more: str) -> list[str]:
     """The command of a client process of this benchmark (`role`: a key of `_CLIENTS`) for `run_id`,
-    at CPU priority `nice`."""
+    at CPU priority `priority` (`REALTIME` or a nice value)."""
     address = stack.services["gateway"].address
-    return [sys.executable, "-m", "benchmarks.gateway", role, address, stack.admin_token, run_id, str(nice), *more]
+    return [sys.executable, "-m", "benchmarks.gateway", role, address, stack.admin_token, run_id, priority, *more]
+
+
+def _priority_label(priority: str) -> str:
+    if priority == REALTIME:
+        return "with a CPU of its own (real-time priority)"
+    if int(priority) == GATEWAY_CPU_NICE:
+        return f"at the gateway's CPU priority (nice {GATEWAY_CPU_NICE})"
+    return "at the default priority" if int(priority) == 0 else f"at nice {priority}"
+
+
+def _take_priority(priority: str) -> None:
+    """Gives this client process its CPU priority: real-time for every thread it has (those it
+    starts later inherit it), or a nice value for it and its session's scheduling group."""
+    if priority != REALTIME:
+        if int(priority):
+            set_cpu_nice(int(priority))  # it leads a session of its own: its scheduling group's nice too
+        return
+    try:
+        for thread in os.listdir("/proc/self/task"):
+            os.sched_setscheduler(int(thread), os.SCHED_FIFO, os.sched_param(1))
+    except PermissionError:
+        raise SystemExit("a real-time client needs root or CAP_SYS_NICE") from None
 
 
 def _sample_get_run(address: str, token: str, run_id: str, gateway_pid: str, pause: str) -> None:
@@ -281,11 +311,11 @@ def _watch_ticks(address: str, token: str, run_id: str, ticks_text: str) -> None
 
 
 class _TickWatcher:
-    """The probe run's tick lines followed through WatchRun by a process of its own at `nice` (see
-    `_Sampler`): when each arrived, and when the runner had read it from the engine."""
+    """The probe run's tick lines followed through WatchRun by a process of its own at `priority`
+    (see `_Sampler`): when each arrived, and when the runner had read it from the engine."""
 
-    def __init__(self, stack: EmbeddedStack, run_id: str, ticks: int, nice: int = GATEWAY_CPU_NICE) -> None:
-        self._argv = _client_argv(stack, "--watch-ticks", run_id, nice, str(ticks))
+    def __init__(self, stack: EmbeddedStack, run_id: str, ticks: int, priority: str = REALTIME) -> None:
+        self._argv = _client_argv(stack, "--watch-ticks", run_id, priority, str(ticks))
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self) -> float:
@@ -391,10 +421,9 @@ async def _docker_logs_until(container: str, marker: bytes) -> float:
 class _StreamedRun:
     """One long run followed through WatchRun (and, as the reference, `docker logs -f`), GetRun sampled."""
 
-    #: GetRun sampled by a client at the gateway's priority (the figure) and, beside it, one at the
-    #: default priority.
-    sampler: _Sampler
-    default_sampler: _Sampler
+    #: GetRun sampled by a client at real-time priority (the figure) and, beside it, by one at the
+    #: gateway's priority and one at the default priority.
+    samplers: list[_Sampler]
     #: time.time() of the container's start, of the runner reading the last line, of the WatchRun
     #: client having it, of `docker logs -f` printing it (0 without the reference) and of the run
     #: being concluded (its log stored, its state final).
@@ -409,11 +438,15 @@ async def _streamed_run(
     client: GatewayClient, stack: EmbeddedStack, lines: int, *, beside_docker_logs: bool
 ) -> _StreamedRun:
     run = await client.create_run("demo-digits", "dummy", compute=SMALL, env={"DUMMY_LINES": str(lines)})
-    # The default-priority client calls half as often: the sampler's process costs ~1 ms of CPU per
-    # call, and two at the full rate would add a tenth of the machine to the load being measured.
-    sampler, default_sampler = _Sampler(stack, run.run_id), _Sampler(stack, run.run_id, nice=0, pause=0.02)
-    await sampler.start()
-    await default_sampler.start()
+    # The clients beside the figure's call half as often: the sampler's process costs ~1 ms of CPU a
+    # call, and three at the full rate would add a sixth of the machine to the load being measured.
+    samplers = [
+        _Sampler(stack, run.run_id),
+        _Sampler(stack, run.run_id, str(GATEWAY_CPU_NICE), pause=0.02),
+        _Sampler(stack, run.run_id, "0", pause=0.02),
+    ]
+    for sampler in samplers:
+        await sampler.start()
     last = str(lines)
     got_last: list[float] = []
     captured: list[float] = []  # when the runner read the last line from the engine
@@ -443,14 +476,14 @@ async def _streamed_run(
         await asyncio.sleep(0.05)
     concluded = time.time()
     await asyncio.sleep(1.0)  # and through the compaction that follows
-    await sampler.stop()
-    await default_sampler.stop()
+    for sampler in samplers:
+        await sampler.stop()
     if not final or final[0].state != RunState.RUN_STATE_SUCCEEDED or not got_last:
         raise SystemExit(f"the {lines}-line run did not succeed: {final}")
     started = await started_at
     if started is None:
         raise SystemExit(f"container {container} was gone before its start time could be read")
-    return _StreamedRun(sampler, default_sampler, started, captured[0], got_last[0], docker_last, concluded)
+    return _StreamedRun(samplers, started, captured[0], got_last[0], docker_last, concluded)
 
 
 def _slowest_call(streamed: _StreamedRun, sampler: _Sampler) -> tuple[float, str]:
@@ -471,6 +504,16 @@ def _slowest_call(streamed: _StreamedRun, sampler: _Sampler) -> tuple[float, str
     )
 
 
+def _slowest_calls(streamed: _StreamedRun) -> tuple[float, str]:
+    """The figure's slowest GetRun (ms), and lines with it and the other samplers' slowest."""
+    figure, detail = _slowest_call(streamed, streamed.samplers[0])
+    text = f"{figure:.1f} ms {detail}"
+    for sampler in streamed.samplers[1:]:
+        slowest, detail = _slowest_call(streamed, sampler)
+        text += f"\n    from a client {_priority_label(sampler.priority)} beside it: {slowest:.1f} ms {detail}"
+    return figure, text
+
+
 async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag: _LoopLag, lines: int) -> None:
     """Two runs of `lines` lines, GetRun sampled all along each (its end included): one followed
     through WatchRun alone, for the slowest call under the service's own load; one followed through
@@ -478,12 +521,10 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
     (the reference reader costs the machine a fifth of its CPU, so its slowest call is printed apart)."""
     await lag.start()
     alone = await _streamed_run(client, stack, lines, beside_docker_logs=False)
-    slowest, detail = _slowest_call(alone, alone.sampler)
-    default, default_detail = _slowest_call(alone, alone.default_sampler)
+    slowest, detail = _slowest_calls(alone)
     print(
         f"(a) slowest GetRun while a {lines:,}-line run streams to a WatchRun client and finishes, from a client "
-        f"at the gateway's CPU priority (nice {GATEWAY_CPU_NICE}): {slowest:.1f} ms {detail}\n"
-        f"    from a client at the default priority beside it: {default:.1f} ms {default_detail}\n"
+        f"{_priority_label(alone.samplers[0].priority)}: {detail}\n"
         f"    {await lag.report()}\n    target < 50 ms: {_verdict(slowest < 50)}"
     )
     paired = await _streamed_run(client, stack, lines, beside_docker_logs=True)
@@ -497,12 +538,7 @@ async def slowest_and_streaming(client: GatewayClient, stack: EmbeddedStack, lag
         f"client had it {paired.got_last - paired.captured:.3f} s later, docker logs -f at "
         f"{paired.docker_last - paired.started:.2f} s"
     )
-    beside, detail = _slowest_call(paired, paired.sampler)
-    default, default_detail = _slowest_call(paired, paired.default_sampler)
-    print(
-        f"    slowest GetRun in this run, docker logs -f reading beside: {beside:.1f} ms {detail}\n"
-        f"    from a client at the default priority: {default:.1f} ms {default_detail}"
-    )
+    print(f"    slowest GetRun in this run, docker logs -f reading beside: {_slowest_calls(paired)[1]}")
 
 
 async def backlog(
@@ -517,10 +553,12 @@ async def backlog(
         compute=SMALL,
         env={"DUMMY_TICKS": str(ticks), "DUMMY_TICK_SECONDS": "0.05", "DUMMY_SLEEP": "600"},
     )
-    # The figure's client is a process of its own at the gateway's priority; this process, which
-    # also creates the backlog and polls it, follows the same lines at the default priority beside it.
+    # The figure's client is a process of its own at real-time priority, another one beside it is at
+    # the gateway's priority; this process, which also creates the backlog and polls it, follows the
+    # same lines at the default priority.
     watcher = _TickWatcher(stack, probe.run_id, ticks)
-    watching_from = await watcher.start()
+    nice_watcher = _TickWatcher(stack, probe.run_id, ticks, str(GATEWAY_CPU_NICE))
+    watching_from = max(await watcher.start(), await nice_watcher.start())
     arrived_here: dict[str, float] = {}
 
     def record(event: common_pb2.RunEvent) -> bool:
@@ -550,6 +588,7 @@ async def backlog(
     await sampler.stop()
     await watching
     arrived, captured = await watcher.result()
+    arrived_nice, _ = await nice_watcher.result()
     container = await _container_of(probe.run_id)
     out = await asyncio.to_thread(
         subprocess.run, ["docker", "logs", "--timestamps", container], capture_output=True, text=True
@@ -562,11 +601,13 @@ async def backlog(
     await client.cancel_run(probe.run_id)
     delays = [arrived[text] - printed[text] for text in printed]
     delays_here = [arrived_here[text] - printed[text] for text in printed if text in arrived_here]
+    delays_nice = [arrived_nice[text] - printed[text] for text in printed if text in arrived_nice]
     runner_part = [captured[text] - printed[text] for text in printed]
     gateway_part = [arrived[text] - captured[text] for text in printed]
     if lines_json:
-        times = {t: [printed[t], captured[t], arrived[t], arrived_here.get(t)] for t in printed}
-        document = json.dumps({"columns": ["printed", "captured", "arrived", "arrived_here"], "lines": times})
+        times = {t: [printed[t], captured[t], arrived[t], arrived_nice.get(t), arrived_here.get(t)] for t in printed}
+        columns = ["printed", "captured", "arrived", "arrived_at_gateway_nice", "arrived_here"]
+        document = json.dumps({"columns": columns, "lines": times})
         await asyncio.to_thread(Path(lines_json).write_text, document)
     failed = 0
     for run_id in run_ids:
@@ -577,13 +618,15 @@ async def backlog(
         f"{count / drained * 60:.0f} runs/min, {failed} not SUCCEEDED): "
         f"GetRun p50 {_quantile(sampler.seconds, 0.5) * 1000:.1f} ms, p99 "
         f"{_quantile(sampler.seconds, 0.99) * 1000:.1f} ms, max {max(sampler.seconds) * 1000:.1f} ms "
-        f"({len(sampler.seconds)} calls); line print -> WatchRun client at the gateway's CPU priority p50 "
+        f"({len(sampler.seconds)} calls); line print -> WatchRun client {_priority_label(REALTIME)} p50 "
         f"{_quantile(delays, 0.5) * 1000:.1f} ms, p99 {p99:.1f} ms ({len(delays)} lines); "
         f"target line p99 < 50 ms: {_verdict(p99 < 50)}\n"
         f"    of which print -> runner p50 {_quantile(runner_part, 0.5) * 1000:.1f} ms, p99 "
         f"{_quantile(runner_part, 0.99) * 1000:.1f} ms; runner -> gateway -> client p50 "
         f"{_quantile(gateway_part, 0.5) * 1000:.1f} ms, p99 {_quantile(gateway_part, 0.99) * 1000:.1f} ms\n"
-        f"    the same lines to a WatchRun client at the default priority, in the process creating and polling "
+        f"    the same lines to a WatchRun client {_priority_label(str(GATEWAY_CPU_NICE))}: p50 "
+        f"{_quantile(delays_nice, 0.5) * 1000:.1f} ms, p99 {_quantile(delays_nice, 0.99) * 1000:.1f} ms; "
+        f"to one at the default priority, in the process creating and polling "
         f"the backlog: p50 {_quantile(delays_here, 0.5) * 1000:.1f} ms, "
         f"p99 {_quantile(delays_here, 0.99) * 1000:.1f} ms\n"
         f"    {await lag.report()}"
@@ -652,9 +695,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] in _CLIENTS:
-        address, token, run_id, nice, *more = sys.argv[2:]
-        if int(nice):
-            set_cpu_nice(int(nice))  # it leads a session of its own: its scheduling group's nice too
+        address, token, run_id, priority, *more = sys.argv[2:]
+        _take_priority(priority)
         _CLIENTS[sys.argv[1]](address, token, run_id, *more)
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
