@@ -38,6 +38,22 @@ async def test_sequencer_numbers_gap_free_and_batches_what_is_ready() -> None:
     assert [e.seq for e in _events([b async for b in sequencer.batches(after_seq=8)])] == list(range(9, 14))
 
 
+async def test_a_batch_closes_at_its_text_budget_as_well_as_its_event_count() -> None:
+    sequencer = EventSequencer("r", first_seq=1, max_batch=10, max_batch_text=100)
+    long_lines = ["x" * 30] * 7  # 30 characters each: three fit the budget's 100, the fourth closes it
+    sequencer.emit_lines(STDOUT, long_lines)
+    sequencer.emit_line(STDOUT, "y" * 250, False)  # the second batch has 90: this long line ends it
+    sequencer.emit_lines(STDOUT, ["z"] * 25)  # short lines: the event count closes these
+    batches = await _drain(sequencer)
+    texts = [[e.log_line.text for e in b.events] for b in batches]
+    assert [len(t) for t in texts] == [4, 4, 10, 10, 5]
+    assert [e.seq for e in _events(batches)] == list(range(1, 34))  # gap-free across every cut
+    assert [t for batch in texts for t in batch] == long_lines + ["y" * 250] + ["z"] * 25
+    # No batch holds more text than the budget plus its last line.
+    for batch in texts:
+        assert sum(map(len, batch[:-1])) < 100
+
+
 async def test_a_quiet_stream_goes_out_at_once_and_a_busy_one_waits_for_company() -> None:
     import asyncio
 
@@ -244,8 +260,8 @@ def test_merged_whole_line_frames_give_what_the_same_frames_one_by_one_give() ->
     lines, cursor = _lines_and_cursor(merged)
     assert len(lines) == 1201 and lines[7] == (STDOUT, "caf\u00e9 \ufffd", False)
     assert cursor["log"] == (1201, 1) and cursor["frames"] == 1202  # finish() counts one more
-    # A batch boundary (500 events) inside a merged chunk numbers on gap-free.
-    sequencer = EventSequencer("r", first_seq=1)
+    # A batch boundary (at 500 events here) inside a merged chunk numbers on gap-free.
+    sequencer = EventSequencer("r", first_seq=1, max_batch=500)
     OutputCapture(sequencer).feed_all(merged)
     assert [e.seq for e in sequencer.events()] == [] and sequencer.next_seq == 1202
     sequencer.close()
