@@ -56,8 +56,8 @@ class EventSequencer:
         #: A batch holds at most `max_batch` events, and is closed once its lines' text reaches
         #: `max_batch_text` characters (so it holds at most that plus one line: a line is at most
         #: 64 KiB, output_capture.MAX_LINE_BYTES). Every batch is a gRPC message to the gateway and
-        #: to each watcher: a 300,000-line run cost the gateway 1.30 CPU-s in batches of 500 and
-        #: 0.97 in batches of up to 2,000 (benchmarks/README.md, twelfth pass).
+        #: to each watcher: a 300,000-line run cost the gateway 1.30-1.34 CPU-s in batches of 500
+        #: and 0.75-1.04 in batches of up to 2,000 (benchmarks/README.md, twelfth pass).
         self.max_batch = max_batch
         self.max_batch_text = max_batch_text
         self._text = 0  # characters of line text in the open batch
