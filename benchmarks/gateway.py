@@ -48,7 +48,7 @@ from mleredux.config import Home
 from mleredux.embedded import GATEWAY_CPU_NICE, EmbeddedStack
 from mleredux.images import build_image
 from mleredux.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from services.cpu_priority import set_cpu_nice
+from services.cpu_priority import AUTOGROUP_SCHEDULING, autogroup_scheduling, set_cpu_nice
 
 RunState = common_pb2.RunState
 #: A client process's CPU priority (`_client_argv`): SCHED_FIFO 1, it runs whenever it is runnable.
@@ -660,8 +660,18 @@ async def overhead(client: GatewayClient, image: str, runs: int) -> None:
     )
 
 
+def _scheduling() -> str:
+    """The kernel's CPU scheduling the figures were taken under: the services' priorities count per
+    thread with autogroup scheduling off (as scripts/tune_host.sh sets it), per session with it on."""
+    mode = autogroup_scheduling()
+    if mode is None:
+        return "no autogroup scheduling"
+    return f"autogroup scheduling {'on' if mode else 'off'} ({AUTOGROUP_SCHEDULING} = {int(mode)})"
+
+
 async def main(args: argparse.Namespace) -> None:
     image = build_image("dummy").tag
+    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, {_scheduling()}")
     # The runner turns at most 200,000 lines of a run into events by default (docs/limits.md).
     os.environ["MLEREDUX_RUNNER_MAX_OUTPUT_LINES"] = str(max(args.lines + 1000, 200_000))
     with tempfile.TemporaryDirectory(prefix="mleredux-bench-gateway-") as temporary:

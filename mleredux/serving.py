@@ -17,7 +17,7 @@ from typing import Any
 
 from mleredux.config import Home
 from mleredux.errors import MleReduxError
-from services.cpu_priority import CpuPriorityError, set_cpu_nice
+from services.cpu_priority import CpuPriorityError, scheduling_note, set_cpu_nice
 from services.server import Hosted, serve
 
 
@@ -141,6 +141,9 @@ def serve_service(args: argparse.Namespace, home: Home) -> int:
         # Before any thread starts: threads inherit the nice value of the thread that starts them.
         try:
             print(f"{args.service}: CPU priority: {set_cpu_nice(args.cpu_nice)}", file=sys.stderr, flush=True)
+            note = scheduling_note()
+            if note is not None:
+                print(f"{args.service}: note: {note}", file=sys.stderr, flush=True)
         except CpuPriorityError as exc:
             print(f"{args.service}: runs at the default CPU priority: {exc}", file=sys.stderr, flush=True)
 

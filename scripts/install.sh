@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything MLE-Bench Redux needs on a fresh Debian machine (run as root), idempotently:
-# the Docker engine (started if it does not answer) and image-build tools, then a venv in .venv with
-# the project and its test extras, and the non-Python tools the suite runs (buf, via npm, into
-# tools/node_modules). Safe to run again; skips what is already there.
+# the host's CPU scheduling (scripts/tune_host.sh), the Docker engine (started if it does not answer)
+# and image-build tools, then a venv in .venv with the project and its test extras, and the non-Python
+# tools the suite runs (buf, via npm, into tools/node_modules). Safe to run again; skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/tune_host.sh
 bash scripts/ensure_docker.sh
 
 PY=${PYTHON:-python3}

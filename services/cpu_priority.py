@@ -1,17 +1,24 @@
 """A service's share of a saturated CPU: its nice value, and its scheduling group's.
 
-Linux with autogroup scheduling (the default on desktop and server kernels, on here) shares the CPU
-between sessions first and between a session's processes second. The Docker daemon runs in a
-session of its own, so when one agent prints as fast as it can, dockerd (logging each line) gets as
-much CPU as every service of ours together, and a nice value set on the gateway alone only counts
-against the runner and the clients in its session. Measured here (2 cores, a 300,000-line run): the
-slowest GetRun was 19.5-96.0 ms with the four services in one session, 8.0-49.9 ms with each in
-a session of its own and 11.6-38.3 ms with the gateway's session also at nice -10 (benchmarks/README.md).
+Linux with autogroup scheduling (the default on desktop and server kernels) shares the CPU between
+sessions first and between a session's processes second. The Docker daemon runs in a session of its
+own, so when one agent prints as fast as it can, dockerd (logging each line) gets as much CPU as
+every service of ours together, and a nice value set on the gateway alone only counts against the
+runner and the clients in its session. Measured here (2 cores, a 300,000-line run): the slowest
+GetRun was 19.5-96.0 ms with the four services in one session, 8.0-49.9 ms with each in a session
+of its own and 11.6-38.3 ms with the gateway's session also at nice -10 (benchmarks/README.md).
 
 So the embedded stack starts each service in a session of its own, and the gateway (-10) and the
 runner (-5) ask for a lower nice: the API answers first, the runner streams next, Docker's logging
 and the agents take the rest. Each one's demand is bounded (one interpreter, a few threads), so
 neither can take the machine.
+
+Even so a group's weight is spread over the CPUs by where its load has been, and the gateway's gRPC
+I/O threads, waking for a moment on whichever CPU, got a sliver of it there: traced, they waited up
+to 26 ms behind dockerd and the runner while the gateway's loop had a CPU. `scripts/tune_host.sh`
+(run by the installer) turns autogroup scheduling off, so that each thread competes with its own
+nice value (the slowest GetRun then 12.5-30.8 ms, the backlog's line p99 7.0-7.9 ms instead of
+12.6-53.0 ms), and a service started while it is on says so (`scheduling_note`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from mleredux.errors import MleReduxError
 
 #: Where the kernel shows (and takes) a process's scheduling group and that group's nice value.
 AUTOGROUP = Path("/proc/self/autogroup")
+#: The kernel's switch for autogroup scheduling (1 on, 0 off); absent where the kernel has none.
+AUTOGROUP_SCHEDULING = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 
 #: The GIL hand-over interval in the gateway's and the runner's processes. Their threads (the
@@ -73,3 +82,26 @@ def _has_own_group() -> bool:
         return bool(AUTOGROUP.read_text().strip())
     except OSError:  # no autogroup scheduling in this kernel
         return False
+
+
+def autogroup_scheduling() -> bool | None:
+    """Whether the kernel schedules by session (autogroup scheduling on); None where it cannot (no
+    such setting, or it cannot be read)."""
+    try:
+        return AUTOGROUP_SCHEDULING.read_text().strip() != "0"
+    except OSError:
+        return None
+
+
+def scheduling_note() -> str | None:
+    """What an operator should know about a CPU priority set while autogroup scheduling is on (None
+    when it is off or absent): the priority then counts per session, and only in part for the
+    service's short-lived I/O threads."""
+    if not autogroup_scheduling():
+        return None
+    return (
+        f"the kernel's autogroup scheduling is on ({AUTOGROUP_SCHEDULING} = 1): this priority counts for "
+        "the service's session as a whole, spread over the CPUs by load, and its gRPC threads may wait "
+        "behind other sessions on a busy machine; scripts/tune_host.sh turns it off "
+        "(docs/operations.md, CPU priority)"
+    )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from services.cpu_priority import set_cpu_nice
+import services.cpu_priority
+from services.cpu_priority import autogroup_scheduling, scheduling_note, set_cpu_nice
 
 pytestmark = pytest.mark.subprocess
 
@@ -115,3 +116,62 @@ def test_an_unprivileged_service_is_told_why_it_keeps_the_default() -> None:
 def test_a_nice_value_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="between -20 and 19, not 20"):
         set_cpu_nice(20)
+
+
+# -- the host's scheduling -------------------------------------------------------------------------
+
+TUNE_HOST = Path(__file__).resolve().parents[1] / "scripts" / "tune_host.sh"
+
+
+def _tune_host(setting: Path, sysctl_dir: Path, **env: str) -> str:
+    done = subprocess.run(
+        ["bash", str(TUNE_HOST)],
+        env={**os.environ, "MLEREDUX_SYSCTL_SETTING": str(setting), "MLEREDUX_SYSCTL_DIR": str(sysctl_dir), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_tune_host_turns_autogroup_scheduling_off_now_and_at_boot(tmp_path: Path) -> None:
+    setting, sysctl_dir = tmp_path / "sched_autogroup_enabled", tmp_path / "sysctl.d"
+    setting.write_text("1\n")
+    sysctl_dir.mkdir()
+    said = _tune_host(setting, sysctl_dir)
+    assert setting.read_text().strip() == "0"
+    assert "autogroup scheduling turned off" in said and "kept off at boot" in said
+    (conf,) = sysctl_dir.iterdir()
+    assert "kernel.sched_autogroup_enabled = 0" in conf.read_text().splitlines()
+    # Again: nothing more to do, and it says what holds.
+    assert _tune_host(setting, sysctl_dir).strip() == f"tune_host: autogroup scheduling is off ({setting} = 0)"
+    assert list(sysctl_dir.iterdir()) == [conf]
+
+
+def test_tune_host_leaves_the_setting_when_asked_and_where_it_cannot_change_it(tmp_path: Path) -> None:
+    setting, sysctl_dir = tmp_path / "sched_autogroup_enabled", tmp_path / "sysctl.d"
+    setting.write_text("1\n")
+    sysctl_dir.mkdir()
+    assert "left as it is" in _tune_host(setting, sysctl_dir, MLEREDUX_KEEP_AUTOGROUP="1")
+    assert setting.read_text().strip() == "1" and not list(sysctl_dir.iterdir())
+    assert "has no autogroup scheduling" in _tune_host(tmp_path / "absent", sysctl_dir)
+    # A setting that cannot be written (a directory stands in for a read-only /proc/sys, as root
+    # may write any file): it says so, changes nothing and does not fail the install.
+    unwritable = tmp_path / "read-only"
+    unwritable.mkdir()
+    assert "could not turn autogroup scheduling off" in _tune_host(unwritable, sysctl_dir)
+    assert not list(sysctl_dir.iterdir())
+
+
+def test_a_service_is_told_when_its_priority_counts_per_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setting = tmp_path / "sched_autogroup_enabled"
+    monkeypatch.setattr(services.cpu_priority, "AUTOGROUP_SCHEDULING", setting)
+    assert autogroup_scheduling() is None and scheduling_note() is None  # no such setting: nothing to say
+    setting.write_text("0\n")
+    assert autogroup_scheduling() is False and scheduling_note() is None
+    setting.write_text("1\n")
+    assert autogroup_scheduling() is True
+    note = scheduling_note()
+    assert note is not None and "autogroup scheduling is on" in note and "scripts/tune_host.sh" in note
