@@ -10,6 +10,7 @@ import http.client
 import json
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,12 +54,16 @@ def browser() -> Iterator[Any]:
         options.add_argument(argument)
     options.add_argument("--window-size=1280,1000")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_script_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    # Chromium makes its singleton socket's directory in TMPDIR and leaves it when the driver stops
+    # it: a directory of the test's own, removed after, keeps /tmp clean.
+    with tempfile.TemporaryDirectory(prefix="mleredux-chromium-") as scratch:
+        service = webdriver.ChromeService(executable_path=CHROMEDRIVER, env={**os.environ, "TMPDIR": scratch})
+        driver = webdriver.Chrome(options=options, service=service)
+        driver.set_script_timeout(60)
+        try:
+            yield driver
+        finally:
+            driver.quit()
 
 
 def _wait(what: str, condition: Any, seconds: float = 120) -> Any:
