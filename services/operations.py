@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,8 @@ from typing import TypeVar
 from grpc_health.v1 import _async as health_aio
 from grpc_health.v1 import health_pb2
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from services.cpu_priority import autogroup_scheduling
 
 T = TypeVar("T")
 
@@ -40,6 +43,15 @@ EVENT_LOOP_LAG_SECONDS = Histogram(
 EVENT_LOOP_LAG_MAX_SECONDS = Gauge(
     "mleredux_event_loop_lag_max_seconds", "The largest event-loop lag seen since the service started"
 )
+#: The CPU priority a service runs at, and whether the host lets it count per thread (docs/operations.md,
+#: "CPU priority"): a slow API on a busy host is explained, or ruled out, at a glance.
+CPU_NICE = Gauge("mleredux_cpu_nice", "The service's nice value: the lower, the sooner it runs on a busy CPU")
+CPU_NICE.set_function(lambda: os.getpriority(os.PRIO_PROCESS, 0))
+HOST_AUTOGROUP_SCHEDULING = Gauge(
+    "mleredux_host_autogroup_scheduling",
+    "1 while the kernel's autogroup scheduling is on (a CPU priority then counts per session), 0 off, -1 unknown",
+)
+HOST_AUTOGROUP_SCHEDULING.set_function(lambda: {True: 1, False: 0, None: -1}[autogroup_scheduling()])
 #: How often the probe looks at the loop.
 LOOP_PROBE_SECONDS = 0.01
 

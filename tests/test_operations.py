@@ -11,6 +11,7 @@ import os
 import signal
 import urllib.request
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import grpc
 import pytest
@@ -53,6 +54,11 @@ def _value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: 
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
+def _autogroup_mode(setting: Path) -> int:
+    """The kernel's switch as the metric shows it: 1 on, 0 off, -1 where the kernel has none."""
+    return (0 if setting.read_text().strip() == "0" else 1) if setting.exists() else -1
+
+
 async def _health(address: str) -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
@@ -83,6 +89,15 @@ async def test_a_run_shows_in_every_service_metrics(ops_stack: EmbeddedStack) ->
     for samples in (gateway, runner, grader):
         assert _value(samples, "mleredux_event_loop_lag_seconds_count") >= 10
         assert _value(samples, "mleredux_event_loop_lag_max_seconds") > 0
+    # Each service's CPU priority as the kernel has it, and the host's scheduling mode.
+    for name, samples in (("gateway", gateway), ("runner", runner), ("grader", grader)):
+        pid = stack.services[name].process.pid
+        assert ("mleredux_cpu_nice", ()) in samples and ("mleredux_host_autogroup_scheduling", ()) in samples, name
+        assert _value(samples, "mleredux_cpu_nice") == os.getpriority(os.PRIO_PROCESS, pid), name
+    expected = _autogroup_mode(Path("/proc/sys/kernel/sched_autogroup_enabled"))
+    assert _value(gateway, "mleredux_host_autogroup_scheduling") == expected
+    if os.geteuid() == 0:  # below 0 needs root
+        assert (_value(gateway, "mleredux_cpu_nice"), _value(runner, "mleredux_cpu_nice")) == (-10, -5)
 
 
 async def test_the_gateway_is_not_serving_while_the_grader_is_down(ops_stack: EmbeddedStack) -> None:
