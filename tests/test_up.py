@@ -104,3 +104,35 @@ def test_up_starts_four_processes_and_stops_them_all(tmp_path: Path, how: str, d
     if how != "SIGKILL":
         assert code == 0
         assert not (tmp_path / "home" / "gateway.address").exists()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def test_a_sigterm_while_the_services_start_stops_them_cleanly(tmp_path: Path, docker_engine: None) -> None:
+    # A supervisor may stop `up` at any moment, its start-up included. The launcher takes the signal
+    # once its first service is spawned (the handlers are in place before that), finishes starting
+    # and stops everything in order; Python's default action used to kill it there, skipping the stop.
+    home = tmp_path / "home"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mleredux", "--home", str(home), "up", "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 60
+    while not _children(process.pid) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.005)
+    children = _children(process.pid)
+    assert children, "`mleredux up` started no service"
+    process.send_signal(signal.SIGTERM)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, out
+    assert "stopping (SIGTERM)" in out
+    assert _wait_gone(children) == []
+    assert not (home / "gateway.address").exists()

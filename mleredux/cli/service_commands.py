@@ -21,27 +21,35 @@ def cmd_serve(args: argparse.Namespace, home: Home) -> int:
     return serve_service(args, home)
 
 
-def _wait_for_signal(stack_dead: Callable[[], list[str]]) -> str:
-    """Blocks until SIGINT/SIGTERM or a service dies; returns why."""
-    stop = threading.Event()
-    why: list[str] = []
+class _StopSignals:
+    """SIGINT and SIGTERM, caught from the moment this is made. `up` makes it before it starts the
+    stack: a signal that came while the services started (a supervisor's SIGTERM right after the
+    address is printed, say) killed the launcher with Python's default action, skipping the orderly
+    stop; now it is kept and the stack stopped as soon as it is up."""
 
-    def on_signal(signum: int, _frame: object) -> None:
-        why.append(signal.Signals(signum).name)
-        stop.set()
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._why: list[str] = []
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not stop.wait(0.5):
-        dead = stack_dead()
-        if dead:
-            return f"service(s) exited: {', '.join(dead)}"
-    return why[0] if why else "stopped"
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._why.append(signal.Signals(signum).name)
+        self._stop.set()
+
+    def wait(self, stack_dead: Callable[[], list[str]]) -> str:
+        """Blocks until a signal came (or had come) or a service dies; returns why."""
+        while not self._stop.wait(0.5):
+            dead = stack_dead()
+            if dead:
+                return f"service(s) exited: {', '.join(dead)}"
+        return self._why[0] if self._why else "stopped"
 
 
 def cmd_up(args: argparse.Namespace, home: Home) -> int:
     from mleredux.embedded import EmbeddedStack
 
+    signals = _StopSignals()
     stack = EmbeddedStack(
         home, gateway_listen=args.listen, gateway_http_listen=args.http_listen, models_file=args.models
     )
@@ -53,7 +61,7 @@ def cmd_up(args: argparse.Namespace, home: Home) -> int:
             print(f"viewer and HTTP API on http://{stack.http_address}/", flush=True)
         print(f"gateway listening on {stack.gateway_address}", flush=True)
         print(f"home {home.root}; Ctrl-C stops every service", flush=True)
-        why = _wait_for_signal(stack.dead)
+        why = signals.wait(stack.dead)
         print(f"stopping ({why})", flush=True)
         return EXIT_OK if why in ("SIGINT", "SIGTERM") else EXIT_ERROR
     finally:
