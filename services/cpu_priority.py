@@ -17,7 +17,7 @@ Even so a group's weight is spread over the CPUs by where its load has been, and
 I/O threads, waking for a moment on whichever CPU, got a sliver of it there: traced, they waited up
 to 26 ms behind dockerd and the runner while the gateway's loop had a CPU. `scripts/tune_host.sh`
 (run by the installer) turns autogroup scheduling off, so that each thread competes with its own
-nice value (over ten runs the slowest GetRun then 12.0-30.8 ms, the backlog's line p99 6.1-10.3 ms,
+nice value (over twelve runs the slowest GetRun then 12.0-30.8 ms, the backlog's line p99 5.4-10.3 ms,
 instead of 14.7-78.6 and 8.0-53.0 ms), and a service started while it is on says so (`scheduling_note`).
 """
 
