@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from mleredux.proto_json import to_json
+from mleredux.store import LocalStore, S3Store
 from mleredux.timestamps import now_timestamp
 from mleredux.v1 import common_pb2, gateway_pb2
-from services.gateway.chores import EventLines
+from services.gateway.chores import EventLines, write_run_files
 from services.gateway.event_writer import EventWriter
 from services.gateway.orchestration import EventHub
 from services.gateway.state import RunDatabase, prepare_batch
@@ -212,3 +214,52 @@ def test_events_jsonl_lines_are_the_http_apis_json() -> None:
     run = [events[0], same_time, *events, same_time, events[2], events[2], events[0]]
     lines = EventLines()
     assert [lines(e) for e in run] == [json.dumps(to_json(e), separators=(",", ":")) for e in run]
+
+
+class _WatchedStore(LocalStore):
+    """A local store that notes what the temp dir holds while a file is being uploaded."""
+
+    def __init__(self, root: Path, temp: Path) -> None:
+        super().__init__(root)
+        self.temp = temp
+        self.seen: list[list[str]] = []
+
+    def put_file(self, key: str, path: Path, *, sha256: str | None = None) -> None:
+        self.seen.append(sorted(p.name for p in self.temp.iterdir()))
+        super().put_file(key, path, sha256=sha256)
+
+
+def test_events_jsonl_is_written_through_a_file_with_no_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The chore process is killed with a gateway killed -9, at any moment: a named temp file would be
+    # left behind, so none may exist at any point (the upload is the last moment it could).
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    db = RunDatabase(tmp_path / "runs.db")
+    run = _run("r1")
+    db.create_run(run)
+    db.append_events(run, _lines(run, 2500), run_changed=False)  # several pages of events_from
+    store = _WatchedStore(tmp_path / "store", temp)
+    write_run_files(db, store, "r1", b'{"score": 1}')
+    db.close()
+    assert store.seen == [[]]
+    lines = store.get_bytes("runs/r1/events.jsonl").decode().splitlines()
+    assert [int(json.loads(line)["seq"]) for line in lines] == list(range(1, 2501))
+    assert store.get_bytes("runs/r1/report.json") == b'{"score": 1}'
+    assert list(temp.iterdir()) == []
+
+
+def test_events_jsonl_from_a_file_with_no_name_reaches_s3(tmp_path: Path, s3_endpoint: str) -> None:
+    # The S3 client opens the upload by its path (and stats it for a multipart upload): the /proc path
+    # of the unnamed file must serve it as it serves the local store.
+    store = S3Store("event-files", s3_endpoint, access_key="k", secret_key="s")
+    store.check()
+    db = RunDatabase(tmp_path / "runs.db")
+    run = _run("r2")
+    db.create_run(run)
+    db.append_events(run, _lines(run, 1200), run_changed=False)
+    write_run_files(db, store, "r2", None)
+    db.close()
+    lines = store.get_bytes("runs/r2/events.jsonl").decode().splitlines()
+    assert [int(json.loads(line)["seq"]) for line in lines] == list(range(1, 1201))
+    assert not store.exists("runs/r2/report.json")

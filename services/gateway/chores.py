@@ -91,13 +91,15 @@ def _database(path: str) -> RunDatabase:
 def write_run_files(db: RunDatabase, store: ArtifactStore, run_id: str, report: bytes | None) -> None:
     """The run's events stream into `events.jsonl` page by page (never whole in memory); it and the
     report (already rendered as JSON) go to the store."""
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as out:
+    # A file with no name (O_TMPFILE), read back through /proc: the chore process dies with a gateway
+    # killed -9, and a named temp file was then left in /tmp (the crash tests left one per kill).
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
         seq, line = 1, EventLines()
         while events := db.events_from(run_id, seq):
             out.writelines(line(e) + "\n" for e in events)
             seq = events[-1].seq + 1
         out.flush()
-        store.put_file(f"runs/{run_id}/events.jsonl", Path(out.name))
+        store.put_file(f"runs/{run_id}/events.jsonl", Path(f"/proc/self/fd/{out.fileno()}"))
     if report is not None:
         store.put_bytes(f"runs/{run_id}/report.json", report)
 
