@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -43,7 +44,9 @@ MANIFEST = (
 def _write_agent(directory: Path, who: str, *, manifest: bool = True) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     # The folder's path makes the content new to this session, so it is built, not reused.
-    (directory / "probe.sh").write_text(PROBE_SCRIPT.format(who=who) + f"# from {directory}\n")
+    # Unique to this call: the engine keeps images across test runs, and tmp paths repeat once old
+    # ones are removed, so a context named only by its path could be "reused" instead of built.
+    (directory / "probe.sh").write_text(PROBE_SCRIPT.format(who=who) + f"# from {directory}, {uuid.uuid4().hex}\n")
     (directory / "Dockerfile").write_text(DOCKERFILE)
     if manifest:
         (directory / "agent.toml").write_text(MANIFEST.format(who=who))

@@ -9,6 +9,7 @@ import select
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -222,7 +223,11 @@ async def test_an_agent_building_when_the_gateway_is_killed_ends_failed_after_re
     """Nothing half-made: a build the gateway lost is FAILED (saying why) and its name is free again."""
     folder = tmp_path / "slow"
     folder.mkdir()
-    (folder / "Dockerfile").write_text(f"FROM mleredux-base-busybox:latest\nRUN echo {folder} && sleep 20\n")
+    # Unique to this call: the engine keeps images across test runs, and tmp paths repeat once old
+    # ones are removed, so a context named only by its path could be "reused" instead of built.
+    (folder / "Dockerfile").write_text(
+        f"FROM mleredux-base-busybox:latest\nRUN echo {folder} {uuid.uuid4().hex} && sleep 20\n"
+    )
     gateway = GatewayProcess(stack, two_runners[:1], tmp_path)
     gateway.start()
     try:

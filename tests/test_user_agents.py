@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,7 +56,9 @@ def my_agent(
     directory = tmp_path_factory.mktemp("agents") / "copy-sample-agent"
     directory.mkdir()
     # The folder's path makes the content new to this session, so it is built, not reused.
-    (directory / "agent.py").write_text(AGENT + f"# from {directory}\n")
+    # Unique to this call: the engine keeps images across test runs, and tmp paths repeat once old
+    # ones are removed, so a context named only by its path could be "reused" instead of built.
+    (directory / "agent.py").write_text(AGENT + f"# from {directory}, {uuid.uuid4().hex}\n")
     dockerfile = ["FROM mleredux-base-python:latest", "COPY agent.py /home/agent/agent.py"]
     dockerfile.append('CMD ["python3", "/home/agent/agent.py"]')
     (directory / "Dockerfile").write_text("\n".join(dockerfile) + "\n")
